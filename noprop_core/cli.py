@@ -1,0 +1,114 @@
+"""The `noprop` command line: run, validate, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from noprop_core.errors import NopropError
+from noprop_core.plugins import load_registry
+from noprop_core.progress import make_progress
+from noprop_core.recipe import default_recipe_path, load_recipe
+from noprop_core.registry import Registry
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="noprop", description="Train networks with NoProp.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="train and evaluate one recipe")
+    run.add_argument("recipe", nargs="?", type=Path, help="recipe file (default: recipes/digits_dt.toml)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
+    run.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
+    run.add_argument("--seed", type=int, help="same as --set seed=N")
+
+    validate = commands.add_parser("validate", help="check recipes without running them")
+    validate.add_argument("recipes", nargs="+", type=Path)
+
+    commands.add_parser("plugins", help="list registered plugins by kind")
+    return parser
+
+
+def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
+    table = Table(title=f"noprop run — {metrics['recipe']}", show_header=False)
+    rows = [
+        ("variant / dataset", f"{metrics['variant']} / {metrics['dataset']}"),
+        ("epochs", str(metrics["epochs_completed"])),
+        ("test accuracy", f"{metrics['test_accuracy']:.2f} %"),
+        ("train accuracy", f"{metrics['train_accuracy']:.2f} % (first {metrics['train_accuracy_examples']} examples)"),
+        ("wall time", f"{metrics['wall_seconds']:.1f} s"),
+        ("training throughput", f"{metrics['train_examples_per_second']:.0f} examples/s"),
+        ("peak memory", f"{metrics['peak_memory_bytes'] / 2**20:.0f} MiB ({metrics['device']})"),
+        ("run directory", str(run_dir)),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _command_run(args: argparse.Namespace, registry: Registry, console: Console, started: float) -> int:
+    from noprop_core.runner import run  # imports torch-heavy modules only when training
+
+    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    recipe = args.recipe or default_recipe_path()
+    run_dir, metrics = run(
+        recipe, registry, overrides=overrides, out_dir=args.out, progress=make_progress(console), started=started
+    )
+    _summary(console, run_dir, metrics)
+    return 0
+
+
+def _command_validate(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    registry.raise_if_broken()
+    failed = False
+    for path in args.recipes:
+        try:
+            load_recipe(path, registry)
+        except NopropError as exc:
+            failed = True
+            for line in exc.lines():
+                print(line, file=sys.stderr)
+        else:
+            console.print(f"{path}: ok")
+    return 2 if failed else 0
+
+
+def _command_plugins(registry: Registry, console: Console) -> int:
+    table = Table("kind", "name", "distribution", "version", "description")
+    for kind in ("variant", "backbone", "label_embedding", "schedule", "dataset", "tracker"):
+        for entry in registry.entries(kind):
+            table.add_row(kind, entry.name, entry.source.distribution, entry.source.version, entry.description)
+    for broken in registry.broken:
+        table.add_row("BROKEN", broken.source.plugin, broken.source.distribution, broken.source.version, broken.reason)
+    console.print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = _parser().parse_args(argv)
+    console = Console()
+    try:
+        registry = load_registry()
+        if args.command == "run":
+            return _command_run(args, registry, console, started)
+        if args.command == "validate":
+            return _command_validate(args, registry, console)
+        return _command_plugins(registry, console)
+    except NopropError as exc:
+        for line in exc.lines():
+            print(f"noprop: error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("noprop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Errors a user can act on. The CLI prints them as one line each and exits with status 2."""
+
+
+class NopropError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class RecipeError(NopropError):
+    """Every problem found in one recipe, each as `file: key.path: message`."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
+
+
+class PluginError(NopropError):
+    """A plugin failed to import or register, or a name is unknown or taken twice."""

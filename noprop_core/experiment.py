@@ -1,0 +1,61 @@
+"""Build the objects of one experiment from a validated recipe."""
+
+from __future__ import annotations
+
+import functools
+
+import attrs
+import torch
+
+from noprop_core.data import TensorSplits
+from noprop_core.errors import NopropError
+from noprop_core.recipe import Recipe
+from noprop_core.registry import Registry
+from noprop_core.variant import Variant, VariantParts
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise NopropError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise NopropError(f"device: {name!r} asked for, but no CUDA device is available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise NopropError(f"device: {name!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return device
+
+
+@attrs.frozen
+class Experiment:
+    recipe: Recipe
+    device: torch.device
+    splits: TensorSplits
+    variant: Variant
+
+
+def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None) -> Experiment:
+    device = device or resolve_device(recipe.device)
+    splits = registry.build("dataset", recipe.data).to(device)
+    torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
+    embedding = registry.build(
+        "label_embedding",
+        recipe.model.embedding,
+        num_classes=splits.num_classes,
+        image_shape=splits.image_shape,
+        train_images=splits.train_images,
+        train_labels=splits.train_labels,
+    )
+    backbone = registry.get("backbone", recipe.model.backbone.name)
+    parts = VariantParts(
+        embedding=embedding,
+        schedule=registry.build("schedule", recipe.model.schedule),
+        image_shape=splits.image_shape,
+        num_classes=splits.num_classes,
+        make_block=functools.partial(backbone.factory, recipe.model.backbone),
+    )
+    variant = registry.build("variant", recipe.variant, parts).to(device)
+    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant)

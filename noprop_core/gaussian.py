@@ -1,0 +1,26 @@
+"""The Gaussian identities of the NoProp objective (closed forms, no sampling tricks hidden)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def sample_marginal(u: Tensor, alpha_bar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """z ~ q(z_t | y) = N(√ᾱ_t u_y, (1 − ᾱ_t) I), reparameterised (gradients reach u)."""
+    noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
+    return alpha_bar.sqrt() * u + (1 - alpha_bar).sqrt() * noise
+
+
+def posterior_step(
+    mean_target: Tensor, z_prev: Tensor, a: Tensor, b: Tensor, c: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """z_t ~ N(a_t û + b_t z_{t−1}, c_t I): one step of the chain (û replaces u_y at inference)."""
+    noise = torch.randn(z_prev.shape, generator=generator, device=z_prev.device, dtype=z_prev.dtype)
+    return a * mean_target + b * z_prev + c.sqrt() * noise
+
+
+def kl_to_standard_normal(u: Tensor, alpha_bar: Tensor) -> Tensor:
+    """KL(q(z_0 | y) ‖ N(0, I)) per example = ½(ᾱ_0 ‖u‖² − d ᾱ_0 − d log(1 − ᾱ_0))."""
+    dim = u.shape[-1]
+    return 0.5 * (alpha_bar * u.pow(2).sum(-1) - dim * alpha_bar - dim * torch.log1p(-alpha_bar))

@@ -1,0 +1,99 @@
+"""Progress display: rich bars (epoch / block / batch, with loss) on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBars, TextColumn, TimeElapsedColumn
+
+
+def _loss_text(loss: dict[str, float]) -> str:
+    return " ".join(f"{name}={value:.4g}" for name, value in loss.items())
+
+
+class Progress:
+    """Plain progress: one line per epoch, for logs and pipes."""
+
+    def __init__(self, stream: TextIO = sys.stderr):
+        self.stream = stream
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        pass
+
+    def start_phase(self, label: str, index: int, count: int, batches: int) -> None:
+        pass
+
+    def advance(self) -> None:
+        pass
+
+    def end_epoch(self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float, seconds: float) -> None:
+        print(
+            f"epoch {epoch}/{epochs}  {_loss_text(loss)}  test accuracy {test_accuracy:.2f}%  ({seconds:.1f} s training)",
+            file=self.stream,
+            flush=True,
+        )
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+class RichProgress(Progress):
+    """Three live bars: epochs, units (blocks) within the epoch, minibatches within the unit."""
+
+    def __init__(self, console: Console):
+        super().__init__()
+        self.console = console
+        self.bars = RichBars(
+            TextColumn("{task.description:>12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+        )
+        self.epoch_task = self.phase_task = self.batch_task = None
+        self.phase_count = 0
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        if self.epoch_task is None:
+            self.epoch_task = self.bars.add_task("epoch", total=epochs, completed=epoch - 1, note="")
+
+    def start_phase(self, label: str, index: int, count: int, batches: int) -> None:
+        if self.phase_task is None:
+            self.phase_task = self.bars.add_task("unit", total=count, note="")
+            self.batch_task = self.bars.add_task("batch", total=batches, note="")
+        self.phase_count = count
+        self.bars.update(self.phase_task, total=count, completed=index - 1, note=label)
+        self.bars.update(self.batch_task, total=batches, completed=0)
+
+    def advance(self) -> None:
+        self.bars.advance(self.batch_task)
+
+    def end_epoch(self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float, seconds: float) -> None:
+        self.bars.update(self.phase_task, completed=self.phase_count)
+        self.bars.update(self.epoch_task, completed=epoch, note=f"test {test_accuracy:.2f}%  loss {loss['total']:.4g}")
+        self.console.print(
+            f"epoch {epoch}/{epochs}  {_loss_text(loss)}  test accuracy {test_accuracy:.2f}%  ({seconds:.1f} s training)"
+        )
+
+    def message(self, text: str) -> None:
+        self.console.print(text)
+
+
+def make_progress(console: Console) -> Progress:
+    return RichProgress(console) if console.is_terminal else Progress()

@@ -1,0 +1,54 @@
+"""The variant contract: what the trainer needs from NoProp-DT, -CT, -FM or a baseline.
+
+A variant is an nn.Module holding every trainable part (blocks, head, embedding, schedule).
+It names its independently trained ``units``; each unit gets its own optimizer over
+``unit_parameters(unit)``; every other parameter is *shared* (head, W_Embed, a learnable
+schedule) and is updated on every step. ``losses(x, y, unit)`` returns the terms whose sum is
+that unit's objective; the trainer never lets one unit's loss reach another unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from noprop_core.blocks import BlockSpec
+from noprop_core.embedding import LabelEmbedding
+from noprop_core.schedule import NoiseSchedule
+
+UPDATE_ORDERS = ("sequential", "simultaneous")
+
+
+@attrs.frozen(kw_only=True)
+class VariantParts:
+    """The plugins a variant is built from, already constructed from the recipe."""
+
+    embedding: LabelEmbedding
+    schedule: NoiseSchedule
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    make_block: Callable[[BlockSpec], nn.Module]
+
+
+class Variant(nn.Module):
+    units: list[str]
+    # "sequential": unit-by-unit, each a full pass over the data per epoch (Algorithm 1);
+    # "simultaneous": every unit is updated on every minibatch.
+    update_order: str = "simultaneous"
+
+    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        owned = {id(p) for unit in self.units for p in self.unit_parameters(unit)}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in owned]
+
+    def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Class scores (B, num_classes) by the variant's inference procedure."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""First-party noprop plugins, loaded through the `noprop` entry-point group."""

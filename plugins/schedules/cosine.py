@@ -1,0 +1,53 @@
+"""`cosine`: the fixed cosine schedule of NoProp-DT.
+
+The paper does not print its formula; this is Nichol & Dhariwal's cosine, flipped to NoProp's
+time direction (t = 0 noise, t = 1 clean) and scaled so SNR stays finite:
+
+    ᾱ(t) = ᾱ_max · f(1 − t) / f(0),   f(τ) = cos²(π/2 · (τ + s) / (1 + s)).
+
+The cap ``max_alpha_bar`` (default 0.9999, i.e. SNR(1) = 9999) keeps ᾱ < 1. Scaling rather
+than clipping keeps ᾱ strictly increasing for any number of steps, so every
+SNR(t) − SNR(t−1) is positive and finite. ᾱ(0) = ᾱ_max · f(1)/f(0) ≈ 0 (below 1e-30).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+from torch import Tensor
+
+from noprop_core.config import ScheduleConfig, between
+from noprop_core.hookspecs import hookimpl
+from noprop_core.schedule import NoiseSchedule
+
+
+@attrs.frozen(kw_only=True)
+class CosineConfig(ScheduleConfig):
+    offset: float = attrs.field(default=0.008, validator=between(0.0, 1.0))
+    max_alpha_bar: float = attrs.field(default=0.9999, validator=between(0.5, 0.999999))
+
+
+class CosineSchedule(NoiseSchedule):
+    def __init__(self, *, offset: float = 0.008, max_alpha_bar: float = 0.9999):
+        super().__init__()
+        self.offset = offset
+        self.max_alpha_bar = max_alpha_bar
+
+    def _f(self, tau: Tensor) -> Tensor:
+        return torch.cos(0.5 * math.pi * (tau + self.offset) / (1 + self.offset)).pow(2)
+
+    def alpha_bar(self, t: Tensor) -> Tensor:
+        t64 = t.to(torch.float64)
+        value = self.max_alpha_bar * self._f(1 - t64) / self._f(torch.zeros_like(t64))
+        return value.to(t.dtype)
+
+
+def build(config: CosineConfig) -> CosineSchedule:
+    return CosineSchedule(offset=config.offset, max_alpha_bar=config.max_alpha_bar)
+
+
+@hookimpl
+def noprop_register_schedules(registry):
+    registry.add("cosine", build, config=CosineConfig, description="fixed flipped cosine, ᾱ capped below 1")

@@ -1,0 +1,129 @@
+"""Plugin loading through entry points, the registry, and its errors."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+
+import attrs
+import pytest
+
+from noprop_core.config import BackboneConfig
+from noprop_core.errors import PluginError
+from noprop_core.hookspecs import hookimpl
+from noprop_core.plugins import load_registry
+
+FIRST_PARTY = {
+    "backbone": ["cnn"],
+    "label_embedding": ["onehot"],
+    "schedule": ["cosine"],
+    "variant": ["dt"],
+    "dataset": ["digits", "mnist"],
+    "tracker": ["none"],
+}
+
+
+def test_first_party_plugins_arrive_through_the_entry_point_group(registry):
+    for kind, names in FIRST_PARTY.items():
+        assert set(names) <= set(registry.names(kind)), kind
+        for name in names:
+            entry = registry.get(kind, name)
+            assert entry.source.distribution == "noprop"
+            assert entry.source.plugin == name  # the entry point's name in pyproject.toml
+    assert registry.broken == []
+
+
+def test_unknown_name_lists_what_is_available(registry):
+    with pytest.raises(PluginError, match=r"unknown variant 'nope' \(available: dt"):
+        registry.get("variant", "nope")
+
+
+@attrs.frozen(kw_only=True)
+class TinyConfig(BackboneConfig):
+    width: int = 4
+
+
+def _plugin(name: str, hook_name: str = "noprop_register_backbones", config: type = TinyConfig) -> types.ModuleType:
+    """An in-process plugin module whose hook registers ``name``."""
+
+    def register(registry):
+        registry.add(name, lambda *args: None, config=config)
+
+    module = types.ModuleType(f"plugin_{name}")
+    setattr(module, hook_name, hookimpl(register))
+    return module
+
+
+def test_an_in_process_plugin_registers_a_backbone():
+    registry = load_registry([("tiny", _plugin("tiny"))], autoload=False)
+    entry = registry.get("backbone", "tiny")
+    assert entry.config is TinyConfig and entry.source.plugin == "tiny"
+
+
+def test_two_plugins_taking_one_name_are_both_named():
+    with pytest.raises(PluginError, match="backbone 'cnn' is registered twice: by plugin 'cnn' of distribution 'noprop"):
+        load_registry([("impostor", _plugin("cnn"))], autoload=False)
+
+
+def test_a_misspelled_hook_fails_at_once():
+    with pytest.raises(PluginError, match="impostor"):
+        load_registry([("impostor", _plugin("x", hook_name="noprop_register_backbone"))], autoload=False)
+
+
+def test_a_config_class_of_the_wrong_kind_is_refused():
+    plugin = _plugin("odd", hook_name="noprop_register_schedules", config=TinyConfig)
+    with pytest.raises(PluginError, match="derived from noprop_core.config.ScheduleConfig"):
+        load_registry([("odd", plugin)], autoload=False)
+
+
+@pytest.fixture
+def installed_third_party(tmp_path, monkeypatch):
+    """Two real distributions on sys.path (dist-info + module): one that works, one that fails to import."""
+
+    def distribution(name: str, module: str, source: str) -> None:
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"{name.replace('-', '_')}-1.2.dist-info"  # as wheels name it
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2\n")
+        (info / "entry_points.txt").write_text(f"[noprop]\n{module} = {module}\n")
+
+    distribution(
+        "noprop-good-plugin",
+        "good_backbone",
+        """
+        import attrs
+        from noprop_core.config import BackboneConfig
+        from noprop_core.hookspecs import hookimpl
+
+        @attrs.frozen(kw_only=True)
+        class GoodConfig(BackboneConfig):
+            pass
+
+        @hookimpl
+        def noprop_register_backbones(registry):
+            registry.add("good", lambda config, spec: None, config=GoodConfig)
+        """,
+    )
+    distribution("noprop-broken-plugin", "broken_backbone", "raise ImportError('needs a missing library')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for module in ("good_backbone", "broken_backbone"):
+        sys.modules.pop(module, None)
+
+
+def test_third_party_plugins_load_and_broken_ones_are_named(installed_third_party):
+    registry = load_registry(autoload=True)
+    assert registry.get("backbone", "good").source.distribution == "noprop-good-plugin"
+    [broken] = registry.broken
+    assert "plugin 'broken_backbone' of distribution 'noprop-broken-plugin 1.2'" in broken.message()
+    assert "needs a missing library" in broken.message()
+    with pytest.raises(PluginError, match="noprop-broken-plugin"):
+        registry.raise_if_broken()
+
+
+def test_the_autoload_switch_keeps_only_first_party_plugins(installed_third_party, monkeypatch):
+    monkeypatch.setenv("NOPROP_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry = load_registry()
+    assert "good" not in registry.names("backbone") and registry.broken == []
+    assert "cnn" in registry.names("backbone")
