@@ -1,8 +1,9 @@
-"""What a backbone factory is told about the block it must build."""
+"""What a backbone factory is told about the block it must build, and the block contract."""
 
 from __future__ import annotations
 
 import attrs
+from torch import Tensor, nn
 
 
 @attrs.frozen(kw_only=True)
@@ -11,3 +12,40 @@ class BlockSpec:
     embedding_dim: int
     num_classes: int
     time_conditioned: bool = False  # continuous-time variants pass t as a third input
+
+
+class Block(nn.Module):
+    """A block whose image path can run once per batch.
+
+    ``forward(images, z, t)`` equals ``from_features(encode_image(images), z, t)``. Samplers
+    that call a block hundreds of times on the same images (CT, FM, the adjoint ODE) encode the
+    images once. A backbone may return any nn.Module with ``forward(images, z, t=None)``;
+    subclassing Block only makes such samplers faster.
+    """
+
+    def encode_image(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, images: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
+        return self.from_features(self.encode_image(images), z, t)
+
+
+class ImageConditioned:
+    """``logits(z, t)`` of a block for fixed images, encoding them only once when the block
+    allows it (``features`` then holds the encoded images, else it is None)."""
+
+    def __init__(self, block: nn.Module, images: Tensor):
+        self.block = block
+        self.images = images
+        self.features = block.encode_image(images) if isinstance(block, Block) else None
+
+    def __call__(self, z: Tensor, t: Tensor | None = None) -> Tensor:
+        if self.features is not None:
+            return self.block.from_features(self.features, z, t)
+        return self.block(self.images, z, t)
+
+
+on_images = ImageConditioned  # the name samplers read best with

@@ -1,4 +1,4 @@
-"""The `noprop` command line: run, validate, plugins."""
+"""The `noprop` command line: run, eval, validate, plugins."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", type=Path)
+
+    evaluate = commands.add_parser("eval", help="re-evaluate a finished run")
+    evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate.add_argument("--steps", type=int, help="inference steps (variants ct, fm, adjoint)")
+    evaluate.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm)")
 
     commands.add_parser("plugins", help="list registered plugins by kind")
     return parser
@@ -64,6 +69,18 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     return 0
 
 
+def _command_eval(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    from noprop_core.evaluation import evaluate_run
+
+    registry.raise_if_broken()
+    if args.steps is not None and args.steps < 1:
+        raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
+    result = evaluate_run(args.run_dir, registry, steps=args.steps, sampler=args.sampler)
+    how = ", ".join(f"{k} {result[k]}" for k in ("sampler", "steps") if result[k] is not None)
+    console.print(f"{args.run_dir}: test accuracy {result['test_accuracy']:.2f} % ({how}; {result['seconds']:.1f} s)")
+    return 0
+
+
 def _command_validate(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     registry.raise_if_broken()
     failed = False
@@ -93,11 +110,13 @@ def _command_plugins(registry: Registry, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     args = _parser().parse_args(argv)
-    console = Console()
+    console = Console(soft_wrap=True)  # result lines stay whole in logs and pipes
     try:
         registry = load_registry()
         if args.command == "run":
             return _command_run(args, registry, console, started)
+        if args.command == "eval":
+            return _command_eval(args, registry, console)
         if args.command == "validate":
             return _command_validate(args, registry, console)
         return _command_plugins(registry, console)

@@ -61,5 +61,9 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def write_json_list(path: Path, items: list[dict[str, Any]]) -> None:
+    write_text(path, json.dumps(items, indent=2) + "\n")
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     _atomic_write(path, lambda handle: torch.save({"format": CHECKPOINT_FORMAT, **state}, handle))

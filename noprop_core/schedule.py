@@ -7,6 +7,8 @@ at t_k = k/T, k = 0..T, with ᾱ_k = ∏_{s=k..T} α_s, hence α_{k−1} = ᾱ_{
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import torch
 from torch import Tensor, nn
@@ -31,17 +33,26 @@ class NoiseSchedule(nn.Module):
         return alpha_bar / (1 - alpha_bar)
 
     def snr_derivative(self, t: Tensor) -> Tensor:
-        """dSNR/dt by autograd; schedules with a closed form may override it."""
-        with torch.enable_grad():
-            t = t.detach().requires_grad_(True)
-            snr = self.snr(t)
-            (derivative,) = torch.autograd.grad(snr.sum(), t, create_graph=torch.is_grad_enabled())
-        return derivative
+        """dSNR/dt, exact (autograd); differentiable in the schedule's parameters while training."""
+        return time_derivative(self.snr, t)
 
     def discretize(self, steps: int) -> DiscreteSchedule:
         # Differences of ᾱ near 1 lose precision in float32: compute in float64, keep float32.
         grid = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64, device=_device_of(self))
         return DiscreteSchedule.from_alpha_bar(self.alpha_bar(grid))
+
+
+def time_derivative(function: Callable[[Tensor], Tensor], t: Tensor) -> Tensor:
+    """d function(t) / dt for elementwise functions of t, by autograd.
+
+    When gradients are enabled the result stays differentiable (for parameters inside
+    ``function``); under ``torch.no_grad`` it is a plain tensor.
+    """
+    keep_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        t = t.detach().requires_grad_(True)
+        (derivative,) = torch.autograd.grad(function(t).sum(), t, create_graph=keep_graph)
+    return derivative if keep_graph else derivative.detach()
 
 
 def _device_of(module: nn.Module) -> torch.device:

@@ -21,6 +21,7 @@ from noprop_core.experiment import Experiment
 from noprop_core.progress import Progress
 from noprop_core.recipe import TrainSection
 from noprop_core.tracking import Tracker
+from noprop_core.variant import Variant
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 
@@ -111,16 +112,8 @@ class Trainer:
         return means, seconds
 
     # -- evaluation -----------------------------------------------------------------------
-    @torch.no_grad()
     def accuracy(self, images: Tensor, labels: Tensor) -> float:
-        """Percent correct by the variant's own inference procedure (noise seeded by the recipe)."""
-        self.variant.eval()
-        generator = torch.Generator(device=self.experiment.device).manual_seed(self.recipe.seed)
-        correct = 0
-        for batch_images, batch_labels in ordered_batches(images, labels, self.recipe.eval.batch_size):
-            predictions = self.variant.predict(batch_images, generator).argmax(-1)
-            correct += int((predictions == batch_labels).sum())
-        return 100.0 * correct / len(labels)
+        return accuracy(self.variant, images, labels, batch_size=self.recipe.eval.batch_size, seed=self.recipe.seed)
 
     def test_accuracy(self) -> float:
         return self.accuracy(self.experiment.splits.test_images, self.experiment.splits.test_labels)
@@ -164,6 +157,17 @@ class Trainer:
     def _synchronize(self) -> None:
         if self.experiment.device.type == "cuda":
             torch.cuda.synchronize(self.experiment.device)
+
+
+@torch.no_grad()
+def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> float:
+    """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
+    variant.eval()
+    generator = torch.Generator(device=images.device).manual_seed(seed)
+    correct = 0
+    for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
+        correct += int((variant.predict(batch_images, generator).argmax(-1) == batch_labels).sum())
+    return 100.0 * correct / len(labels)
 
 
 def _mean_over_units(per_unit: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -84,7 +84,7 @@ def test_run_refuses_a_directory_that_holds_a_run(quick_run):
 
 def test_bad_recipe_exits_2_with_one_line_per_problem_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text((REPO / "recipes" / "digits_dt.toml").read_text().replace("epochs = 30", 'epochs = "ten"'))
+    bad.write_text((REPO / "recipes" / "digits_dt.toml").read_text().replace("epochs = 16", 'epochs = "ten"'))
     result = noprop("run", str(bad), "--set", "train.lr=fast", "--out", str(tmp_path / "never"))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -128,3 +128,48 @@ def test_default_recipe_runs_from_any_directory(tmp_path):
     [run_dir] = (tmp_path / "runs").iterdir()
     assert run_dir.name.startswith("digits_dt-")
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 1
+
+
+@pytest.fixture(scope="module")
+def ct_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "ct"
+    result = noprop("run", "recipes/digits_ct.toml", "--set", "train.epochs=1", "--set", "data.subset=200",
+                    "--set", "variant.steps=8", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_eval_changes_the_sampler_and_steps_and_records_each_result(ct_run):
+    first = noprop("eval", str(ct_run), "--sampler", "heun", "--steps", "5")
+    assert first.returncode == 0, first.stderr
+    assert "test accuracy" in first.stdout and "sampler heun, steps 5" in first.stdout
+    again = noprop("eval", str(ct_run))
+    assert again.returncode == 0 and "sampler ancestral, steps 8" in again.stdout
+    evaluations = json.loads((ct_run / "evaluations.json").read_text())
+    assert [(e["sampler"], e["steps"]) for e in evaluations] == [("heun", 5), ("ancestral", 8)]
+    # Evaluating the recipe's own setting reproduces the training run's final test accuracy.
+    assert evaluations[1]["test_accuracy"] == json.loads((ct_run / "metrics.json").read_text())["test_accuracy"]
+
+
+def test_eval_errors_are_one_line(ct_run, quick_run, tmp_path):
+    _, dt_run = quick_run
+    cases = {
+        ("eval", str(dt_run), "--steps", "5"): "--steps: variant 'dt' has no steps to change",
+        ("eval", str(ct_run), "--sampler", "rk4"): "variant.sampler: expected one of 'ancestral', 'euler', 'heun', got 'rk4'",
+        ("eval", str(tmp_path)): "not a run directory",
+    }
+    for args, message in cases.items():
+        result = noprop(*args)
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_corrupt_checkpoint_is_named_and_left_alone(ct_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(ct_run, broken)
+    (broken / "checkpoint.pt").write_bytes((ct_run / "checkpoint.pt").read_bytes()[:1000])
+    result = noprop("eval", str(broken))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"noprop: error: {broken / 'checkpoint.pt'}: not a readable noprop checkpoint (RuntimeError)"
+    assert (broken / "checkpoint.pt").stat().st_size == 1000

@@ -17,8 +17,8 @@ from noprop_core.plugins import load_registry
 FIRST_PARTY = {
     "backbone": ["cnn"],
     "label_embedding": ["onehot"],
-    "schedule": ["cosine"],
-    "variant": ["dt"],
+    "schedule": ["cosine", "learnable_gamma"],
+    "variant": ["adjoint", "backprop", "ct", "dt", "fm"],
     "dataset": ["digits", "mnist"],
     "tracker": ["none"],
 }
@@ -35,7 +35,7 @@ def test_first_party_plugins_arrive_through_the_entry_point_group(registry):
 
 
 def test_unknown_name_lists_what_is_available(registry):
-    with pytest.raises(PluginError, match=r"unknown variant 'nope' \(available: dt"):
+    with pytest.raises(PluginError, match=r"unknown variant 'nope' \(available: adjoint, backprop, ct, dt, fm\)"):
         registry.get("variant", "nope")
 
 

@@ -60,7 +60,7 @@ BAD = {
     "unknown key": (VALID.replace("epochs = 2", "epochz = 2"), "train.epochz: unknown key (allowed here: batch_size, epochs"),
     "plugin key typo": (VALID.replace('name = "cnn"', 'name = "cnn"\ndropuot = 0.1'), "model.backbone.dropuot: unknown key"),
     "plugin value": (VALID.replace('name = "cnn"', 'name = "cnn"\ndropout = 2.0'), "model.backbone.dropout: expected a number in [0.0, 0.9], got 2.0"),
-    "unknown plugin": (VALID.replace('name = "dt"', 'name = "dtt"'), "variant.name: unknown variant 'dtt' (available: dt"),
+    "unknown plugin": (VALID.replace('name = "dt"', 'name = "dtt"'), "variant.name: unknown variant 'dtt' (available: adjoint, backprop, ct, dt, fm)"),
     "missing section": (VALID.replace("[train]\nepochs = 2", ""), "train: missing required key"),
     "missing name": (VALID.replace('name = "onehot"', ""), "model.embedding.name: missing required key"),
     "not a table": ('variant = "dt"\n' + VALID.replace('[variant]\nname = "dt"', ""), "variant: expected a table with a 'name' key, got 'dt'"),
@@ -115,3 +115,25 @@ def test_resolved_recipe_round_trips(tmp_path, registry):
     path = tmp_path / "resolved.toml"
     path.write_text(dump_recipe(recipe, registry))
     assert load_recipe(path, registry) == recipe
+
+
+DIGITS = [p for p in RECIPES if p.stem.startswith("digits_")]
+
+
+@pytest.mark.parametrize("path", DIGITS, ids=[p.stem for p in DIGITS])
+def test_every_digits_recipe_runs_a_few_steps(path, registry, tmp_path):
+    import json
+    import math
+
+    import attrs
+
+    from noprop_core.runner import run
+
+    overrides = ["train.epochs=1", "data.subset=130", "eval.train_subset=50"]
+    variant = load_recipe(path, registry).variant
+    if "steps" in attrs.fields_dict(type(variant)):
+        overrides.append("variant.steps=4")
+    run_dir, metrics = run(path, registry, overrides=overrides, out_dir=tmp_path / "run")
+    assert metrics["epochs_completed"] == 1 and metrics["variant"] == variant.name
+    assert all(math.isfinite(v) for v in metrics["history"][0]["loss"].values())
+    assert json.loads((run_dir / "metrics.json").read_text())["test_accuracy"] == metrics["test_accuracy"]

@@ -55,7 +55,7 @@ def test_a_block_that_is_not_being_trained_does_not_move(registry):
 
 
 def test_sequential_order_gives_each_block_a_full_pass(registry):
-    trainer = _trainer(registry, "variant.timesteps=3", "variant.order=sequential")
+    trainer = _trainer(registry, "variant.timesteps=3", "variant.order=sequential", "train.batch_size=128")
     assert trainer.phases() == [["block1"], ["block2"], ["block3"]]
     per_unit, _ = trainer.train_epoch(1)
     assert set(per_unit) == {"block1", "block2", "block3"}
@@ -63,7 +63,7 @@ def test_sequential_order_gives_each_block_a_full_pass(registry):
 
 
 def test_simultaneous_order_updates_every_block_on_every_minibatch(registry):
-    trainer = _trainer(registry, "variant.timesteps=3", "variant.order=simultaneous")
+    trainer = _trainer(registry, "variant.timesteps=3", "variant.order=simultaneous", "train.batch_size=128")
     assert trainer.phases() == [["block1", "block2", "block3"]]
     before = [_snapshot(block) for block in trainer.variant.blocks]
     trainer.train_epoch(1)

@@ -16,7 +16,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from noprop_core.blocks import BlockSpec
+from noprop_core.blocks import Block, BlockSpec
 from noprop_core.config import BackboneConfig, between
 from noprop_core.hookspecs import hookimpl
 from noprop_core.errors import NopropError
@@ -54,7 +54,7 @@ def sinusoidal_embedding(t: Tensor, dim: int = TIME_EMBEDDING) -> Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
-class DiscreteTimeBlock(nn.Module):
+class DiscreteTimeBlock(Block):
     def __init__(self, spec: BlockSpec, dropout: float):
         super().__init__()
         self.image_path = nn.Sequential(
@@ -72,13 +72,16 @@ class DiscreteTimeBlock(nn.Module):
             nn.Linear(128, spec.num_classes),
         )  # fmt: skip
 
-    def forward(self, images: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
+    def encode_image(self, images: Tensor) -> Tensor:
+        return self.image_path(images)
+
+    def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
         label = self.label_in(z)
         label = label + self.label_residual(label)
-        return self.fusion(torch.cat([self.image_path(images), label], dim=-1))
+        return self.fusion(torch.cat([features, label], dim=-1))
 
 
-class ContinuousTimeBlock(nn.Module):
+class ContinuousTimeBlock(Block):
     def __init__(self, spec: BlockSpec, dropout: float):
         super().__init__()
         self.image_path = nn.Sequential(
@@ -90,10 +93,14 @@ class ContinuousTimeBlock(nn.Module):
             nn.Linear(3 * HIDDEN, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, spec.num_classes)
         )
 
-    def forward(self, images: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
+    def encode_image(self, images: Tensor) -> Tensor:
+        return self.image_path(images)
+
+    def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
         if t is None:
             raise ValueError("a continuous-time block needs the time t")
-        parts = [self.image_path(images), self.label_path(z), self.time_path(sinusoidal_embedding(t))]
+        t = t.expand(len(z)) if t.dim() == 0 else t
+        parts = [features, self.label_path(z), self.time_path(sinusoidal_embedding(t))]
         return self.fusion(torch.cat(parts, dim=-1))
 
 

@@ -1,0 +1,111 @@
+"""`adjoint`: the paper's continuous-time baseline, a neural ODE trained by adjoint sensitivity.
+
+The vector field is the continuous-time block: dz/dt = û_θ(z, x, t) − z, with
+û = softmax(logits)·W_Embed (the paper names the block, not the field; û − z moves z towards
+the block's current estimate of the label embedding and keeps the flow bounded). z_0 ~ N(0, I)
+is integrated to t = 1 with ``steps`` fixed Euler steps by torchdiffeq's ``odeint_adjoint``,
+which back-propagates by solving the adjoint ODE backwards (Chen et al. 2018) rather than
+storing activations; a linear head classifies z_1 with cross-entropy.
+The image path of the block runs once per batch; its features enter the ODE as an adjoint
+parameter so that the convolutions are trained too (see ``adjoint_parameters``).
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noprop_core.blocks import on_images
+from noprop_core.config import VariantConfig, at_least
+from noprop_core.hookspecs import hookimpl
+from noprop_core.objectives import convex_denoise
+from noprop_core.samplers import integrate
+from noprop_core.variant import VariantParts
+from noprop_plugins.variants.continuous import SingleBlockVariant
+
+
+@attrs.frozen(kw_only=True)
+class AdjointConfig(VariantConfig):
+    steps: int = attrs.field(default=1000, validator=at_least(1))
+
+
+class VectorField(nn.Module):
+    """f(t, z) = û(z, x, t) − z for fixed images (torchdiffeq's argument order)."""
+
+    def __init__(self, variant: AdjointODE, images: Tensor):
+        super().__init__()
+        self.variant = variant
+        self.logits = on_images(variant.block, images)
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        u_hat = convex_denoise(self.logits(z, t.expand(len(z))), self.variant.embedding.weight)
+        return u_hat - z
+
+
+class AdjointODE(SingleBlockVariant):
+    units = ["model"]
+
+    def __init__(self, config: AdjointConfig, parts: VariantParts):
+        super().__init__(parts, steps=config.steps)
+
+    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        from torchdiffeq import odeint_adjoint
+
+        field = VectorField(self, images)
+        z_0 = self.initial_noise(images, None)
+        times = torch.tensor([0.0, 1.0], device=images.device)
+        options = {"step_size": 1.0 / self.steps}
+        z = odeint_adjoint(
+            field, z_0, times, method="euler", options=options, adjoint_options=options,
+            adjoint_params=adjoint_parameters(self, field.logits.features),
+        )[-1]  # fmt: skip
+        return {"ce": F.cross_entropy(self.head(z), labels)}
+
+    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        field = VectorField(self, images)
+        states = integrate(lambda z, t: field(t, z), self.initial_noise(images, generator), self.steps, "euler")
+        return self.head(states[-1])
+
+
+def adjoint_parameters(model: nn.Module, features: Tensor | None) -> tuple[Tensor, ...]:
+    """What the adjoint solve must return gradients for.
+
+    The encoded image features enter the field as an adjoint parameter, so their gradient
+    flows on into the convolutions. The parameters that produced them are left out: the vjp
+    inside the adjoint would otherwise reach them through the features' graph as well, and
+    they would be counted twice. (A parameter used both by the image path and by the rest of
+    the block is not supported.)
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if features is None or features.grad_fn is None:
+        return tuple(trainable)
+    encoder = _graph_leaves(features)
+    return (*[p for p in trainable if id(p) not in encoder], features)
+
+
+def _graph_leaves(tensor: Tensor) -> set[int]:
+    """ids of the leaf tensors (parameters) that ``tensor`` was computed from."""
+    leaves, seen, pending = set(), set(), [tensor.grad_fn]
+    while pending:
+        node = pending.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # AccumulateGrad: the node of a leaf tensor
+            leaves.add(id(node.variable))
+        pending.extend(next_node for next_node, _ in node.next_functions)
+    return leaves
+
+
+def build(config: AdjointConfig, parts: VariantParts) -> AdjointODE:
+    return AdjointODE(config, parts)
+
+
+@hookimpl
+def noprop_register_variants(registry):
+    registry.add("adjoint", build, config=AdjointConfig, description="baseline: neural ODE, adjoint sensitivity")

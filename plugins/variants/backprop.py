@@ -1,0 +1,65 @@
+"""`backprop`: the paper's back-propagation baseline (Eq. 17–19).
+
+The same T discrete-time blocks, chained at training time as at inference:
+z_0 ~ N(0, I), z_t = (1 − α_t) z_{t−1} + α_t û_θt(z_{t−1}, x), α_t = tanh(w_t) with learnable
+w_t, and cross-entropy on p̂_θout(y | z_T), trained end to end (gradients flow through the whole
+chain). w_t starts at atanh(0.5), i.e. α_t = 0.5 (the paper gives no initial value).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noprop_core.blocks import BlockSpec
+from noprop_core.config import VariantConfig, at_least
+from noprop_core.hookspecs import hookimpl
+from noprop_core.objectives import convex_denoise
+from noprop_core.variant import Variant, VariantParts
+
+
+@attrs.frozen(kw_only=True)
+class BackpropConfig(VariantConfig):
+    timesteps: int = attrs.field(default=10, validator=at_least(1))
+
+
+class BackpropChain(Variant):
+    units = ["model"]  # one optimizer over everything: this is ordinary end-to-end training
+
+    def __init__(self, config: BackpropConfig, parts: VariantParts):
+        super().__init__()
+        self.embedding = parts.embedding
+        spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes)
+        self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
+        self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(0.5)))
+        self.head = nn.Linear(parts.embedding.dim, parts.num_classes)
+
+    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def chain(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        weight = self.embedding.weight
+        z = torch.randn((len(images), weight.shape[1]), generator=generator, device=images.device)
+        for block, w in zip(self.blocks, self.mixing):
+            alpha = torch.tanh(w)
+            z = (1 - alpha) * z + alpha * convex_denoise(block(images, z), weight)
+        return self.head(z)
+
+    def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        return {"ce": F.cross_entropy(self.chain(images), labels)}
+
+    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.chain(images, generator)
+
+
+def build(config: BackpropConfig, parts: VariantParts) -> BackpropChain:
+    return BackpropChain(config, parts)
+
+
+@hookimpl
+def noprop_register_variants(registry):
+    registry.add("backprop", build, config=BackpropConfig, description="baseline: DT blocks chained, end-to-end backprop")

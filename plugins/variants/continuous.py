@@ -1,0 +1,41 @@
+"""What NoProp-CT, NoProp-FM and the adjoint baseline share: one time-conditioned block û(z, x, t)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from noprop_core.blocks import BlockSpec
+from noprop_core.variant import Variant, VariantParts
+
+
+class SingleBlockVariant(Variant):
+    """One block taking t as an input (Figure 6, right), a linear head and the class embeddings."""
+
+    units = ["block"]
+
+    def __init__(self, parts: VariantParts, *, steps: int, sampler: str = "euler"):
+        super().__init__()
+        self.steps = steps  # inference steps over t ∈ [0, 1]
+        self.sampler = sampler
+        self.embedding = parts.embedding
+        self.schedule = parts.schedule
+        spec = BlockSpec(
+            image_shape=parts.image_shape,
+            embedding_dim=parts.embedding.dim,
+            num_classes=parts.num_classes,
+            time_conditioned=True,
+        )
+        self.block = parts.make_block(spec)
+        self.head = nn.Linear(parts.embedding.dim, parts.num_classes)
+
+    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
+        return list(self.block.parameters())
+
+    def initial_noise(self, images: Tensor, generator: torch.Generator | None) -> Tensor:
+        """z_0 ~ N(0, I), one row per image."""
+        return torch.randn((len(images), self.embedding.dim), generator=generator, device=images.device)
+
+    def nearest_embedding_scores(self, z: Tensor) -> Tensor:
+        """−‖z − u_c‖² for every class c: the argmax is the nearest class embedding."""
+        return -torch.cdist(z, self.embedding.weight).pow(2)

@@ -1,0 +1,71 @@
+"""`ct`: NoProp-CT (paper Eq. 9, Algorithm 2; continuous time, usually with `learnable_gamma`).
+
+One block û_θ(z_t, x, t); the schedule's parameters ψ are shared parameters, trained with the
+head and the embedding. Inference: ``ancestral`` applies the DT update on a grid of ``steps``
+with ᾱ read off the (learned) schedule; ``euler`` / ``heun`` integrate the probability-flow ODE.
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+from torch import Tensor
+
+from noprop_core.blocks import on_images
+from noprop_core.config import VariantConfig, at_least, greater_than, one_of
+from noprop_core.hookspecs import hookimpl
+from noprop_core.objectives import convex_denoise, ct_loss
+from noprop_core.samplers import CT_SAMPLERS, dt_chain, integrate, probability_flow
+from noprop_core.variant import VariantParts
+from noprop_plugins.variants.continuous import SingleBlockVariant
+
+
+@attrs.frozen(kw_only=True)
+class CTConfig(VariantConfig):
+    eta: float = attrs.field(default=1.0, validator=greater_than(0))
+    steps: int = attrs.field(default=1000, validator=at_least(1))  # inference steps
+    sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
+
+
+class NoPropCT(SingleBlockVariant):
+    def __init__(self, config: CTConfig, parts: VariantParts):
+        super().__init__(parts, steps=config.steps, sampler=config.sampler)
+        self.eta = config.eta
+
+    def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        return ct_loss(
+            logits_fn=lambda z, t: self.block(images, z, t),
+            head=self.head,
+            embedding_weight=self.embedding.weight,
+            labels=labels,
+            schedule=self.schedule,
+            eta=self.eta,
+        )
+
+    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        logits = on_images(self.block, images)
+        weight = self.embedding.weight
+
+        def denoise(z: Tensor, t: Tensor) -> Tensor:
+            return convex_denoise(logits(z, t), weight)
+
+        if self.sampler == "ancestral":
+            chain = self.schedule.discretize(self.steps).to(images.device)
+            grid = torch.linspace(0, 1, self.steps + 1, device=images.device)
+            states = dt_chain(
+                lambda k, z: denoise(z, grid[k - 1].expand(len(z))),
+                chain, len(images), weight.shape[1], device=images.device, generator=generator,
+            )  # fmt: skip
+        else:
+            z_0 = self.initial_noise(images, generator)
+            states = integrate(probability_flow(denoise, self.schedule), z_0, self.steps, self.sampler)
+        return self.head(states[-1])
+
+
+def build(config: CTConfig, parts: VariantParts) -> NoPropCT:
+    return NoPropCT(config, parts)
+
+
+@hookimpl
+def noprop_register_variants(registry):
+    registry.add("ct", build, config=CTConfig, description="NoProp-CT: one block, continuous time (Algorithm 2)")
