@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
     run.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
     run.add_argument("--seed", type=int, help="same as --set seed=N")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
 
     validate = commands.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", type=Path)
@@ -58,13 +59,19 @@ def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
 
 
 def _command_run(args: argparse.Namespace, registry: Registry, console: Console, started: float) -> int:
-    from noprop_core.runner import run  # imports torch-heavy modules only when training
+    from noprop_core.runner import resume, run  # imports torch-heavy modules only when training
 
-    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    recipe = args.recipe or default_recipe_path()
-    run_dir, metrics = run(
-        recipe, registry, overrides=overrides, out_dir=args.out, progress=make_progress(console), started=started
-    )
+    progress = make_progress(console)
+    if args.resume is not None:
+        options = {"RECIPE": args.recipe, "--set": args.overrides or None, "--out": args.out, "--seed": args.seed}
+        given = [flag for flag, value in options.items() if value is not None]
+        if given:
+            raise NopropError(f"--resume continues a run exactly as it was; it takes no {', '.join(given)}")
+        run_dir, metrics = resume(args.resume, registry, progress=progress)
+    else:
+        overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+        recipe = args.recipe or default_recipe_path()
+        run_dir, metrics = run(recipe, registry, overrides=overrides, out_dir=args.out, progress=progress, started=started)
     _summary(console, run_dir, metrics)
     return 0
 
@@ -97,12 +104,19 @@ def _command_validate(args: argparse.Namespace, registry: Registry, console: Con
 
 
 def _command_plugins(registry: Registry, console: Console) -> int:
+    rows = [
+        (kind, entry.name, entry.source.distribution, entry.source.version, entry.description)
+        for kind in ("variant", "backbone", "label_embedding", "schedule", "dataset", "tracker")
+        for entry in registry.entries(kind)
+    ]
+    rows += [("BROKEN", b.source.plugin, b.source.distribution, b.source.version, b.reason) for b in registry.broken]
+    if not console.is_terminal:  # tab-separated lines for pipes and scripts
+        for row in rows:
+            print("\t".join(row))
+        return 0
     table = Table("kind", "name", "distribution", "version", "description")
-    for kind in ("variant", "backbone", "label_embedding", "schedule", "dataset", "tracker"):
-        for entry in registry.entries(kind):
-            table.add_row(kind, entry.name, entry.source.distribution, entry.source.version, entry.description)
-    for broken in registry.broken:
-        table.add_row("BROKEN", broken.source.plugin, broken.source.distribution, broken.source.version, broken.reason)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     return 0
 
@@ -123,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     except NopropError as exc:
         for line in exc.lines():
             print(f"noprop: error: {line}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("noprop: interrupted", file=sys.stderr)
         return 130

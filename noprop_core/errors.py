@@ -4,6 +4,8 @@
 class NopropError(Exception):
     """A problem with the user's input or environment, reported without a traceback."""
 
+    exit_code = 2
+
     def lines(self) -> list[str]:
         return [str(self)]
 
@@ -21,3 +23,9 @@ class RecipeError(NopropError):
 
 class PluginError(NopropError):
     """A plugin failed to import or register, or a name is unknown or taken twice."""
+
+
+class RunInterrupted(NopropError):
+    """Training was stopped by a signal after a checkpoint was written."""
+
+    exit_code = 130

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import torch
-
 from noprop_core import rundir
 from noprop_core.errors import NopropError
 from noprop_core.experiment import build_experiment
@@ -19,19 +17,6 @@ from noprop_core.registry import Registry
 from noprop_core.training import accuracy
 
 EVALUATIONS = "evaluations.json"
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by noprop, or a one-line error naming the file."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise NopropError(f"{path}: no checkpoint (did the run finish an epoch?)") from None
-    except Exception as exc:  # noqa: BLE001 - truncated, foreign or corrupt files all land here
-        raise NopropError(f"{path}: not a readable noprop checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != rundir.CHECKPOINT_FORMAT:
-        raise NopropError(f"{path}: not a noprop checkpoint (expected format {rundir.CHECKPOINT_FORMAT!r})")
-    return state
 
 
 def evaluate_run(
@@ -48,7 +33,7 @@ def evaluate_run(
             raise NopropError(f"--{key}: variant '{recipe.variant.name}' has no {key} to change")
     overrides = [f"variant.{key}={json.dumps(value)}" for key, value in requested.items()]  # TOML literals
     recipe = load_recipe(recipe_path, registry, overrides)
-    checkpoint = load_checkpoint(run_dir / rundir.CHECKPOINT)
+    checkpoint = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
     experiment = build_experiment(recipe, registry)
     experiment.variant.load_state_dict(checkpoint["model"])
     started = time.perf_counter()

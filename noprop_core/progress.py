@@ -13,6 +13,10 @@ def _loss_text(loss: dict[str, float]) -> str:
     return " ".join(f"{name}={value:.4g}" for name, value in loss.items())
 
 
+def _accuracy_text(accuracy: float | None) -> str:
+    return "test accuracy —" if accuracy is None else f"test accuracy {accuracy:.2f}%"
+
+
 class Progress:
     """Plain progress: one line per epoch, for logs and pipes."""
 
@@ -34,9 +38,11 @@ class Progress:
     def advance(self) -> None:
         pass
 
-    def end_epoch(self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float, seconds: float) -> None:
+    def end_epoch(
+        self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
+    ) -> None:
         print(
-            f"epoch {epoch}/{epochs}  {_loss_text(loss)}  test accuracy {test_accuracy:.2f}%  ({seconds:.1f} s training)",
+            f"epoch {epoch}/{epochs}  {_loss_text(loss)}  {_accuracy_text(test_accuracy)}  ({seconds:.1f} s training)",
             file=self.stream,
             flush=True,
         )
@@ -84,11 +90,13 @@ class RichProgress(Progress):
     def advance(self) -> None:
         self.bars.advance(self.batch_task)
 
-    def end_epoch(self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float, seconds: float) -> None:
+    def end_epoch(
+        self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
+    ) -> None:
         self.bars.update(self.phase_task, completed=self.phase_count)
-        self.bars.update(self.epoch_task, completed=epoch, note=f"test {test_accuracy:.2f}%  loss {loss['total']:.4g}")
+        self.bars.update(self.epoch_task, completed=epoch, note=f"{_accuracy_text(test_accuracy)}  loss {loss['total']:.4g}")
         self.console.print(
-            f"epoch {epoch}/{epochs}  {_loss_text(loss)}  test accuracy {test_accuracy:.2f}%  ({seconds:.1f} s training)"
+            f"epoch {epoch}/{epochs}  {_loss_text(loss)}  {_accuracy_text(test_accuracy)}  ({seconds:.1f} s training)"
         )
 
     def message(self, text: str) -> None:

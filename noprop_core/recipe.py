@@ -56,11 +56,16 @@ class TrainSection:
     weight_decay: float = attrs.field(default=1e-3, validator=at_least(0))
     # "constant" (the paper) or "cosine": lr decays to 0 over the epochs, stepped once per epoch.
     lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
+    # Largest gradient norm per unit (and for the shared parameters); 0 = no clipping.
+    grad_clip: float = attrs.field(default=0.0, validator=at_least(0))
 
 
 @attrs.frozen(kw_only=True)
 class EvalSection:
     batch_size: int = attrs.field(default=1000, validator=at_least(1))
+    # Test accuracy every N epochs (and always after the last): inference with 1000 steps can
+    # cost more than an epoch of training on small data.
+    every: int = attrs.field(default=1, validator=at_least(1))
     # Train accuracy is measured on the first N training examples (0 = all of them):
     # a full pass over a large training set would cost a third of an epoch.
     train_subset: int = attrs.field(default=10_000, validator=at_least(0))

@@ -67,3 +67,16 @@ def write_json_list(path: Path, items: list[dict[str, Any]]) -> None:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     _atomic_write(path, lambda handle: torch.save({"format": CHECKPOINT_FORMAT, **state}, handle))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by noprop, or a one-line error naming the file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise NopropError(f"{path}: no checkpoint (did the run finish a step?)") from None
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign or corrupt files all land here
+        raise NopropError(f"{path}: not a readable noprop checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise NopropError(f"{path}: not a noprop checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return state

@@ -1,11 +1,14 @@
-"""`noprop run`: validate, build, train, evaluate, and write the run directory."""
+"""`noprop run`: validate, build, train, evaluate, and write the run directory (or resume one)."""
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import resource
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,12 @@ import torch
 
 import noprop_core
 from noprop_core import rundir
+from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.progress import Progress
 from noprop_core.recipe import Recipe, dump_recipe, load_recipe, recipe_to_dict
 from noprop_core.registry import Registry
-from noprop_core.training import Trainer
+from noprop_core.training import Trainer, TrainingInterrupted
 
 
 def peak_memory_bytes(device: torch.device) -> int:
@@ -28,12 +32,12 @@ def peak_memory_bytes(device: torch.device) -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
 
 
-def collect_metrics(recipe_path: Path, experiment: Experiment, trainer: Trainer, started: float) -> dict[str, Any]:
+def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
     recipe = experiment.recipe
     history = [record.as_dict() for record in trainer.history]
     examples = len(experiment.splits.train_labels) * len(history)
     return {
-        "recipe": str(recipe_path),
+        "recipe": recipe_path,
         "variant": recipe.variant.name,
         "dataset": recipe.data.name,
         "backbone": recipe.model.backbone.name,
@@ -47,7 +51,7 @@ def collect_metrics(recipe_path: Path, experiment: Experiment, trainer: Trainer,
         "test_accuracy": history[-1]["test_accuracy"] if history else None,
         "test_examples": len(experiment.splits.test_labels),
         "train_examples": len(experiment.splits.train_labels),
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": wall_seconds,
         "train_seconds": trainer.train_seconds,
         # One example passed through all T blocks counts once; evaluation time is excluded.
         "train_examples_per_second": examples / trainer.train_seconds if trainer.train_seconds else None,
@@ -59,16 +63,23 @@ def collect_metrics(recipe_path: Path, experiment: Experiment, trainer: Trainer,
     }
 
 
-def checkpoint_state(trainer: Trainer, registry: Registry) -> dict[str, Any]:
-    return {
-        "epoch": len(trainer.history),
-        "recipe": recipe_to_dict(trainer.recipe, registry),
-        "model": trainer.variant.state_dict(),
-        "unit_optimizers": {u: o.state_dict() for u, o in trainer.unit_optimizers.items() if o is not None},
-        "shared_optimizer": trainer.shared_optimizer.state_dict() if trainer.shared_optimizer else None,
-        "lr_schedulers": [scheduler.state_dict() for scheduler in trainer.lr_schedulers],
-        "history": [record.as_dict() for record in trainer.history],
-    }
+@contextlib.contextmanager
+def stop_gracefully(trainer: Trainer, progress: Progress) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM asks the trainer to stop after the current step (so the
+    checkpoint is consistent); a second Ctrl-C interrupts at once."""
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        progress.message(f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint")
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run(
@@ -82,31 +93,62 @@ def run(
 ) -> tuple[Path, dict[str, Any]]:
     """Train one recipe end to end; returns the run directory and its metrics."""
     started = time.perf_counter() if started is None else started
-    progress = progress or Progress()
     registry.raise_if_broken()
     recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
     device = resolve_device(recipe.device)  # before anything is written
     run_dir = rundir.prepare_run_dir(out_dir or rundir.default_run_dir(recipe_path))
     resolved = run_dir / rundir.RECIPE
     rundir.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
-
     experiment = build_experiment(recipe, registry, device)
-    tracker = registry.build("tracker", recipe.tracker, experiment=recipe_path.stem, run_dir=run_dir)
-    trainer = Trainer(experiment, progress, tracker)
+    trainer = Trainer(experiment, progress)
+    return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started)
+
+
+def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
+    """Continue a run from its last checkpoint, with the same state as if it had never stopped."""
+    started = time.perf_counter()
+    registry.raise_if_broken()
+    if not (run_dir / rundir.RECIPE).is_file():
+        raise NopropError(f"--resume {run_dir}: not a run directory (no {rundir.RECIPE})")
+    recipe = load_recipe(run_dir / rundir.RECIPE, registry)
+    checkpoint = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
+    experiment = build_experiment(recipe, registry, resolve_device(recipe.device))
+    trainer = Trainer(experiment, progress)
+    trainer.load_state_dict(checkpoint)
+    return run_dir, _train(checkpoint["recipe_path"], run_dir, experiment, trainer, registry, started - checkpoint["wall_seconds"])
+
+
+def _train(
+    recipe_path: str, run_dir: Path, experiment: Experiment, trainer: Trainer, registry: Registry, started: float
+) -> dict[str, Any]:
+    recipe = experiment.recipe
+    trainer.tracker = registry.build("tracker", recipe.tracker, experiment=Path(recipe_path).stem, run_dir=run_dir)
 
     def save(trainer: Trainer) -> None:
-        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, checkpoint_state(trainer, registry))
-        rundir.write_json(run_dir / rundir.METRICS, collect_metrics(recipe_path, experiment, trainer, started))
+        wall = time.perf_counter() - started
+        state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": recipe_path,
+                 "wall_seconds": wall, "recipe": recipe_to_dict(recipe, registry)}  # fmt: skip
+        rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, state)
+        rundir.write_json(run_dir / rundir.METRICS, collect_metrics(recipe_path, experiment, trainer, wall))
 
     try:
-        tracker.start(recipe_to_dict(recipe, registry))
-        with progress:
+        trainer.tracker.start(recipe_to_dict(recipe, registry))
+        with trainer.progress, stop_gracefully(trainer, trainer.progress):
             trainer.fit(on_epoch_end=save)
         train_accuracy, train_count = trainer.train_accuracy()
-        tracker.track(train_accuracy, name="accuracy", step=trainer.step, epoch=len(trainer.history), context={"subset": "train"})
+        trainer.tracker.track(
+            train_accuracy, name="accuracy", step=trainer.step, epoch=len(trainer.history), context={"subset": "train"}
+        )
+    except TrainingInterrupted:
+        save(trainer)
+        position = trainer.current
+        raise RunInterrupted(
+            f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
+            f"Continue with: noprop run --resume {run_dir}"
+        ) from None
     finally:
-        tracker.close()
-    metrics = collect_metrics(recipe_path, experiment, trainer, started)
-    metrics.update(train_accuracy=train_accuracy, train_accuracy_examples=train_count, tracker_run=tracker.run_id)
+        trainer.tracker.close()
+    metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
+    metrics.update(train_accuracy=train_accuracy, train_accuracy_examples=train_count, tracker_run=trainer.tracker.run_id)
     rundir.write_json(run_dir / rundir.METRICS, metrics)
-    return run_dir, metrics
+    return metrics

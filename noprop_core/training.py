@@ -4,19 +4,24 @@ Each unit (a NoProp block, or the whole model of a single-unit variant) has its 
 over its own parameters; the shared parameters (head, W_Embed, learnable schedule) have one
 more, stepped on every update. Gradients are set to None before each step, so an optimizer
 never moves parameters that took no part in the step (Adam would, with zeroed gradients).
+
+Everything needed to continue a run exactly (model, optimizers, learning-rate schedules, the
+random number generators and, after an interruption, the position inside the epoch) is in
+``Trainer.state_dict()``: a resumed run reproduces the uninterrupted one on CPU.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import torch
 from torch import Tensor
 
 from noprop_core.data import batch_count, ordered_batches, shuffled_batches
+from noprop_core.errors import NopropError
 from noprop_core.experiment import Experiment
 from noprop_core.progress import Progress
 from noprop_core.recipe import TrainSection
@@ -33,25 +38,46 @@ def make_optimizer(parameters: list[torch.nn.Parameter], train: TrainSection) ->
     return OPTIMIZERS[train.optimizer](parameters, lr=train.lr, weight_decay=train.weight_decay, fused=True)
 
 
+class NonFiniteLoss(NopropError):
+    """A loss term became NaN or infinite; nothing was updated with it."""
+
+
+class TrainingInterrupted(Exception):
+    """A stop was requested (Ctrl-C, SIGTERM); the trainer stopped after a whole step."""
+
+
 @attrs.define
 class EpochRecord:
     epoch: int
     loss: dict[str, float]
     loss_per_unit: dict[str, dict[str, float]]
-    test_accuracy: float
+    test_accuracy: float | None  # None on epochs without evaluation (eval.every)
     train_seconds: float
 
     def as_dict(self) -> dict:
         return attrs.asdict(self)
 
 
+@attrs.define
+class EpochProgress:
+    """Where an epoch stands: the phase and batch reached, and the loss sums so far."""
+
+    epoch: int
+    phase: int = 0
+    batches_done: int = 0
+    phase_order_state: Tensor | None = None  # data-order generator at the start of the phase
+    sums: dict[str, dict[str, Tensor]] = attrs.Factory(dict)
+    counts: dict[str, int] = attrs.Factory(dict)
+    seconds: float = 0.0
+
+
 class Trainer:
-    def __init__(self, experiment: Experiment, progress: Progress, tracker: Tracker):
+    def __init__(self, experiment: Experiment, progress: Progress | None = None, tracker: Tracker | None = None):
         self.experiment = experiment
         self.variant = experiment.variant
         self.recipe = experiment.recipe
-        self.progress = progress
-        self.tracker = tracker
+        self.progress = progress or Progress()
+        self.tracker = tracker or Tracker()
         train = self.recipe.train
         self.unit_optimizers = {u: make_optimizer(self.variant.unit_parameters(u), train) for u in self.variant.units}
         self.shared_optimizer = make_optimizer(self.variant.shared_parameters(), train)
@@ -64,6 +90,8 @@ class Trainer:
         self.history: list[EpochRecord] = []
         self.train_seconds = 0.0
         self.step = 0
+        self.current: EpochProgress | None = None  # set while an epoch is under way
+        self.stop_requested = False  # set from a signal handler; checked after every step
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         every = [*self.unit_optimizers.values(), self.shared_optimizer]
@@ -81,34 +109,67 @@ class Trainer:
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         terms = {unit: self.variant.losses(images, labels, unit) for unit in units}
+        total = torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum()
+        if not torch.isfinite(total):
+            raise self._non_finite(terms)
         # Units share no activations, so one backward of the sum gives each unit exactly the
         # gradient of its own loss; shared parameters receive the sum over units.
-        torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum().backward()
+        total.backward()
+        clip = self.recipe.train.grad_clip
+        if clip > 0:  # per unit, so that one block's gradient never scales another's
+            for unit in units:
+                torch.nn.utils.clip_grad_norm_(self.variant.unit_parameters(unit), clip)
+            torch.nn.utils.clip_grad_norm_(self.variant.shared_parameters(), clip)
         for optimizer in optimizers:
             optimizer.step()
         self.step += 1
         return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
 
+    def _non_finite(self, terms: dict[str, dict[str, Tensor]]) -> NonFiniteLoss:
+        bad = [f"{unit} {name}" for unit, unit_terms in terms.items() for name, v in unit_terms.items() if not torch.isfinite(v)]
+        epoch = self.current.epoch if self.current else len(self.history) + 1
+        return NonFiniteLoss(
+            f"non-finite loss ({', '.join(bad)}) in variant '{self.recipe.variant.name}' at epoch {epoch}, "
+            f"step {self.step + 1}; training stopped and the last good checkpoint is kept "
+            f"(a smaller train.lr or train.grad_clip may help)"
+        )
+
     def train_epoch(self, epoch: int) -> tuple[dict[str, dict[str, float]], float]:
+        """Train one epoch, or the rest of it after an interruption; returns mean loss terms per unit."""
+        if self.current is None or self.current.epoch != epoch:
+            self.current = EpochProgress(epoch)
+        state = self.current
         splits = self.experiment.splits
         batch_size = self.recipe.train.batch_size
-        sums: dict[str, dict[str, Tensor]] = defaultdict(dict)
-        counts: dict[str, int] = defaultdict(int)
         self.variant.train()
-        started = time.perf_counter()
+        started = time.perf_counter() - state.seconds
         phases = self.phases()
-        for index, units in enumerate(phases, start=1):
+        for index in range(state.phase, len(phases)):
+            units = phases[index]
+            if state.phase_order_state is not None and index == state.phase:
+                self.data_order.set_state(state.phase_order_state)  # replay this phase's order
+            state.phase, state.phase_order_state = index, self.data_order.get_state()
             label = units[0] if len(units) == 1 else "all units"
-            self.progress.start_phase(label, index, len(phases), batch_count(len(splits.train_labels), batch_size))
-            for images, labels in shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order):
+            self.progress.start_phase(label, index + 1, len(phases), batch_count(len(splits.train_labels), batch_size))
+            batches = shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order)
+            for position, (images, labels) in enumerate(batches):
+                if position < state.batches_done:
+                    continue  # done before the interruption
                 for unit, terms in self.update(images, labels, units).items():
+                    unit_sums = state.sums.setdefault(unit, {})
                     for name, value in terms.items():
-                        sums[unit][name] = sums[unit].get(name, 0.0) + value
-                    counts[unit] += 1
+                        unit_sums[name] = unit_sums.get(name, 0.0) + value
+                    state.counts[unit] = state.counts.get(unit, 0) + 1
+                state.batches_done = position + 1
                 self.progress.advance()
+                if self.stop_requested:
+                    state.seconds = time.perf_counter() - started
+                    raise TrainingInterrupted
+            state.batches_done = 0
         self._synchronize()
         seconds = time.perf_counter() - started
-        means = {u: {k: float(v) / counts[u] for k, v in terms.items()} for u, terms in sums.items()}
+        means = {u: {k: float(v) / state.counts[u] for k, v in terms.items()} for u, terms in state.sums.items()}
+        self.current = None
         return means, seconds
 
     # -- evaluation -----------------------------------------------------------------------
@@ -137,7 +198,7 @@ class Trainer:
                 epoch=epoch,
                 loss=_mean_over_units(per_unit),
                 loss_per_unit=per_unit,
-                test_accuracy=self.test_accuracy(),
+                test_accuracy=self.test_accuracy() if self._evaluates(epoch) else None,
                 train_seconds=seconds,
             )
             self.history.append(record)
@@ -145,18 +206,57 @@ class Trainer:
             self.progress.end_epoch(epoch, epochs, record.loss, record.test_accuracy, seconds)
             on_epoch_end(self)
 
+    def _evaluates(self, epoch: int) -> bool:
+        return epoch % self.recipe.eval.every == 0 or epoch == self.recipe.train.epochs
+
     def _track(self, record: EpochRecord) -> None:
         for unit, terms in record.loss_per_unit.items():
             for term, value in terms.items():
                 context = {"subset": "train", "unit": unit, "term": term}
                 self.tracker.track(value, name="loss", step=self.step, epoch=record.epoch, context=context)
-        self.tracker.track(
-            record.test_accuracy, name="accuracy", step=self.step, epoch=record.epoch, context={"subset": "test"}
-        )
+        if record.test_accuracy is not None:
+            self.tracker.track(
+                record.test_accuracy, name="accuracy", step=self.step, epoch=record.epoch, context={"subset": "test"}
+            )
 
     def _synchronize(self) -> None:
         if self.experiment.device.type == "cuda":
             torch.cuda.synchronize(self.experiment.device)
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        device = self.experiment.device
+        return {
+            "model": self.variant.state_dict(),
+            "unit_optimizers": {u: o.state_dict() for u, o in self.unit_optimizers.items() if o is not None},
+            "shared_optimizer": self.shared_optimizer.state_dict() if self.shared_optimizer else None,
+            "lr_schedulers": [scheduler.state_dict() for scheduler in self.lr_schedulers],
+            "history": [record.as_dict() for record in self.history],
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "data_order": self.data_order.get_state(),
+            },
+            "current_epoch": attrs.asdict(self.current) if self.current else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.variant.load_state_dict(state["model"])
+        for unit, optimizer_state in state["unit_optimizers"].items():
+            self.unit_optimizers[unit].load_state_dict(optimizer_state)
+        if self.shared_optimizer is not None and state["shared_optimizer"] is not None:
+            self.shared_optimizer.load_state_dict(state["shared_optimizer"])
+        for scheduler, scheduler_state in zip(self.lr_schedulers, state["lr_schedulers"]):
+            scheduler.load_state_dict(scheduler_state)
+        self.history = [EpochRecord(**record) for record in state["history"]]
+        self.step, self.train_seconds = state["step"], state["train_seconds"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] is not None and self.experiment.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.experiment.device)
+        self.data_order.set_state(state["rng"]["data_order"])
+        self.current = EpochProgress(**state["current_epoch"]) if state["current_epoch"] else None
 
 
 @torch.no_grad()

@@ -219,3 +219,24 @@ def test_adjoint_gradients_match_direct_backpropagation_through_euler():
         relative_error = ((adjoint[name].flatten() - direct).norm() / direct.norm()).item()
         assert relative_error < 0.1, (name, relative_error)
     assert variant.block.image_path[0][0].weight.grad.abs().sum() > 0  # convolutions learn via the features
+
+
+def test_adjoint_baseline_keeps_learning_on_real_digits():
+    # A softmax-bounded field once saturated after a few steps and froze at chance: the block's
+    # gradient must stay alive and the loss must fall on a batch it can fit.
+    from noprop_plugins.datasets.digits import DigitsConfig, load
+
+    splits = load(DigitsConfig(name="digits"))
+    images, labels = splits.train_images[:64], splits.train_labels[:64]
+    torch.manual_seed(0)
+    variant = AdjointODE(AdjointConfig(name="adjoint", steps=10), parts()).train()
+    optimizer = torch.optim.Adam(variant.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad(set_to_none=True)
+        loss = variant.losses(images, labels, "model")["ce"]
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert variant.block.fusion[4].weight.grad.abs().sum() > 0
+    assert sum(losses[-5:]) / 5 < 0.75 * losses[0], losses  # the saturated field stayed above 0.9

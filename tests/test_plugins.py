@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 import textwrap
 import types
 
@@ -127,3 +128,37 @@ def test_the_autoload_switch_keeps_only_first_party_plugins(installed_third_part
     registry = load_registry()
     assert "good" not in registry.names("backbone") and registry.broken == []
     assert "cnn" in registry.names("backbone")
+
+
+def test_the_cli_lists_the_rest_and_marks_the_broken_plugin(installed_third_party, tmp_path):
+    import os
+    import subprocess
+
+    from test_cli import NOPROP
+
+    env = {k: v for k, v in os.environ.items() if k != "NOPROP_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # where the fixture installed them
+    listing = subprocess.run([NOPROP, "plugins"], env=env, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split("\t") for line in listing.stdout.splitlines()]
+    assert ["backbone", "good", "noprop-good-plugin", "1.2", ""] in rows
+    assert ["backbone", "cnn", "noprop"] == rows[[r[1] for r in rows].index("cnn")][:3]
+    [broken] = [row for row in rows if row[0] == "BROKEN"]
+    assert broken[:4] == ["BROKEN", "broken_backbone", "noprop-broken-plugin", "1.2"]
+    validate = subprocess.run([NOPROP, "validate", "recipes/digits_dt.toml"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert validate.returncode == 2
+    assert "plugin 'broken_backbone' of distribution 'noprop-broken-plugin 1.2' is broken" in validate.stderr
+
+
+def test_a_plugin_whose_hook_raises_is_marked_broken_and_the_rest_still_load():
+    def register(registry):
+        raise RuntimeError("cannot register today")
+
+    module = types.ModuleType("raising_plugin")
+    register.__name__ = "noprop_register_datasets"
+    module.noprop_register_datasets = hookimpl(register)
+    registry = load_registry([("raising", module)], autoload=False)
+    [broken] = registry.broken
+    assert "plugin 'raising'" in broken.message() and "cannot register today" in broken.message()
+    assert "digits" in registry.names("dataset")

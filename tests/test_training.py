@@ -94,3 +94,10 @@ def test_progress_bars_on_a_terminal_and_plain_lines_elsewhere(registry):
         trainer.fit()
     shown = Text.from_ansi(terminal.file.getvalue()).plain
     assert "epoch 1/1" in shown and "block2" in shown and "test accuracy" in shown
+
+
+def test_test_accuracy_every_n_epochs_and_always_at_the_end(registry):
+    trainer = _trainer(registry, "variant.timesteps=2", "train.epochs=5", "eval.every=2", "data.subset=128")
+    trainer.fit()
+    evaluated = [record.test_accuracy is not None for record in trainer.history]
+    assert evaluated == [False, True, False, True, True]

@@ -1,8 +1,10 @@
 """`adjoint`: the paper's continuous-time baseline, a neural ODE trained by adjoint sensitivity.
 
-The vector field is the continuous-time block: dz/dt = û_θ(z, x, t) − z, with
-û = softmax(logits)·W_Embed (the paper names the block, not the field; û − z moves z towards
-the block's current estimate of the label embedding and keeps the flow bounded). z_0 ~ N(0, I)
+The vector field is the continuous-time block with unconstrained output weights, as in
+NoProp-FM: dz/dt = logits_θ(z, x, t) · W_Embed (the paper names the block, not the field).
+A softmax-bounded field û − z was tried first: without batch norm its logits grow until the
+softmax is exactly one-hot in float32, after which no gradient reaches the block (digits stayed
+at chance). z_0 ~ N(0, I)
 is integrated to t = 1 with ``steps`` fixed Euler steps by torchdiffeq's ``odeint_adjoint``,
 which back-propagates by solving the adjoint ODE backwards (Chen et al. 2018) rather than
 storing activations; a linear head classifies z_1 with cross-entropy.
@@ -20,7 +22,6 @@ from torch import Tensor, nn
 from noprop_core.blocks import on_images
 from noprop_core.config import VariantConfig, at_least
 from noprop_core.hookspecs import hookimpl
-from noprop_core.objectives import convex_denoise
 from noprop_core.samplers import integrate
 from noprop_core.variant import VariantParts
 from noprop_plugins.variants.continuous import SingleBlockVariant
@@ -32,7 +33,7 @@ class AdjointConfig(VariantConfig):
 
 
 class VectorField(nn.Module):
-    """f(t, z) = û(z, x, t) − z for fixed images (torchdiffeq's argument order)."""
+    """f(t, z) = logits(z, x, t) · W_Embed for fixed images (torchdiffeq's argument order)."""
 
     def __init__(self, variant: AdjointODE, images: Tensor):
         super().__init__()
@@ -40,8 +41,7 @@ class VectorField(nn.Module):
         self.logits = on_images(variant.block, images)
 
     def forward(self, t: Tensor, z: Tensor) -> Tensor:
-        u_hat = convex_denoise(self.logits(z, t.expand(len(z))), self.variant.embedding.weight)
-        return u_hat - z
+        return self.logits(z, t.expand(len(z))) @ self.variant.embedding.weight
 
 
 class AdjointODE(SingleBlockVariant):
