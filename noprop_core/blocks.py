@@ -47,5 +47,3 @@ class ImageConditioned:
             return self.block.from_features(self.features, z, t)
         return self.block(self.images, z, t)
 
-
-on_images = ImageConditioned  # the name samplers read best with

@@ -36,10 +36,10 @@ def test_images_too_small_for_two_poolings_are_refused():
 
 @pytest.mark.parametrize("time_conditioned", [False, True])
 def test_encoding_the_image_once_gives_the_same_logits(time_conditioned):
-    from noprop_core.blocks import on_images
+    from noprop_core.blocks import ImageConditioned
 
     spec = BlockSpec(image_shape=(1, 8, 8), embedding_dim=10, num_classes=10, time_conditioned=time_conditioned)
     block = build(CnnConfig(name="cnn"), spec).eval()
     images, z = torch.randn(4, 1, 8, 8), torch.randn(4, 10)
     t = torch.full((4,), 0.3) if time_conditioned else None
-    torch.testing.assert_close(on_images(block, images)(z, t), block(images, z, t))
+    torch.testing.assert_close(ImageConditioned(block, images)(z, t), block(images, z, t))

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.blocks import on_images
+from noprop_core.blocks import ImageConditioned
 from noprop_core.config import VariantConfig, at_least
 from noprop_core.hookspecs import hookimpl
 from noprop_core.samplers import integrate
@@ -38,7 +38,7 @@ class VectorField(nn.Module):
     def __init__(self, variant: AdjointODE, images: Tensor):
         super().__init__()
         self.variant = variant
-        self.logits = on_images(variant.block, images)
+        self.logits = ImageConditioned(variant.block, images)
 
     def forward(self, t: Tensor, z: Tensor) -> Tensor:
         return self.logits(z, t.expand(len(z))) @ self.variant.embedding.weight

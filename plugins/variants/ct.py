@@ -11,7 +11,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.blocks import on_images
+from noprop_core.blocks import ImageConditioned
 from noprop_core.config import VariantConfig, at_least, greater_than, one_of
 from noprop_core.hookspecs import hookimpl
 from noprop_core.objectives import convex_denoise, ct_loss
@@ -43,7 +43,7 @@ class NoPropCT(SingleBlockVariant):
         )
 
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        logits = on_images(self.block, images)
+        logits = ImageConditioned(self.block, images)
         weight = self.embedding.weight
 
         def denoise(z: Tensor, t: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.blocks import on_images
+from noprop_core.blocks import ImageConditioned
 from noprop_core.config import VariantConfig, at_least, one_of
 from noprop_core.hookspecs import hookimpl
 from noprop_core.objectives import fm_loss
@@ -44,7 +44,7 @@ class NoPropFM(SingleBlockVariant):
         )
 
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        logits = on_images(self.block, images)
+        logits = ImageConditioned(self.block, images)
         weight = self.embedding.weight
         states = integrate(lambda z, t: logits(z, t.expand(len(z))) @ weight, self.initial_noise(images, generator),
                            self.steps, self.sampler)  # fmt: skip
