@@ -22,7 +22,8 @@ def resolve_data_root(config: DatasetConfig) -> Path:
 
 @attrs.frozen(kw_only=True)
 class TensorSplits:
-    """Normalised float images (N, C, H, W) and int64 labels for training and test."""
+    """Normalised float images (N, C, H, W) and int64 labels for training, test and, optionally,
+    validation."""
 
     name: str
     train_images: Tensor
@@ -30,6 +31,26 @@ class TensorSplits:
     test_images: Tensor
     test_labels: Tensor
     num_classes: int
+    val_images: Tensor | None = None
+    val_labels: Tensor | None = None
+
+    @property
+    def has_validation(self) -> bool:
+        return self.val_labels is not None and len(self.val_labels) > 0
+
+    def hold_out(self, count: int) -> TensorSplits:
+        """Move the last ``count`` training examples to the validation split (0: no change)."""
+        if count <= 0:
+            return self
+        if count >= len(self.train_labels):
+            raise ValueError(f"cannot hold out {count} of {len(self.train_labels)} training examples")
+        return attrs.evolve(
+            self,
+            train_images=self.train_images[:-count],
+            train_labels=self.train_labels[:-count],
+            val_images=self.train_images[-count:],
+            val_labels=self.train_labels[-count:],
+        )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -48,7 +69,35 @@ class TensorSplits:
             train_labels=self.train_labels.to(device),
             test_images=self.test_images.to(device),
             test_labels=self.test_labels.to(device),
+            val_images=None if self.val_images is None else self.val_images.to(device),
+            val_labels=None if self.val_labels is None else self.val_labels.to(device),
         )
+
+
+def channel_statistics(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation of (N, C, H, W) images, shaped (1, C, 1, 1)."""
+    # One channel at a time: a float64 copy of CIFAR would take over a gigabyte.
+    pairs = [torch.std_mean(images[:, channel]) for channel in range(images.shape[1])]
+    std = torch.stack([pair[0] for pair in pairs]).clamp_min(1e-8)
+    mean = torch.stack([pair[1] for pair in pairs])
+    return mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+
+
+def standardized_splits(name: str, num_classes: int, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+                        val: tuple[Tensor, Tensor] | None = None) -> TensorSplits:  # fmt: skip
+    """Images in [0, 1] standardised per channel with the *training* split's statistics."""
+    mean, std = channel_statistics(train[0])
+    val_images, val_labels = (None, None) if val is None else ((val[0] - mean) / std, val[1])
+    return TensorSplits(
+        name=name,
+        train_images=(train[0] - mean) / std,
+        train_labels=train[1],
+        test_images=(test[0] - mean) / std,
+        test_labels=test[1],
+        num_classes=num_classes,
+        val_images=val_images,
+        val_labels=val_labels,
+    )
 
 
 def batch_count(size: int, batch_size: int) -> int:

@@ -29,3 +29,16 @@ class RunInterrupted(NopropError):
     """Training was stopped by a signal after a checkpoint was written."""
 
     exit_code = 130
+
+
+class DataUnavailable(NopropError):
+    """A data set's files are absent and could not be fetched.
+
+    ``image_shape`` and ``num_classes`` are set when the plugin knows them without the files, so
+    ``noprop run --smoke`` can stand in synthetic data of the same shape.
+    """
+
+    def __init__(self, message: str, image_shape: tuple[int, int, int] | None = None, num_classes: int | None = None):
+        super().__init__(message)
+        self.image_shape = image_shape
+        self.num_classes = num_classes

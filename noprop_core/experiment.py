@@ -56,6 +56,8 @@ def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | 
         image_shape=splits.image_shape,
         num_classes=splits.num_classes,
         make_block=functools.partial(backbone.factory, recipe.model.backbone),
+        head=recipe.model.head.name,
+        head_sigma=recipe.model.head.sigma,
     )
     variant = registry.build("variant", recipe.variant, parts).to(device)
     return Experiment(recipe=recipe, device=device, splits=splits, variant=variant)

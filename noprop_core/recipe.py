@@ -34,6 +34,7 @@ from noprop_core.config import (
     one_of,
 )
 from noprop_core.errors import PluginError, RecipeError
+from noprop_core.heads import HEADS
 from noprop_core.registry import Registry
 
 DEFAULT_RECIPE = "digits_dt.toml"
@@ -41,10 +42,17 @@ DEFAULT_TRACKER = "none"
 
 
 @attrs.frozen(kw_only=True)
+class HeadSection:
+    name: str = attrs.field(default="softmax", validator=one_of(*HEADS))
+    sigma: float = attrs.field(default=1.0, validator=greater_than(0))  # radial head only
+
+
+@attrs.frozen(kw_only=True)
 class ModelSection:
     backbone: BackboneConfig
     embedding: LabelEmbeddingConfig
     schedule: ScheduleConfig
+    head: HeadSection = attrs.field(factory=HeadSection)
 
 
 @attrs.frozen(kw_only=True)

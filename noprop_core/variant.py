@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from noprop_core.blocks import BlockSpec
 from noprop_core.embedding import LabelEmbedding
+from noprop_core.heads import make_head
 from noprop_core.schedule import NoiseSchedule
 
 UPDATE_ORDERS = ("sequential", "simultaneous")
@@ -31,6 +32,12 @@ class VariantParts:
     image_shape: tuple[int, int, int]
     num_classes: int
     make_block: Callable[[BlockSpec], nn.Module]
+    head: str = "softmax"  # see noprop_core.heads
+    head_sigma: float = 1.0
+
+    def make_head(self) -> nn.Module:
+        """p̂_θout(y | z) as the recipe's ``model.head`` asks (softmax, Eq. 14, or radial, Eq. 15–16)."""
+        return make_head(self.head, self.embedding, self.num_classes, self.head_sigma)
 
 
 class Variant(nn.Module):

@@ -7,7 +7,9 @@ import torch
 
 from noprop_core.errors import NopropError
 from noprop_plugins.datasets.digits import DigitsConfig, load as load_digits
-from noprop_plugins.datasets.mnist import MnistConfig, load as load_mnist
+from noprop_plugins.datasets.torchvision_sets import ShortNameConfig, short_name_loader
+
+load_mnist = short_name_loader("mnist")
 
 
 def test_digits_split_is_fixed_stratified_and_normalised():
@@ -29,7 +31,7 @@ def test_digits_subset_keeps_the_first_examples_and_the_whole_test_set():
 
 
 def test_mnist_loads_the_real_files_offline(mnist_root):
-    splits = load_mnist(MnistConfig(name="mnist", root=str(mnist_root), download=True, subset=1000))
+    splits = load_mnist(ShortNameConfig(name="mnist", root=str(mnist_root), download=True, subset=1000))
     assert splits.image_shape == (1, 28, 28)
     assert len(splits.train_labels) == 1000 and len(splits.test_labels) == 10_000
     assert torch.bincount(splits.test_labels).tolist()[:3] == [980, 1135, 1032]  # the known MNIST test counts
@@ -38,4 +40,4 @@ def test_mnist_loads_the_real_files_offline(mnist_root):
 
 def test_missing_mnist_is_one_clear_error(tmp_path):
     with pytest.raises(NopropError, match=f"MNIST is not under {tmp_path}"):
-        load_mnist(MnistConfig(name="mnist", root=str(tmp_path), download=False))
+        load_mnist(ShortNameConfig(name="mnist", root=str(tmp_path), download=False))

@@ -36,7 +36,7 @@ class BackpropChain(Variant):
         spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes)
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
         self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(0.5)))
-        self.head = nn.Linear(parts.embedding.dim, parts.num_classes)
+        self.head = parts.make_head()
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

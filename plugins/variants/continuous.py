@@ -27,7 +27,7 @@ class SingleBlockVariant(Variant):
             time_conditioned=True,
         )
         self.block = parts.make_block(spec)
-        self.head = nn.Linear(parts.embedding.dim, parts.num_classes)
+        self.head = parts.make_head()
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return list(self.block.parameters())

@@ -37,7 +37,7 @@ class NoPropDT(Variant):
         self.schedule = parts.schedule
         spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes)
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
-        self.head = nn.Linear(parts.embedding.dim, parts.num_classes)
+        self.head = parts.make_head()
         self.units = [f"block{t}" for t in range(1, config.timesteps + 1)]
         self._fixed_chain: DiscreteSchedule | None = None
 

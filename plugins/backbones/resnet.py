@@ -1,0 +1,63 @@
+"""`resnet18`, `resnet50`: torchvision's ResNets as the image encoder of a NoProp block.
+
+Adapted to small images as is usual for CIFAR: the 7×7 stride-2 stem becomes a 3×3 stride-1
+convolution taking any number of channels, and the max-pool is dropped (for images of at most
+``small_image_max`` pixels a side; larger images keep torchvision's stem). The classifier is
+removed; the pooled features (512 for ResNet-18, 2048 for ResNet-50) feed the paper's block
+(label path, fusion, logits: ``noprop_core.fusion.paper_block``). Image-shaped embeddings
+(prototypes) go through the small conv path of the `cnn` backbone, as a label needs no ResNet.
+"""
+
+from __future__ import annotations
+
+import attrs
+from torch import nn
+from torchvision import models
+
+from noprop_core.blocks import BlockSpec
+from noprop_core.config import BackboneConfig, at_least, between
+from noprop_core.fusion import paper_block
+from noprop_core.hookspecs import hookimpl
+from noprop_plugins.backbones.cnn import image_label_path
+
+FEATURES = {"resnet18": 512, "resnet50": 2048}
+
+
+@attrs.frozen(kw_only=True)
+class ResNetConfig(BackboneConfig):
+    # Images with height and width ≤ this get the 3×3 stride-1 stem and no max-pool.
+    small_image_max: int = attrs.field(default=64, validator=at_least(0))
+    # Dropout of the label path's conv encoder (prototype embeddings only).
+    dropout: float = attrs.field(default=0.2, validator=between(0.0, 0.9))
+
+
+def resnet_encoder(architecture: str, image_shape: tuple[int, int, int], small_image_max: int) -> nn.Module:
+    channels, height, width = image_shape
+    network = getattr(models, architecture)(weights=None)
+    if max(height, width) <= small_image_max:
+        network.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        network.maxpool = nn.Identity()
+    elif channels != 3:
+        network.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    network.fc = nn.Identity()
+    return network
+
+
+def builder(architecture: str):
+    def build(config: ResNetConfig, spec: BlockSpec) -> nn.Module:
+        encoder = resnet_encoder(architecture, spec.image_shape, config.small_image_max)
+        label_encoder, label_features = image_label_path(spec, config.dropout)
+        return paper_block(spec, encoder, FEATURES[architecture], label_encoder, label_features)
+
+    return build
+
+
+@hookimpl
+def noprop_register_backbones(registry):
+    for architecture in FEATURES:
+        registry.add(
+            architecture,
+            builder(architecture),
+            config=ResNetConfig,
+            description=f"torchvision {architecture} image encoder, small-image stem, in the paper's block",
+        )
