@@ -13,7 +13,7 @@ from rich.table import Table
 from noprop_core.errors import NopropError
 from noprop_core.plugins import load_registry
 from noprop_core.progress import make_progress
-from noprop_core.recipe import default_recipe_path, load_recipe
+from noprop_core.recipe import default_recipe_path, dump_recipe, load_recipe
 from noprop_core.registry import Registry
 
 
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", type=Path)
+    validate.add_argument("--show", action="store_true", help="print each recipe fully resolved (bases and defaults applied)")
 
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -93,13 +94,16 @@ def _command_validate(args: argparse.Namespace, registry: Registry, console: Con
     failed = False
     for path in args.recipes:
         try:
-            load_recipe(path, registry)
+            recipe = load_recipe(path, registry)
         except NopropError as exc:
             failed = True
             for line in exc.lines():
                 print(line, file=sys.stderr)
         else:
-            console.print(f"{path}: ok")
+            if args.show:
+                print(dump_recipe(recipe, registry, header=f"# {path}, resolved"))
+            else:
+                console.print(f"{path}: ok")
     return 2 if failed else 0
 
 

@@ -183,8 +183,49 @@ def structure_recipe(raw: dict[str, Any], registry: Registry, origin: str) -> Re
         raise RecipeError([f"{origin}: {key or '(top level)'}: {msg}" for key, msg in describe_errors(exc)]) from None
 
 
+# Sections that choose a plugin by ``name``: a recipe that picks another plugin than its base
+# replaces the whole section, since the base's keys belong to the base's plugin.
+PLUGIN_SECTIONS = (("data",), ("model", "backbone"), ("model", "embedding"), ("model", "schedule"), ("variant",), ("tracker",))
+EXTENDS = "extends"
+
+
+def merge_onto(base: dict[str, Any], child: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``child`` over ``base``: tables merge key by key, other values replace."""
+    merged = dict(base)
+    for key, value in child.items():
+        inner = (*path, key)
+        same_plugin = inner not in PLUGIN_SECTIONS or (
+            isinstance(value, dict) and isinstance(base.get(key), dict) and value.get("name", base[key].get("name")) == base[key].get("name")
+        )
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and same_plugin:
+            merged[key] = merge_onto(base[key], value, inner)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The recipe at ``path`` with its ``extends`` chain applied (base first, then each child).
+
+    ``extends = "other.toml"`` names a base recipe by a path relative to this file's folder.
+    """
+    raw = read_toml(path)
+    base_name = raw.pop(EXTENDS, None)
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str):
+        raise RecipeError([f"{path}: {EXTENDS}: expected the file name of a base recipe, got {base_name!r}"])
+    base_path = (path.parent / base_name).resolve()
+    if base_path in chain or base_path == path.resolve():
+        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), base_path))
+        raise RecipeError([f"{path}: {EXTENDS}: recipes extend each other in a circle ({cycle})"])
+    if not base_path.is_file():
+        raise RecipeError([f"{path}: {EXTENDS}: no base recipe {base_name!r} (looked for {base_path})"])
+    return merge_onto(read_with_bases(base_path, (*chain, path.resolve())), raw)
+
+
 def load_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
-    raw = apply_overrides(read_toml(path), list(overrides), str(path))
+    raw = apply_overrides(read_with_bases(path), list(overrides), str(path))
     return structure_recipe(raw, registry, str(path))
 
 

@@ -26,8 +26,62 @@ epochs = 2
 """
 
 
-def test_recipes_are_shipped():
-    assert {p.name for p in RECIPES} >= {"digits_dt.toml", "mnist_dt.toml"}
+def test_every_table_1_row_and_the_extras_are_shipped():
+    table_1 = {
+        f"{data}_{variant}{'' if embedding == 'onehot' else '_' + embedding}.toml"
+        for data in ("mnist", "cifar10", "cifar100")
+        for variant in ("dt", "ct", "fm", "backprop")
+        for embedding in ("onehot", "dim20", "prototype")
+    }
+    extras = {"mnist_adjoint.toml", "cifar10_adjoint.toml", "cifar100_adjoint.toml", "bloodmnist_dt.toml",
+              "bloodmnist_ct.toml", "cifar10_dt_resnet18.toml", "cifar100_dt_resnet50.toml", "digits_dt.toml"}  # fmt: skip
+    assert {p.name for p in RECIPES} >= table_1 | extras
+
+
+@pytest.mark.parametrize(
+    ("stem", "dataset", "variant", "embedding", "epochs", "optimizer", "steps"),
+    [
+        ("cifar100_dt", "cifar100", "dt", "onehot", 150, "adamw", 10),
+        ("cifar10_dt_dim20", "cifar10", "dt", "learned", 150, "adamw", 10),
+        ("cifar100_fm_prototype", "cifar100", "fm", "prototype", 1000, "adam", 1000),
+        ("cifar10_ct", "cifar10", "ct", "onehot", 500, "adam", 1000),
+        ("cifar100_backprop", "cifar100", "backprop", "onehot", 150, "adamw", 10),
+        ("cifar10_adjoint", "cifar10", "adjoint", "onehot", 4, "adamw", 1000),
+    ],
+)
+def test_derived_recipes_have_table_3_settings(stem, dataset, variant, embedding, epochs, optimizer, steps, registry):
+    recipe = load_recipe(REPO / "recipes" / f"{stem}.toml", registry)
+    assert (recipe.data.name, recipe.variant.name, recipe.model.embedding.name) == (dataset, variant, embedding)
+    assert (recipe.train.epochs, recipe.train.optimizer, recipe.train.batch_size) == (epochs, optimizer, 128)
+    assert (recipe.train.lr, recipe.train.weight_decay) == (1e-3, 1e-3)
+    assert getattr(recipe.variant, "timesteps", getattr(recipe.variant, "steps", None)) == steps
+    if embedding == "learned":
+        assert recipe.model.embedding.dim == 20
+
+
+def test_extends_merges_tables_and_replaces_a_section_that_names_another_plugin(tmp_path, registry):
+    (tmp_path / "base.toml").write_text(VALID.replace('name = "cnn"', 'name = "cnn"\ndropout = 0.3'))
+    (tmp_path / "child.toml").write_text(
+        'extends = "base.toml"\n[train]\nlr = 0.01\n[model.backbone]\ndropout = 0.1\n'
+        '[model.embedding]\nname = "learned"\ndim = 7\n'
+    )
+    recipe = load_recipe(tmp_path / "child.toml", registry)
+    assert (recipe.train.epochs, recipe.train.lr) == (2, 0.01)  # merged key by key
+    assert recipe.model.backbone.dropout == 0.1
+    assert (recipe.model.embedding.name, recipe.model.embedding.dim) == ("learned", 7)
+
+
+def test_extends_problems_are_one_line_each(tmp_path, registry):
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(RecipeError, match=r"b\.toml: extends: recipes extend each other in a circle \(a.toml -> b.toml -> a.toml\)"):
+        load_recipe(tmp_path / "a.toml", registry)
+    (tmp_path / "c.toml").write_text('extends = "missing.toml"\n')
+    with pytest.raises(RecipeError, match=r"c\.toml: extends: no base recipe 'missing.toml'"):
+        load_recipe(tmp_path / "c.toml", registry)
+    (tmp_path / "d.toml").write_text("extends = 3\n")
+    with pytest.raises(RecipeError, match=r"d\.toml: extends: expected the file name of a base recipe, got 3"):
+        load_recipe(tmp_path / "d.toml", registry)
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])

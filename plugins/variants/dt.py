@@ -45,7 +45,7 @@ class NoPropDT(Variant):
         """The discretised schedule; computed once unless the schedule is learnable."""
         if self.schedule.learnable:
             return self.schedule.discretize(len(self.blocks))
-        device = self.head.weight.device
+        device = self.embedding.weight.device
         if self._fixed_chain is None or self._fixed_chain.alpha_bar.device != device:
             self._fixed_chain = self.schedule.discretize(len(self.blocks)).to(device)
         return self._fixed_chain
