@@ -25,7 +25,8 @@ from noprop_core.recipe import EvalSection, Recipe, TrainSection
 from noprop_core.tracking import Tracker
 from noprop_core.training import Trainer
 from noprop_core.variant import VariantParts
-from noprop_plugins.backbones.cnn import CnnConfig, build as build_cnn
+from noprop_plugins.backbones.cnn import CnnConfig
+from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
 from noprop_plugins.schedules.cosine import CosineSchedule
 from noprop_plugins.variants.dt import DTConfig, NoPropDT
@@ -41,9 +42,16 @@ def noprop_trainer(images: torch.Tensor, labels: torch.Tensor) -> Trainer:
         name="bench", train_images=images, train_labels=labels, test_images=images, test_labels=labels, num_classes=10
     )
     recipe = Recipe(
-        data=None, model=None, variant=DTConfig(name="dt"), train=TrainSection(epochs=1), eval=EvalSection(), tracker=None
+        data=None,
+        model=None,
+        variant=DTConfig(name="dt"),
+        train=TrainSection(epochs=1),
+        eval=EvalSection(),
+        tracker=None,
     )
-    return Trainer(Experiment(recipe=recipe, device=torch.device("cpu"), splits=splits, variant=variant), Progress(), Tracker())
+    return Trainer(
+        Experiment(recipe=recipe, device=torch.device("cpu"), splits=splits, variant=variant), Progress(), Tracker()
+    )
 
 
 def plain_step_function(images: torch.Tensor, labels: torch.Tensor):
@@ -60,7 +68,10 @@ def plain_step_function(images: torch.Tensor, labels: torch.Tensor):
         z_prev = chain.alpha_bar[t - 1].sqrt() * u + (1 - chain.alpha_bar[t - 1]).sqrt() * torch.randn_like(u)
         u_hat = block(images, z_prev).softmax(-1) @ weight
         z_last = chain.alpha_bar[-1].sqrt() * u + (1 - chain.alpha_bar[-1]).sqrt() * torch.randn_like(u)
-        loss = F.cross_entropy(head(z_last), labels) + 5 * 0.1 * chain.snr_weight[t - 1] * (u_hat - u).pow(2).sum(-1).mean()
+        loss = (
+            F.cross_entropy(head(z_last), labels)
+            + 5 * 0.1 * chain.snr_weight[t - 1] * (u_hat - u).pow(2).sum(-1).mean()
+        )
         loss.backward()
         optimizer.step()
 

@@ -46,4 +46,3 @@ class ImageConditioned:
         if self.features is not None:
             return self.block.from_features(self.features, z, t)
         return self.block(self.images, z, t)
-

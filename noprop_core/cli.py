@@ -27,11 +27,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
     run.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
     run.add_argument("--seed", type=int, help="same as --set seed=N")
+    run.add_argument("--smoke", action="store_true",
+                     help="a few batches and a short evaluation with the recipe's real code; stands in "
+                          "synthetic data of the right shape when the data files are absent")  # fmt: skip
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
 
     validate = commands.add_parser("validate", help="check recipes without running them")
     validate.add_argument("recipes", nargs="+", type=Path)
-    validate.add_argument("--show", action="store_true", help="print each recipe fully resolved (bases and defaults applied)")
+    validate.add_argument(
+        "--show", action="store_true", help="print each recipe fully resolved (bases and defaults applied)"
+    )
 
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -47,6 +52,11 @@ def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
     rows = [
         ("variant / dataset", f"{metrics['variant']} / {metrics['dataset']}"),
         ("epochs", str(metrics["epochs_completed"])),
+        *(
+            [("data", "STAND-IN: synthetic FakeData, the real files were absent")]
+            if metrics.get("data_stand_in")
+            else []
+        ),
         ("test accuracy", f"{metrics['test_accuracy']:.2f} %"),
         ("train accuracy", f"{metrics['train_accuracy']:.2f} % (first {metrics['train_accuracy_examples']} examples)"),
         ("wall time", f"{metrics['wall_seconds']:.1f} s"),
@@ -64,7 +74,8 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
 
     progress = make_progress(console)
     if args.resume is not None:
-        options = {"RECIPE": args.recipe, "--set": args.overrides or None, "--out": args.out, "--seed": args.seed}
+        options = {"RECIPE": args.recipe, "--set": args.overrides or None, "--out": args.out, "--seed": args.seed,
+                   "--smoke": args.smoke or None}  # fmt: skip
         given = [flag for flag, value in options.items() if value is not None]
         if given:
             raise NopropError(f"--resume continues a run exactly as it was; it takes no {', '.join(given)}")
@@ -72,7 +83,8 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     else:
         overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
         recipe = args.recipe or default_recipe_path()
-        run_dir, metrics = run(recipe, registry, overrides=overrides, out_dir=args.out, progress=progress, started=started)
+        run_dir, metrics = run(recipe, registry, overrides=overrides, out_dir=args.out, progress=progress,
+                               started=started, smoke=args.smoke)  # fmt: skip
     _summary(console, run_dir, metrics)
     return 0
 

@@ -17,7 +17,7 @@ DATA_ROOT_ENV = "NOPROP_DATA"
 
 def resolve_data_root(config: DatasetConfig) -> Path:
     """The recipe's ``data.root``, else $NOPROP_DATA, else ./data."""
-    return Path(config.root or os.environ.get(DATA_ROOT_ENV) or "data").expanduser()
+    return Path(config.root or os.environ.get(DATA_ROOT_ENV) or "data").expanduser().absolute()
 
 
 @attrs.frozen(kw_only=True)
@@ -61,6 +61,12 @@ class TensorSplits:
         if count <= 0 or count >= len(self.train_labels):
             return self
         return attrs.evolve(self, train_images=self.train_images[:count], train_labels=self.train_labels[:count])
+
+    def first_test(self, count: int) -> TensorSplits:
+        """Keep the first ``count`` test examples (0 keeps all)."""
+        if count <= 0 or count >= len(self.test_labels):
+            return self
+        return attrs.evolve(self, test_images=self.test_images[:count], test_labels=self.test_labels[:count])
 
     def to(self, device: torch.device) -> TensorSplits:
         return attrs.evolve(

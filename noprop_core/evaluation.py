@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from noprop_core import rundir
 from noprop_core.errors import NopropError
 from noprop_core.experiment import build_experiment
@@ -40,7 +41,11 @@ def evaluate_run(
     splits = experiment.splits
     result = {
         "test_accuracy": accuracy(
-            experiment.variant, splits.test_images, splits.test_labels, batch_size=recipe.eval.batch_size, seed=recipe.seed
+            experiment.variant,
+            splits.test_images,
+            splits.test_labels,
+            batch_size=recipe.eval.batch_size,
+            seed=recipe.seed,
         ),
         "sampler": getattr(recipe.variant, "sampler", None),
         "steps": getattr(recipe.variant, "steps", getattr(recipe.variant, "timesteps", None)),

@@ -8,7 +8,7 @@ import attrs
 import torch
 
 from noprop_core.data import TensorSplits
-from noprop_core.errors import NopropError
+from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.recipe import Recipe
 from noprop_core.registry import Registry
 from noprop_core.variant import Variant, VariantParts
@@ -35,11 +35,29 @@ class Experiment:
     device: torch.device
     splits: TensorSplits
     variant: Variant
+    data_stand_in: bool = False  # synthetic data stood in for absent files (smoke runs only)
 
 
-def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None) -> Experiment:
+def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
+    """The recipe's data; with ``stand_in``, FakeData of the same shape when the files are absent."""
+    try:
+        return registry.build("dataset", recipe.data), False
+    except DataUnavailable as missing:
+        if not stand_in or missing.image_shape is None:
+            raise
+        from noprop_core.smoke import stand_in_splits
+
+        shape = "×".join(map(str, missing.image_shape))
+        notify(f"data: {missing}")
+        notify(f"data: standing in FakeData ({shape}, {missing.num_classes} classes) for this smoke run")
+        return stand_in_splits(missing, recipe.data.name), True
+
+
+def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None, *,
+                     stand_in: bool = False, notify=print) -> Experiment:  # fmt: skip
     device = device or resolve_device(recipe.device)
-    splits = registry.build("dataset", recipe.data).to(device)
+    splits, data_stand_in = load_splits(recipe, registry, stand_in, notify)
+    splits = splits.first_test(recipe.eval.test_subset).to(device)
     torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
     embedding = registry.build(
         "label_embedding",
@@ -60,4 +78,4 @@ def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | 
         head_sigma=recipe.model.head.sigma,
     )
     variant = registry.build("variant", recipe.variant, parts).to(device)
-    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant)
+    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in)

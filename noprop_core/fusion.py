@@ -86,7 +86,9 @@ class ContinuousTimeBlock(Block):
         super().__init__()
         self.image_path = nn.Sequential(image_encoder, nn.Linear(image_features, HIDDEN), nn.ReLU())
         label_encoder = label_encoder or nn.Identity()
-        self.label_path = nn.Sequential(label_encoder, nn.Linear(label_features or spec.embedding_dim, HIDDEN), nn.ReLU())
+        self.label_path = nn.Sequential(
+            label_encoder, nn.Linear(label_features or spec.embedding_dim, HIDDEN), nn.ReLU()
+        )
         self.time_path = nn.Sequential(nn.Linear(TIME_EMBEDDING, HIDDEN), nn.ReLU())
         self.fusion = nn.Sequential(
             nn.Linear(3 * HIDDEN, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, spec.num_classes)

@@ -6,7 +6,8 @@ import sys
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBars, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichBars
 
 
 def _loss_text(loss: dict[str, float]) -> str:
@@ -20,8 +21,8 @@ def _accuracy_text(accuracy: float | None) -> str:
 class Progress:
     """Plain progress: one line per epoch, for logs and pipes."""
 
-    def __init__(self, stream: TextIO = sys.stderr):
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr  # looked up now, not at import: callers may redirect it
 
     def __enter__(self) -> Progress:
         return self
@@ -94,7 +95,9 @@ class RichProgress(Progress):
         self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
     ) -> None:
         self.bars.update(self.phase_task, completed=self.phase_count)
-        self.bars.update(self.epoch_task, completed=epoch, note=f"{_accuracy_text(test_accuracy)}  loss {loss['total']:.4g}")
+        self.bars.update(
+            self.epoch_task, completed=epoch, note=f"{_accuracy_text(test_accuracy)}  loss {loss['total']:.4g}"
+        )
         self.console.print(
             f"epoch {epoch}/{epochs}  {_loss_text(loss)}  {_accuracy_text(test_accuracy)}  ({seconds:.1f} s training)"
         )

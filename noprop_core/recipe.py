@@ -66,6 +66,8 @@ class TrainSection:
     lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
     # Largest gradient norm per unit (and for the shared parameters); 0 = no clipping.
     grad_clip: float = attrs.field(default=0.0, validator=at_least(0))
+    # Stop each unit's pass after N minibatches (0 = the whole training set); for quick checks.
+    max_batches: int = attrs.field(default=0, validator=at_least(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +79,8 @@ class EvalSection:
     # Train accuracy is measured on the first N training examples (0 = all of them):
     # a full pass over a large training set would cost a third of an epoch.
     train_subset: int = attrs.field(default=10_000, validator=at_least(0))
+    # Test accuracy on the first N test examples (0 = all of them); for quick checks only.
+    test_subset: int = attrs.field(default=0, validator=at_least(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -185,7 +189,14 @@ def structure_recipe(raw: dict[str, Any], registry: Registry, origin: str) -> Re
 
 # Sections that choose a plugin by ``name``: a recipe that picks another plugin than its base
 # replaces the whole section, since the base's keys belong to the base's plugin.
-PLUGIN_SECTIONS = (("data",), ("model", "backbone"), ("model", "embedding"), ("model", "schedule"), ("variant",), ("tracker",))
+PLUGIN_SECTIONS = (
+    ("data",),
+    ("model", "backbone"),
+    ("model", "embedding"),
+    ("model", "schedule"),
+    ("variant",),
+    ("tracker",),
+)
 EXTENDS = "extends"
 
 
@@ -195,7 +206,9 @@ def merge_onto(base: dict[str, Any], child: dict[str, Any], path: tuple[str, ...
     for key, value in child.items():
         inner = (*path, key)
         same_plugin = inner not in PLUGIN_SECTIONS or (
-            isinstance(value, dict) and isinstance(base.get(key), dict) and value.get("name", base[key].get("name")) == base[key].get("name")
+            isinstance(value, dict)
+            and isinstance(base.get(key), dict)
+            and value.get("name", base[key].get("name")) == base[key].get("name")
         )
         if isinstance(value, dict) and isinstance(base.get(key), dict) and same_plugin:
             merged[key] = merge_onto(base[key], value, inner)

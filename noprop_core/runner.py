@@ -21,6 +21,7 @@ from noprop_core.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.progress import Progress
 from noprop_core.recipe import Recipe, dump_recipe, load_recipe, recipe_to_dict
 from noprop_core.registry import Registry
+from noprop_core.smoke import smoke_recipe
 from noprop_core.training import Trainer, TrainingInterrupted
 
 
@@ -35,7 +36,10 @@ def peak_memory_bytes(device: torch.device) -> int:
 def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
     recipe = experiment.recipe
     history = [record.as_dict() for record in trainer.history]
-    examples = len(experiment.splits.train_labels) * len(history)
+    per_epoch = len(experiment.splits.train_labels)
+    if recipe.train.max_batches:
+        per_epoch = min(per_epoch, recipe.train.max_batches * recipe.train.batch_size)
+    examples = per_epoch * len(history)
     return {
         "recipe": recipe_path,
         "variant": recipe.variant.name,
@@ -50,6 +54,7 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "train_accuracy_examples": None,
         "test_accuracy": history[-1]["test_accuracy"] if history else None,
         "test_examples": len(experiment.splits.test_labels),
+        "data_stand_in": experiment.data_stand_in,
         "train_examples": len(experiment.splits.train_labels),
         "wall_seconds": wall_seconds,
         "train_seconds": trainer.train_seconds,
@@ -90,16 +95,23 @@ def run(
     out_dir: Path | None = None,
     progress: Progress | None = None,
     started: float | None = None,
+    smoke: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train one recipe end to end; returns the run directory and its metrics."""
+    """Train one recipe end to end; returns the run directory and its metrics.
+
+    ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
+    synthetic data for absent files (see noprop_core.smoke)."""
     started = time.perf_counter() if started is None else started
     registry.raise_if_broken()
     recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
+    if smoke:
+        recipe = smoke_recipe(recipe)
     device = resolve_device(recipe.device)  # before anything is written
     run_dir = rundir.prepare_run_dir(out_dir or rundir.default_run_dir(recipe_path))
     resolved = run_dir / rundir.RECIPE
     rundir.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
-    experiment = build_experiment(recipe, registry, device)
+    progress = progress or Progress()
+    experiment = build_experiment(recipe, registry, device, stand_in=smoke, notify=progress.message)
     trainer = Trainer(experiment, progress)
     return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started)
 
@@ -112,10 +124,16 @@ def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = Non
         raise NopropError(f"--resume {run_dir}: not a run directory (no {rundir.RECIPE})")
     recipe = load_recipe(run_dir / rundir.RECIPE, registry)
     checkpoint = rundir.load_checkpoint(run_dir / rundir.CHECKPOINT)
-    experiment = build_experiment(recipe, registry, resolve_device(recipe.device))
+    progress = progress or Progress()
+    stand_in = checkpoint.get("data_stand_in", False)  # a smoke run resumes on the same stand-in
+    experiment = build_experiment(
+        recipe, registry, resolve_device(recipe.device), stand_in=stand_in, notify=progress.message
+    )
     trainer = Trainer(experiment, progress)
     trainer.load_state_dict(checkpoint)
-    return run_dir, _train(checkpoint["recipe_path"], run_dir, experiment, trainer, registry, started - checkpoint["wall_seconds"])
+    return run_dir, _train(
+        checkpoint["recipe_path"], run_dir, experiment, trainer, registry, started - checkpoint["wall_seconds"]
+    )
 
 
 def _train(
@@ -127,7 +145,8 @@ def _train(
     def save(trainer: Trainer) -> None:
         wall = time.perf_counter() - started
         state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": recipe_path,
-                 "wall_seconds": wall, "recipe": recipe_to_dict(recipe, registry)}  # fmt: skip
+                 "wall_seconds": wall, "recipe": recipe_to_dict(recipe, registry),
+                 "data_stand_in": experiment.data_stand_in}  # fmt: skip
         rundir.save_checkpoint(run_dir / rundir.CHECKPOINT, state)
         rundir.write_json(run_dir / rundir.METRICS, collect_metrics(recipe_path, experiment, trainer, wall))
 
@@ -149,6 +168,8 @@ def _train(
     finally:
         trainer.tracker.close()
     metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
-    metrics.update(train_accuracy=train_accuracy, train_accuracy_examples=train_count, tracker_run=trainer.tracker.run_id)
+    metrics.update(
+        train_accuracy=train_accuracy, train_accuracy_examples=train_count, tracker_run=trainer.tracker.run_id
+    )
     rundir.write_json(run_dir / rundir.METRICS, metrics)
     return metrics

@@ -12,6 +12,7 @@ random number generators and, after an interruption, the position inside the epo
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -126,7 +127,12 @@ class Trainer:
         return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
 
     def _non_finite(self, terms: dict[str, dict[str, Tensor]]) -> NonFiniteLoss:
-        bad = [f"{unit} {name}" for unit, unit_terms in terms.items() for name, v in unit_terms.items() if not torch.isfinite(v)]
+        bad = [
+            f"{unit} {name}"
+            for unit, unit_terms in terms.items()
+            for name, v in unit_terms.items()
+            if not torch.isfinite(v)
+        ]
         epoch = self.current.epoch if self.current else len(self.history) + 1
         return NonFiniteLoss(
             f"non-finite loss ({', '.join(bad)}) in variant '{self.recipe.variant.name}' at epoch {epoch}, "
@@ -150,9 +156,11 @@ class Trainer:
                 self.data_order.set_state(state.phase_order_state)  # replay this phase's order
             state.phase, state.phase_order_state = index, self.data_order.get_state()
             label = units[0] if len(units) == 1 else "all units"
-            self.progress.start_phase(label, index + 1, len(phases), batch_count(len(splits.train_labels), batch_size))
+            limit = self.recipe.train.max_batches or None
+            total = batch_count(len(splits.train_labels), batch_size)
+            self.progress.start_phase(label, index + 1, len(phases), min(total, limit or total))
             batches = shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order)
-            for position, (images, labels) in enumerate(batches):
+            for position, (images, labels) in enumerate(itertools.islice(batches, limit)):
                 if position < state.batches_done:
                     continue  # done before the interruption
                 for unit, terms in self.update(images, labels, units).items():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from noprop_core.variant import VariantParts
-from noprop_plugins.backbones.cnn import CnnConfig, build as build_cnn
+from noprop_plugins.backbones.cnn import CnnConfig
+from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
 from noprop_plugins.schedules.cosine import CosineSchedule
 from noprop_plugins.variants.dt import DTConfig, NoPropDT

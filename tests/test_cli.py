@@ -37,7 +37,12 @@ def test_run_writes_recipe_checkpoint_and_metrics(quick_run):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert METRIC_KEYS <= metrics.keys()
-    assert (metrics["variant"], metrics["dataset"], metrics["device"], metrics["epochs_completed"]) == ("dt", "digits", "cpu", 2)
+    assert (metrics["variant"], metrics["dataset"], metrics["device"], metrics["epochs_completed"]) == (
+        "dt",
+        "digits",
+        "cpu",
+        2,
+    )
     assert 0 <= metrics["test_accuracy"] <= 100 and 0 <= metrics["train_accuracy"] <= 100
     assert metrics["train_examples_per_second"] > 0 and metrics["peak_memory_bytes"] > 50 * 2**20
     assert [h["epoch"] for h in metrics["history"]] == [1, 2]
@@ -124,7 +129,9 @@ def test_absent_cuda_is_a_one_line_error(tmp_path):
 
 def test_default_recipe_runs_from_any_directory(tmp_path):
     # No recipes/ folder here: `noprop run` falls back to the copy installed with the package.
-    result = noprop("run", "--set", "train.epochs=1", "--set", "data.subset=200", "--set", "variant.timesteps=2", cwd=tmp_path)
+    result = noprop(
+        "run", "--set", "train.epochs=1", "--set", "data.subset=200", "--set", "variant.timesteps=2", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     [run_dir] = (tmp_path / "runs").iterdir()
     assert run_dir.name.startswith("digits_dt-")
@@ -156,12 +163,19 @@ def test_eval_errors_are_one_line(ct_run, quick_run, tmp_path):
     _, dt_run = quick_run
     cases = {
         ("eval", str(dt_run), "--steps", "5"): "--steps: variant 'dt' has no steps to change",
-        ("eval", str(ct_run), "--sampler", "rk4"): "variant.sampler: expected one of 'ancestral', 'euler', 'heun', got 'rk4'",
+        (
+            "eval",
+            str(ct_run),
+            "--sampler",
+            "rk4",
+        ): "variant.sampler: expected one of 'ancestral', 'euler', 'heun', got 'rk4'",
         ("eval", str(tmp_path)): "not a run directory",
     }
     for args, message in cases.items():
         result = noprop(*args)
-        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, (
+            result.stderr
+        )
 
 
 def test_a_corrupt_checkpoint_is_named_and_left_alone(ct_run, tmp_path):
@@ -172,5 +186,8 @@ def test_a_corrupt_checkpoint_is_named_and_left_alone(ct_run, tmp_path):
     (broken / "checkpoint.pt").write_bytes((ct_run / "checkpoint.pt").read_bytes()[:1000])
     result = noprop("eval", str(broken))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"noprop: error: {broken / 'checkpoint.pt'}: not a readable noprop checkpoint (RuntimeError)"
+    assert (
+        result.stderr.strip()
+        == f"noprop: error: {broken / 'checkpoint.pt'}: not a readable noprop checkpoint (RuntimeError)"
+    )
     assert (broken / "checkpoint.pt").stat().st_size == 1000

@@ -12,7 +12,8 @@ from torch import nn
 from noprop_core.objectives import ct_loss, fm_loss
 from noprop_core.samplers import integrate, probability_flow
 from noprop_core.variant import VariantParts
-from noprop_plugins.backbones.cnn import CnnConfig, build as build_cnn
+from noprop_plugins.backbones.cnn import CnnConfig
+from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
 from noprop_plugins.schedules.cosine import CosineSchedule
 from noprop_plugins.schedules.learnable_gamma import LearnableGammaSchedule
@@ -203,7 +204,6 @@ def test_adjoint_gradients_match_direct_backpropagation_through_euler():
     variant.losses(images, labels, "model")["ce"].backward()
     adjoint = {name: p.grad.clone() for name, p in variant.named_parameters()}
     variant.zero_grad(set_to_none=True)
-
 
     torch.manual_seed(1)
     field = VectorField(variant, images)

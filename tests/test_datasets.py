@@ -7,7 +7,8 @@ import torch
 
 from conftest import REPO
 from noprop_core.errors import NopropError
-from noprop_plugins.datasets.digits import DigitsConfig, load as load_digits
+from noprop_plugins.datasets.digits import DigitsConfig
+from noprop_plugins.datasets.digits import load as load_digits
 from noprop_plugins.datasets.torchvision_sets import ShortNameConfig, short_name_loader
 
 load_mnist = short_name_loader("mnist")
@@ -74,7 +75,9 @@ def test_cifar10_goes_through_torchvisions_own_loader(tmp_path, monkeypatch):
     # torchvision checks the md5 sums of the real CIFAR files, which synthetic files cannot match.
     monkeypatch.setattr(CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *args, **kwargs: True)
-    splits = load(TorchvisionConfig(name="torchvision", dataset="CIFAR10", root=str(tmp_path), download=False, validation=10))
+    splits = load(
+        TorchvisionConfig(name="torchvision", dataset="CIFAR10", root=str(tmp_path), download=False, validation=10)
+    )
     assert splits.image_shape == (3, 32, 32) and splits.num_classes <= 10
     assert len(splits.train_labels) == 90 and len(splits.val_labels) == 10 and len(splits.test_labels) == 20
     # Per-channel standardisation with the training split's statistics.
@@ -95,7 +98,9 @@ def test_a_data_set_without_arrays_is_read_by_iterating_it(tmp_path, monkeypatch
     # torchvision's FakeData has no data arrays; a class with the usual (root, train, download) signature.
     class TinyFake(torchvision.datasets.FakeData):
         def __init__(self, root, train=True, download=False):
-            super().__init__(size=12 if train else 6, image_size=(3, 10, 12), num_classes=4, random_offset=0 if train else 100)
+            super().__init__(
+                size=12 if train else 6, image_size=(3, 10, 12), num_classes=4, random_offset=0 if train else 100
+            )
 
     monkeypatch.setattr(torchvision.datasets, "TinyFake", TinyFake, raising=False)
     splits = load(TorchvisionConfig(name="torchvision", dataset="TinyFake", root=str(tmp_path)))
@@ -129,7 +134,9 @@ def write_medmnist(root, flag: str, size: int, channels: int, classes: int, coun
     np.savez(root / name, **arrays)
 
 
-@pytest.mark.parametrize(("flag", "size", "channels", "classes"), [("bloodmnist", 28, 3, 8), ("pneumoniamnist", 64, 1, 2)])
+@pytest.mark.parametrize(
+    ("flag", "size", "channels", "classes"), [("bloodmnist", 28, 3, 8), ("pneumoniamnist", 64, 1, 2)]
+)
 def test_medmnist_uses_the_packages_loader_and_official_splits(tmp_path, flag, size, channels, classes):
     from noprop_plugins.datasets.medmnist_sets import MedMnistConfig, load
 
@@ -145,11 +152,15 @@ def test_medmnist_problems_name_the_key_or_the_file(tmp_path, registry):
     from noprop_core.recipe import load_recipe
     from noprop_plugins.datasets.medmnist_sets import MedMnistConfig, load
 
-    with pytest.raises(DataUnavailable, match=r"bloodmnist_64\.npz is not in .*medmnist and could not be fetched") as caught:
+    with pytest.raises(
+        DataUnavailable, match=r"bloodmnist_64\.npz is not in .*medmnist and could not be fetched"
+    ) as caught:
         load(MedMnistConfig(name="medmnist", flag="bloodmnist", size=64, root=str(tmp_path), download=False))
     assert (caught.value.image_shape, caught.value.num_classes) == ((3, 64, 64), 8)
     recipe = tmp_path / "r.toml"
-    recipe.write_text('extends = "%s"\n[data]\nflag = "chestmnist"\nsize = 30\n' % (REPO / "recipes" / "bloodmnist_dt.toml"))
+    recipe.write_text(
+        'extends = "%s"\n[data]\nflag = "chestmnist"\nsize = 30\n' % (REPO / "recipes" / "bloodmnist_dt.toml")
+    )
     with pytest.raises(RecipeError) as caught:
         load_recipe(recipe, registry)
     assert "data.flag: expected a 2D single-label MedMNIST flag" in str(caught.value)

@@ -10,10 +10,12 @@ import torch
 from conftest import REPO
 from noprop_core.blocks import BlockSpec
 from noprop_core.heads import RadialHead, make_head
-from noprop_plugins.backbones.cnn import CnnConfig, build as build_cnn
+from noprop_plugins.backbones.cnn import CnnConfig
+from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.learned import initial_weight
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
-from noprop_plugins.embeddings.prototype import PrototypeConfig, build as build_prototype, median_medoids
+from noprop_plugins.embeddings.prototype import PrototypeConfig, median_medoids
+from noprop_plugins.embeddings.prototype import build as build_prototype
 
 
 def test_prototype_is_the_image_with_the_smallest_median_distance_not_the_mean():
@@ -73,7 +75,12 @@ def test_radial_head_is_the_gaussian_log_likelihood_of_eq_15_16():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "embedding", "head"),
-    [("dt", "learned", "radial"), ("dt", "prototype", "softmax"), ("ct", "learned", "softmax"), ("fm", "prototype", "softmax")],
+    [
+        ("dt", "learned", "radial"),
+        ("dt", "prototype", "softmax"),
+        ("ct", "learned", "softmax"),
+        ("fm", "prototype", "softmax"),
+    ],
 )
 def test_digits_run_with_other_embeddings_and_heads(variant, embedding, head, registry, tmp_path):
     from noprop_core.runner import run
@@ -82,7 +89,9 @@ def test_digits_run_with_other_embeddings_and_heads(variant, embedding, head, re
                  f"model.head.name={head}"]  # fmt: skip
     if variant != "dt":
         overrides.append("variant.steps=5")
-    _, metrics = run(REPO / "recipes" / f"digits_{variant}.toml", registry, overrides=overrides, out_dir=tmp_path / "run")
+    _, metrics = run(
+        REPO / "recipes" / f"digits_{variant}.toml", registry, overrides=overrides, out_dir=tmp_path / "run"
+    )
     assert metrics["embedding"] == embedding
     assert all(math.isfinite(v) for v in metrics["history"][0]["loss"].values())
     if variant == "fm":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 import textwrap
 import types
+from pathlib import Path
 
 import attrs
 import pytest
@@ -21,8 +21,14 @@ FIRST_PARTY = {
     "label_embedding": {"onehot": "onehot", "learned": "learned", "prototype": "prototype"},
     "schedule": {"cosine": "cosine", "learnable_gamma": "learnable_gamma"},
     "variant": {name: name for name in ["adjoint", "backprop", "ct", "dt", "fm"]},
-    "dataset": {"digits": "digits", "mnist": "torchvision", "cifar10": "torchvision", "cifar100": "torchvision",
-                "torchvision": "torchvision", "medmnist": "medmnist"},
+    "dataset": {
+        "digits": "digits",
+        "mnist": "torchvision",
+        "cifar10": "torchvision",
+        "cifar100": "torchvision",
+        "torchvision": "torchvision",
+        "medmnist": "medmnist",
+    },
     "tracker": {"none": "none"},
 }
 
@@ -65,7 +71,9 @@ def test_an_in_process_plugin_registers_a_backbone():
 
 
 def test_two_plugins_taking_one_name_are_both_named():
-    with pytest.raises(PluginError, match="backbone 'cnn' is registered twice: by plugin 'cnn' of distribution 'noprop"):
+    with pytest.raises(
+        PluginError, match="backbone 'cnn' is registered twice: by plugin 'cnn' of distribution 'noprop"
+    ):
         load_registry([("impostor", _plugin("cnn"))], autoload=False)
 
 

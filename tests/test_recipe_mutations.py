@@ -8,7 +8,8 @@ import io
 from pathlib import Path
 
 import tomli_w
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import REPO
 from noprop_core.cli import main
@@ -62,7 +63,9 @@ def mutations(draw) -> tuple[dict, str]:
         return mutated(path, draw(st.sampled_from(WRONG[type(value)]))), ".".join(path)
     if kind == "unknown key":
         table = draw(st.sampled_from(TABLES))
-        name = draw(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=3, max_size=12).filter(lambda k: not k.startswith("_")))
+        name = draw(
+            st.text("abcdefghijklmnopqrstuvwxyz_", min_size=3, max_size=12).filter(lambda k: not k.startswith("_"))
+        )
         existing = BASE
         for key in table:
             existing = existing[key]
@@ -78,7 +81,9 @@ def mutations(draw) -> tuple[dict, str]:
             lambda n: n not in REGISTRY.names(plugin_kind)))  # fmt: skip
         return mutated((*section, "name"), name), ".".join((*section, "name"))
     path, value = draw(st.sampled_from(NUMERIC))
-    negative = draw(st.integers(max_value=-1)) if isinstance(value, int) else draw(st.floats(max_value=-1e-3, min_value=-1e9))
+    negative = (
+        draw(st.integers(max_value=-1)) if isinstance(value, int) else draw(st.floats(max_value=-1e-3, min_value=-1e9))
+    )
     return mutated(path, negative), ".".join(path)
 
 

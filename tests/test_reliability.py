@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
+from test_cli import NOPROP
 
 from conftest import REPO
 from noprop_core import rundir
@@ -20,14 +21,15 @@ from noprop_core.config import BackboneConfig
 from noprop_core.hookspecs import hookimpl
 from noprop_core.plugins import load_registry
 from noprop_core.training import NonFiniteLoss
-from test_cli import NOPROP
 
 RUN = ["run", "--set", "train.epochs=6", "--set", "data.subset=400", "--set", "variant.timesteps=3"]
 
 
 def start(*args: str) -> subprocess.Popen:
     env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    return subprocess.Popen([NOPROP, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [NOPROP, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finished(*args: str) -> subprocess.CompletedProcess:
@@ -93,7 +95,10 @@ def test_resume_takes_no_other_options_and_rejects_a_corrupt_checkpoint(tmp_path
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
     corrupt = finished("run", "--resume", str(tmp_path))
     assert corrupt.returncode == 2
-    assert corrupt.stderr.strip() == f"noprop: error: {tmp_path / 'checkpoint.pt'}: not a readable noprop checkpoint (UnpicklingError)"
+    assert (
+        corrupt.stderr.strip()
+        == f"noprop: error: {tmp_path / 'checkpoint.pt'}: not a readable noprop checkpoint (UnpicklingError)"
+    )
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"
     mixed = finished("run", "--resume", str(tmp_path), "--set", "train.epochs=2")
     assert mixed.returncode == 2 and "it takes no --set" in mixed.stderr
@@ -132,7 +137,9 @@ def poisoned_cnn_plugin() -> types.ModuleType:
     module = types.ModuleType("poison_plugin")
     module.noprop_register_backbones = hookimpl(
         lambda registry: registry.add(
-            "poisoned", lambda c, spec: Poisoned(build(CnnConfig(name="cnn"), spec), c.poison_at_call), config=PoisonConfig
+            "poisoned",
+            lambda c, spec: Poisoned(build(CnnConfig(name="cnn"), spec), c.poison_at_call),
+            config=PoisonConfig,
         )
     )
     module.noprop_register_backbones.__name__ = "noprop_register_backbones"

@@ -5,8 +5,8 @@ found by `noprop plugins`, used by `noprop run`, and its own tests pass."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 
@@ -21,7 +21,18 @@ EXAMPLE = REPO / "examples" / "noprop-mlp-mixer"
 def plugin_env(tmp_path_factory):
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target), str(EXAMPLE)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
         check=True,
         capture_output=True,
     )
@@ -31,7 +42,9 @@ def plugin_env(tmp_path_factory):
 
 
 def noprop(env, *args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "noprop_core.cli", *args], env=env, cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "noprop_core.cli", *args], env=env, cwd=cwd, capture_output=True, text=True
+    )
 
 
 @pytest.mark.slow

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import attrs
-import torch
-
-from noprop_core.experiment import build_experiment
 import io
 
+import attrs
+import torch
 from rich.console import Console
 from rich.text import Text
 
+from conftest import REPO
+from noprop_core.experiment import build_experiment
 from noprop_core.progress import Progress, RichProgress, make_progress
 from noprop_core.recipe import load_recipe
 from noprop_core.tracking import Tracker
 from noprop_core.training import Trainer
-from conftest import REPO
 
 
 def _trainer(registry, *overrides):
@@ -49,7 +48,9 @@ def test_a_block_that_is_not_being_trained_does_not_move(registry):
     block2_before = _snapshot(trainer.variant.blocks[1])
     for _ in range(3):
         trainer.update(images, labels, ["block2"])
-    for before, after in zip(block1 + block3, _snapshot(trainer.variant.blocks[0]) + _snapshot(trainer.variant.blocks[2])):
+    for before, after in zip(
+        block1 + block3, _snapshot(trainer.variant.blocks[0]) + _snapshot(trainer.variant.blocks[2])
+    ):
         assert torch.equal(before, after)
     assert any(not torch.equal(b, a) for b, a in zip(block2_before, _snapshot(trainer.variant.blocks[1])))
 

@@ -51,7 +51,9 @@ def image_label_path(spec: BlockSpec, dropout: float) -> tuple[nn.Module | None,
 def build(config: CnnConfig, spec: BlockSpec) -> nn.Module:
     features = conv_feature_size(spec.image_shape)
     label_encoder, label_features = image_label_path(spec, config.dropout)
-    return paper_block(spec, conv_features(spec.image_shape[0], config.dropout), features, label_encoder, label_features)
+    return paper_block(
+        spec, conv_features(spec.image_shape[0], config.dropout), features, label_encoder, label_features
+    )
 
 
 @hookimpl

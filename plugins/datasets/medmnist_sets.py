@@ -30,12 +30,16 @@ def medmnist_info() -> dict:
 
 
 def supported_flags() -> list[str]:
-    return sorted(flag for flag, info in medmnist_info().items() if not flag.endswith("3d") and "multi-label" not in info["task"])
+    return sorted(
+        flag for flag, info in medmnist_info().items() if not flag.endswith("3d") and "multi-label" not in info["task"]
+    )
 
 
 def _check_flag(_instance, attribute, value) -> None:
     if value not in supported_flags():
-        raise InvalidValue(attribute.name, f"expected a 2D single-label MedMNIST flag ({', '.join(supported_flags())}), got {value!r}")
+        raise InvalidValue(
+            attribute.name, f"expected a 2D single-label MedMNIST flag ({', '.join(supported_flags())}), got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -56,14 +60,17 @@ def open_split(config: MedMnistConfig, root: Path, split: str):
     cls = getattr(medmnist, info["python_class"])
     present = (root / file_name(config.flag, config.size)).is_file()
     try:
-        if not present and config.download:
+        if not present:
+            if not config.download:
+                raise RuntimeError("data.download is false")
             root.mkdir(parents=True, exist_ok=True)
-        return cls(split=split, root=str(root), size=config.size, download=config.download and not present)
+        return cls(split=split, root=str(root), size=config.size, download=not present)
     except Exception as exc:  # noqa: BLE001 - medmnist wraps every download failure in RuntimeError
         shape = (info["n_channels"], config.size, config.size)
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise DataUnavailable(
             f"{file_name(config.flag, config.size)} is not in {root} and could not be fetched "
-            f"({str(exc).strip().splitlines()[0]}); download it from https://zenodo.org/records/10519652 "
+            f"({reason}); download it from https://zenodo.org/records/10519652 "
             f"or with medmnist on a machine with network, and put it there (or set data.root / $NOPROP_DATA)",
             shape,
             len(info["label"]),
@@ -87,4 +94,6 @@ def load(config: MedMnistConfig) -> TensorSplits:
 
 @hookimpl
 def noprop_register_datasets(registry):
-    registry.add("medmnist", load, config=MedMnistConfig, description="2D MedMNIST by flag, sizes 28–224, official splits")
+    registry.add(
+        "medmnist", load, config=MedMnistConfig, description="2D MedMNIST by flag, sizes 28–224, official splits"
+    )

@@ -132,11 +132,17 @@ def short_name_loader(short: str):
 @hookimpl
 def noprop_register_datasets(registry):
     registry.add(
-        "torchvision", load, config=TorchvisionConfig, description="any torchvision classification set: dataset = 'SVHN'"
+        "torchvision",
+        load,
+        config=TorchvisionConfig,
+        description="any torchvision classification set: dataset = 'SVHN'",
     )
     for short, name in SHORT_NAMES.items():
         shape, classes = KNOWN_SHAPES[name]
         size = "×".join(map(str, shape[1:]))
         registry.add(
-            short, short_name_loader(short), config=ShortNameConfig, description=f"torchvision {name} ({size}, {classes} classes)"
+            short,
+            short_name_loader(short),
+            config=ShortNameConfig,
+            description=f"torchvision {name} ({size}, {classes} classes)",
         )

@@ -50,4 +50,6 @@ def build(config: LearnedConfig, *, num_classes: int, **_context) -> TrainableEm
 
 @hookimpl
 def noprop_register_label_embeddings(registry):
-    registry.add("learned", build, config=LearnedConfig, description="trainable W_Embed, d from the recipe (default 20)")
+    registry.add(
+        "learned", build, config=LearnedConfig, description="trainable W_Embed, d from the recipe (default 20)"
+    )

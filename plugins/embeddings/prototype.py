@@ -59,5 +59,8 @@ def build(config: PrototypeConfig, *, num_classes: int, image_shape, train_image
 @hookimpl
 def noprop_register_label_embeddings(registry):
     registry.add(
-        "prototype", build, config=PrototypeConfig, description="trainable, d = image size, init: per-class median medoid"
+        "prototype",
+        build,
+        config=PrototypeConfig,
+        description="trainable, d = image size, init: per-class median medoid",
     )

@@ -33,7 +33,9 @@ class BackpropChain(Variant):
     def __init__(self, config: BackpropConfig, parts: VariantParts):
         super().__init__()
         self.embedding = parts.embedding
-        spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes)
+        spec = BlockSpec(
+            image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
+        )
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
         self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(0.5)))
         self.head = parts.make_head()
@@ -62,4 +64,6 @@ def build(config: BackpropConfig, parts: VariantParts) -> BackpropChain:
 
 @hookimpl
 def noprop_register_variants(registry):
-    registry.add("backprop", build, config=BackpropConfig, description="baseline: DT blocks chained, end-to-end backprop")
+    registry.add(
+        "backprop", build, config=BackpropConfig, description="baseline: DT blocks chained, end-to-end backprop"
+    )

@@ -35,7 +35,9 @@ class NoPropDT(Variant):
         self.update_order = config.order
         self.embedding = parts.embedding
         self.schedule = parts.schedule
-        spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes)
+        spec = BlockSpec(
+            image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
+        )
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
         self.head = parts.make_head()
         self.units = [f"block{t}" for t in range(1, config.timesteps + 1)]

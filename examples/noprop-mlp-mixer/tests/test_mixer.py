@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from noprop_mlp_mixer import MixerConfig, build
 
 from noprop_core.blocks import BlockSpec
 from noprop_core.errors import NopropError
 from noprop_core.testing import BackboneContract
-from noprop_mlp_mixer import MixerConfig, build
 
 
 class TestMixerContract(BackboneContract):
@@ -25,4 +25,7 @@ def test_registered_by_this_distribution():
 
 def test_a_patch_size_that_does_not_divide_the_image_names_the_key():
     with pytest.raises(NopropError, match=r"model\.backbone\.patch_size: 5 does not divide the 28×28 images"):
-        build(MixerConfig(name="mlp_mixer", patch_size=5), BlockSpec(image_shape=(1, 28, 28), embedding_dim=10, num_classes=10))
+        build(
+            MixerConfig(name="mlp_mixer", patch_size=5),
+            BlockSpec(image_shape=(1, 28, 28), embedding_dim=10, num_classes=10),
+        )
