@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
     run.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
     run.add_argument("--seed", type=int, help="same as --set seed=N")
+    run.add_argument("--aim-repo", type=Path, metavar="DIR",
+                     help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)")  # fmt: skip
     run.add_argument("--smoke", action="store_true",
                      help="a few batches and a short evaluation with the recipe's real code; stands in "
                           "synthetic data of the right shape when the data files are absent")  # fmt: skip
@@ -42,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate.add_argument("--steps", type=int, help="inference steps (variants ct, fm, adjoint)")
     evaluate.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm)")
+
+    report = commands.add_parser("report", help="compare runs side by side and with the paper's Table 1")
+    report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    report.add_argument("--plot", type=Path, metavar="DIR", help="also write PNG plots into DIR")
 
     commands.add_parser("plugins", help="list registered plugins by kind")
     return parser
@@ -75,13 +83,15 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     progress = make_progress(console)
     if args.resume is not None:
         options = {"RECIPE": args.recipe, "--set": args.overrides or None, "--out": args.out, "--seed": args.seed,
-                   "--smoke": args.smoke or None}  # fmt: skip
+                   "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
         given = [flag for flag, value in options.items() if value is not None]
         if given:
             raise NopropError(f"--resume continues a run exactly as it was; it takes no {', '.join(given)}")
         run_dir, metrics = resume(args.resume, registry, progress=progress)
     else:
         overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+        if args.aim_repo is not None:
+            overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
         recipe = args.recipe or default_recipe_path()
         run_dir, metrics = run(recipe, registry, overrides=overrides, out_dir=args.out, progress=progress,
                                started=started, smoke=args.smoke)  # fmt: skip
@@ -119,6 +129,26 @@ def _command_validate(args: argparse.Namespace, registry: Registry, console: Con
     return 2 if failed else 0
 
 
+def _command_report(args: argparse.Namespace, console: Console) -> int:
+    from noprop_core.report import COLUMNS, SOURCE, load_run, markdown_table
+
+    runs = [load_run(path) for path in args.run_dirs]
+    if args.markdown:
+        print(markdown_table(runs), end="")
+    else:
+        table = Table(*COLUMNS, title="noprop report", caption=f"paper %: {SOURCE}; epochs: done/paper's")
+        for run in runs:
+            table.add_row(*run.row())
+        # Off a terminal (logs, pipes) the table keeps its full width instead of wrapping to 80 columns.
+        Console(width=None if console.is_terminal else 200, soft_wrap=True).print(table)
+    if args.plot is not None:
+        from noprop_core.plots import write_plots
+
+        for path in write_plots(runs, args.plot):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _command_plugins(registry: Registry, console: Console) -> int:
     rows = [
         (kind, entry.name, entry.source.distribution, entry.source.version, entry.description)
@@ -149,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return _command_eval(args, registry, console)
         if args.command == "validate":
             return _command_validate(args, registry, console)
+        if args.command == "report":
+            return _command_report(args, console)
         return _command_plugins(registry, console)
     except NopropError as exc:
         for line in exc.lines():

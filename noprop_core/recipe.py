@@ -38,7 +38,7 @@ from noprop_core.heads import HEADS
 from noprop_core.registry import Registry
 
 DEFAULT_RECIPE = "digits_dt.toml"
-DEFAULT_TRACKER = "none"
+DEFAULT_TRACKER = "aim"
 
 
 @attrs.frozen(kw_only=True)

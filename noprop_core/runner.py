@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import resource
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +20,7 @@ from noprop_core.progress import Progress
 from noprop_core.recipe import Recipe, dump_recipe, load_recipe, recipe_to_dict
 from noprop_core.registry import Registry
 from noprop_core.smoke import smoke_recipe
-from noprop_core.training import Trainer, TrainingInterrupted
-
-
-def peak_memory_bytes(device: torch.device) -> int:
-    """CUDA's peak allocation on a GPU; otherwise the process's peak resident set size."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
+from noprop_core.training import SCHEDULE_POINTS, Trainer, TrainingInterrupted, peak_memory_bytes
 
 
 def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
@@ -64,8 +54,21 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "noprop_version": noprop_core.__version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
+        "schedule_curve": schedule_curve(experiment.variant),
         "history": history,
     }
+
+
+@torch.no_grad()
+def schedule_curve(variant) -> dict[str, list[float]] | None:
+    """ᾱ(t) and log SNR(t) of the variant's (possibly learned) schedule on an even grid of t."""
+    schedule = getattr(variant, "schedule", None)
+    if schedule is None:
+        return None
+    device = next((p.device for p in variant.parameters()), torch.device("cpu"))
+    t = torch.linspace(0, 1, SCHEDULE_POINTS, device=device)
+    alpha_bar = schedule.alpha_bar(t).double().cpu()
+    return {"t": t.tolist(), "alpha_bar": alpha_bar.tolist(), "log_snr": (alpha_bar / (1 - alpha_bar)).log().tolist()}
 
 
 @contextlib.contextmanager
@@ -154,10 +157,6 @@ def _train(
         trainer.tracker.start(recipe_to_dict(recipe, registry))
         with trainer.progress, stop_gracefully(trainer, trainer.progress):
             trainer.fit(on_epoch_end=save)
-        train_accuracy, train_count = trainer.train_accuracy()
-        trainer.tracker.track(
-            train_accuracy, name="accuracy", step=trainer.step, epoch=len(trainer.history), context={"subset": "train"}
-        )
     except TrainingInterrupted:
         save(trainer)
         position = trainer.current
@@ -168,8 +167,12 @@ def _train(
     finally:
         trainer.tracker.close()
     metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
+    splits = experiment.splits
     metrics.update(
-        train_accuracy=train_accuracy, train_accuracy_examples=train_count, tracker_run=trainer.tracker.run_id
+        train_accuracy=trainer.history[-1].train_accuracy,  # the last epoch is always evaluated
+        train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
+        tracker_run=trainer.tracker.run_id,
+        **trainer.tracker.metrics_fields(),
     )
     rundir.write_json(run_dir / rundir.METRICS, metrics)
     return metrics

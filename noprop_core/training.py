@@ -13,6 +13,9 @@ random number generators and, after an interruption, the position inside the epo
 from __future__ import annotations
 
 import itertools
+import math
+import resource
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,10 +29,12 @@ from noprop_core.errors import NopropError
 from noprop_core.experiment import Experiment
 from noprop_core.progress import Progress
 from noprop_core.recipe import TrainSection
-from noprop_core.tracking import Tracker
+from noprop_core.tracking import Tracker, TrainingTracking
 from noprop_core.variant import Variant
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+CHAIN_POINTS = 101  # accuracy along the inference chain is kept at no more than this many steps
+SCHEDULE_POINTS = 101  # ᾱ(t) and SNR(t) are tracked on this many evenly spaced t
 
 
 def make_optimizer(parameters: list[torch.nn.Parameter], train: TrainSection) -> torch.optim.Optimizer | None:
@@ -54,6 +59,11 @@ class EpochRecord:
     loss_per_unit: dict[str, dict[str, float]]
     test_accuracy: float | None  # None on epochs without evaluation (eval.every)
     train_seconds: float
+    train_accuracy: float | None = None  # on the first eval.train_subset examples, evaluated epochs only
+    # [[step, test accuracy of the head read at z_step], …] along the inference chain, thinned
+    chain_accuracy: list[list[float]] | None = None
+    examples_per_second: float | None = None
+    peak_memory_bytes: int | None = None
 
     def as_dict(self) -> dict:
         return attrs.asdict(self)
@@ -78,7 +88,7 @@ class Trainer:
         self.variant = experiment.variant
         self.recipe = experiment.recipe
         self.progress = progress or Progress()
-        self.tracker = tracker or Tracker()
+        self.tracking = TrainingTracking(self, tracker or Tracker())
         train = self.recipe.train
         self.unit_optimizers = {u: make_optimizer(self.variant.unit_parameters(u), train) for u in self.variant.units}
         self.shared_optimizer = make_optimizer(self.variant.shared_parameters(), train)
@@ -93,6 +103,14 @@ class Trainer:
         self.step = 0
         self.current: EpochProgress | None = None  # set while an epoch is under way
         self.stop_requested = False  # set from a signal handler; checked after every step
+
+    @property
+    def tracker(self) -> Tracker:
+        return self.tracking.tracker
+
+    @tracker.setter
+    def tracker(self, tracker: Tracker) -> None:
+        self.tracking.tracker = tracker
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         every = [*self.unit_optimizers.values(), self.shared_optimizer]
@@ -184,8 +202,10 @@ class Trainer:
     def accuracy(self, images: Tensor, labels: Tensor) -> float:
         return accuracy(self.variant, images, labels, batch_size=self.recipe.eval.batch_size, seed=self.recipe.seed)
 
-    def test_accuracy(self) -> float:
-        return self.accuracy(self.experiment.splits.test_images, self.experiment.splits.test_labels)
+    def test_chain_accuracy(self) -> list[float]:
+        splits, evaluation = self.experiment.splits, self.recipe.eval
+        return chain_accuracy(self.variant, splits.test_images, splits.test_labels,
+                              batch_size=evaluation.batch_size, seed=self.recipe.seed)  # fmt: skip
 
     def train_accuracy(self) -> tuple[float, int]:
         splits = self.experiment.splits
@@ -193,9 +213,15 @@ class Trainer:
         images, labels = splits.train_images[:count], splits.train_labels[:count]
         return self.accuracy(images, labels), len(labels)
 
+    def examples_per_epoch(self) -> int:
+        count, train = len(self.experiment.splits.train_labels), self.recipe.train
+        return min(count, train.max_batches * train.batch_size) if train.max_batches else count
+
     # -- the whole run --------------------------------------------------------------------
     def fit(self, on_epoch_end: Callable[[Trainer], None] = lambda trainer: None) -> None:
         epochs = self.recipe.train.epochs
+        if not self.history and self.current is None:
+            self.tracking.run_started()
         for epoch in range(len(self.history) + 1, epochs + 1):
             self.progress.start_epoch(epoch, epochs)
             per_unit, seconds = self.train_epoch(epoch)
@@ -206,26 +232,22 @@ class Trainer:
                 epoch=epoch,
                 loss=_mean_over_units(per_unit),
                 loss_per_unit=per_unit,
-                test_accuracy=self.test_accuracy() if self._evaluates(epoch) else None,
+                test_accuracy=None,
                 train_seconds=seconds,
+                examples_per_second=self.examples_per_epoch() / seconds if seconds > 0 else None,
+                peak_memory_bytes=peak_memory_bytes(self.experiment.device),
             )
+            if self._evaluates(epoch):
+                chain = self.test_chain_accuracy()
+                record.test_accuracy, record.chain_accuracy = chain[-1], thin(chain)
+                record.train_accuracy = self.train_accuracy()[0]
             self.history.append(record)
-            self._track(record)
+            self.tracking.epoch_ended(record, last=epoch == epochs)
             self.progress.end_epoch(epoch, epochs, record.loss, record.test_accuracy, seconds)
             on_epoch_end(self)
 
     def _evaluates(self, epoch: int) -> bool:
         return epoch % self.recipe.eval.every == 0 or epoch == self.recipe.train.epochs
-
-    def _track(self, record: EpochRecord) -> None:
-        for unit, terms in record.loss_per_unit.items():
-            for term, value in terms.items():
-                context = {"subset": "train", "unit": unit, "term": term}
-                self.tracker.track(value, name="loss", step=self.step, epoch=record.epoch, context=context)
-        if record.test_accuracy is not None:
-            self.tracker.track(
-                record.test_accuracy, name="accuracy", step=self.step, epoch=record.epoch, context={"subset": "test"}
-            )
 
     def _synchronize(self) -> None:
         if self.experiment.device.type == "cuda":
@@ -268,14 +290,37 @@ class Trainer:
 
 
 @torch.no_grad()
-def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> float:
-    """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
+def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> list[float]:
+    """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
+    prediction), in one pass; the sampling noise is seeded by ``seed``."""
     variant.eval()
     generator = torch.Generator(device=images.device).manual_seed(seed)
-    correct = 0
+    correct: Tensor | None = None
     for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
-        correct += int((variant.predict(batch_images, generator).argmax(-1) == batch_labels).sum())
-    return 100.0 * correct / len(labels)
+        trajectory = variant.trajectory(batch_images, generator)
+        hits = torch.stack([(scores.argmax(-1) == batch_labels).sum() for scores in trajectory])
+        correct = hits if correct is None else correct + hits
+    return (100.0 * correct.double() / len(labels)).tolist()
+
+
+def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> float:
+    """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
+    return chain_accuracy(variant, images, labels, batch_size=batch_size, seed=seed)[-1]
+
+
+def thin(values: list[float], points: int = CHAIN_POINTS) -> list[list[float]]:
+    """[[step, value], …] at no more than ``points`` evenly spread steps, always with the last."""
+    stride = max(1, math.ceil((len(values) - 1) / (points - 1))) if len(values) > 1 else 1
+    steps = sorted({*range(0, len(values), stride), len(values) - 1})
+    return [[step, values[step]] for step in steps]
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """CUDA's peak allocation on a GPU; otherwise the process's peak resident set size."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
 
 
 def _mean_over_units(per_unit: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -56,6 +56,11 @@ class Variant(nn.Module):
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """Class scores (B, num_classes) read off every state of the inference chain, z_0 … z_T:
+        NoProp's own view of how denoising proceeds. The last entry is the prediction."""
+        raise NotImplementedError
+
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Class scores (B, num_classes) by the variant's inference procedure."""
-        raise NotImplementedError
+        return self.trajectory(images, generator)[-1]

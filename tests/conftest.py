@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 os.environ["NOPROP_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+# Runs track into Aim by default: keep the tests' Aim runs out of the working directory.
+os.environ.setdefault("NOPROP_AIM_REPO", tempfile.mkdtemp(prefix="noprop-tests-aim-"))
 
 from noprop_core.plugins import load_registry  # noqa: E402
 

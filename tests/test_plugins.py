@@ -29,7 +29,7 @@ FIRST_PARTY = {
         "torchvision": "torchvision",
         "medmnist": "medmnist",
     },
-    "tracker": {"none": "none"},
+    "tracker": {"none": "none", "aim": "aim"},
 }
 
 

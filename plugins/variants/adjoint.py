@@ -66,10 +66,10 @@ class AdjointODE(SingleBlockVariant):
         )[-1]  # fmt: skip
         return {"ce": F.cross_entropy(self.head(z), labels)}
 
-    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         field = VectorField(self, images)
         states = integrate(lambda z, t: field(t, z), self.initial_noise(images, generator), self.steps, "euler")
-        return self.head(states[-1])
+        return [self.head(z) for z in states]
 
 
 def adjoint_parameters(model: nn.Module, features: Tensor | None) -> tuple[Tensor, ...]:

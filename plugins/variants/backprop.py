@@ -43,19 +43,20 @@ class BackpropChain(Variant):
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
-    def chain(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def chain(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """z_0 ~ N(0, I), then z_t = (1 − α_t) z_{t−1} + α_t û_θt(z_{t−1}, x): every state."""
         weight = self.embedding.weight
-        z = torch.randn((len(images), weight.shape[1]), generator=generator, device=images.device)
+        states = [torch.randn((len(images), weight.shape[1]), generator=generator, device=images.device)]
         for block, w in zip(self.blocks, self.mixing):
             alpha = torch.tanh(w)
-            z = (1 - alpha) * z + alpha * convex_denoise(block(images, z), weight)
-        return self.head(z)
+            states.append((1 - alpha) * states[-1] + alpha * convex_denoise(block(images, states[-1]), weight))
+        return states
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
-        return {"ce": F.cross_entropy(self.chain(images), labels)}
+        return {"ce": F.cross_entropy(self.head(self.chain(images)[-1]), labels)}
 
-    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return self.chain(images, generator)
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        return [self.head(z) for z in self.chain(images, generator)]
 
 
 def build(config: BackpropConfig, parts: VariantParts) -> BackpropChain:

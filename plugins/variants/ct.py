@@ -42,7 +42,7 @@ class NoPropCT(SingleBlockVariant):
             eta=self.eta,
         )
 
-    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         logits = ImageConditioned(self.block, images)
         weight = self.embedding.weight
 
@@ -59,7 +59,7 @@ class NoPropCT(SingleBlockVariant):
         else:
             z_0 = self.initial_noise(images, generator)
             states = integrate(probability_flow(denoise, self.schedule), z_0, self.steps, self.sampler)
-        return self.head(states[-1])
+        return [self.head(z) for z in states]
 
 
 def build(config: CTConfig, parts: VariantParts) -> NoPropCT:

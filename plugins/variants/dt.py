@@ -79,8 +79,8 @@ class NoPropDT(Variant):
 
         return dt_chain(denoise, self.chain(), len(images), weight.shape[1], device=images.device, generator=generator)
 
-    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return self.head(self.inference_states(images, generator)[-1])
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        return [self.head(z) for z in self.inference_states(images, generator)]
 
 
 def build(config: DTConfig, parts: VariantParts) -> NoPropDT:

@@ -43,12 +43,12 @@ class NoPropFM(SingleBlockVariant):
             anchor=self.embedding.learnable,  # the anchor keeps learned embeddings apart (Eq. 13)
         )
 
-    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         logits = ImageConditioned(self.block, images)
         weight = self.embedding.weight
         states = integrate(lambda z, t: logits(z, t.expand(len(z))) @ weight, self.initial_noise(images, generator),
                            self.steps, self.sampler)  # fmt: skip
-        return self.nearest_embedding_scores(states[-1])
+        return [self.nearest_embedding_scores(z) for z in states]
 
 
 def build(config: FMConfig, parts: VariantParts) -> NoPropFM:

@@ -1,0 +1,119 @@
+"""`aim`: track runs in an Aim repository (the default tracker). View them with `aim up`.
+
+One Aim run per `noprop run`, experiment = the recipe's file stem. The repository is the
+folder holding ``.aim``: ``tracker.repo`` (or ``noprop run --aim-repo``), else $NOPROP_AIM_REPO,
+else the working directory; it is created if missing. ``run["hparams"]`` is the resolved recipe.
+The run's hash goes to metrics.json (``aim_run_hash``) and to RUN_DIR/aim_run.txt, so that
+``noprop run --resume`` continues the same Aim run.
+
+Tracking never costs a run: if the repository cannot be opened, or a write fails, training
+goes on with one warning and the run directory still gets everything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+from torch import Tensor
+
+from noprop_core.config import TrackerConfig
+from noprop_core.hookspecs import hookimpl
+from noprop_core.tracking import Tracker
+
+AIM_REPO_ENV = "NOPROP_AIM_REPO"
+RUN_HASH_FILE = "aim_run.txt"
+INIT_LOCK = ".noprop-aim.lock"
+
+
+@attrs.frozen(kw_only=True)
+class AimConfig(TrackerConfig):
+    repo: str | None = None  # folder holding .aim; default $NOPROP_AIM_REPO, else the working directory
+    experiment: str | None = None  # default: the recipe's file stem
+
+
+def resolve_repo(config: AimConfig) -> Path:
+    return Path(config.repo or os.environ.get(AIM_REPO_ENV) or ".").expanduser().absolute()
+
+
+class AimTracker(Tracker):
+    def __init__(self, config: AimConfig, experiment: str, run_dir: Path):
+        self.repo = resolve_repo(config)
+        self.experiment = config.experiment or experiment
+        self.run_dir = run_dir
+        self.run = None
+        self.failed = False
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        if not self.failed:
+            print(f"noprop: warning: Aim {what} failed for repo {self.repo} ({type(exc).__name__}: {exc}); "
+                  f"training goes on without tracking, {self.run_dir} keeps everything", file=sys.stderr)  # fmt: skip
+        self.failed = True
+
+    def start(self, hparams: dict[str, Any]) -> None:
+        try:
+            from aim import Run
+
+            self.repo.mkdir(parents=True, exist_ok=True)
+            hash_file = self.run_dir / RUN_HASH_FILE
+            previous = hash_file.read_text().strip() if hash_file.is_file() else None
+            # Aim initialises a new repository without guarding against a second process doing
+            # the same (one of two concurrent first runs then fails): opening is serialised.
+            with open(self.repo / INIT_LOCK, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if previous:  # a resumed run continues its Aim run
+                    self.run = Run(run_hash=previous, repo=str(self.repo))
+                else:
+                    self.run = Run(repo=str(self.repo), experiment=self.experiment)
+                    hash_file.write_text(self.run.hash + "\n")
+            self.run["hparams"] = hparams
+            self.run_id = self.run.hash
+        except Exception as exc:  # noqa: BLE001 - any failure of the tracker must not stop training
+            self.run = None
+            self._warn("open", exc)
+
+    def track(self, value: float, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.track(value, name=name, step=step, epoch=epoch, context=context)
+        except Exception as exc:  # noqa: BLE001
+            self._warn("track", exc)
+            self.close()
+
+    def track_image(self, image: Tensor, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            from aim import Image
+
+            self.run.track(
+                Image(image, caption=f"{name} {context}"), name=name, step=step, epoch=epoch, context=context
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._warn("track", exc)
+            self.close()
+
+    def metrics_fields(self) -> dict[str, Any]:
+        return {"aim_run_hash": self.run_id, "aim_repo": str(self.repo)}
+
+    def close(self) -> None:
+        run, self.run = self.run, None
+        if run is not None:
+            try:
+                run.close()
+            except Exception as exc:  # noqa: BLE001
+                self._warn("close", exc)
+
+
+def build(config: AimConfig, *, experiment: str, run_dir: Path, **_context) -> AimTracker:
+    return AimTracker(config, experiment, run_dir)
+
+
+@hookimpl
+def noprop_register_trackers(registry):
+    registry.add("aim", build, config=AimConfig, description="Aim repository (default); view with `aim up`")
