@@ -127,13 +127,16 @@ class Trainer:
         optimizers = [o for o in optimizers if o is not None]
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
-        terms = {unit: self.variant.losses(images, labels, unit) for unit in units}
+        terms = self.variant.fused_losses(images, labels) if len(units) > 1 else None
+        if terms is None:
+            terms = {unit: self.variant.losses(images, labels, unit) for unit in units}
         total = torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum()
         if not torch.isfinite(total):
             raise self._non_finite(terms)
         # Units share no activations, so one backward of the sum gives each unit exactly the
         # gradient of its own loss; shared parameters receive the sum over units.
         total.backward()
+        self.variant.after_backward()
         clip = self.recipe.train.grad_clip
         if clip > 0:  # per unit, so that one block's gradient never scales another's
             for unit in units:

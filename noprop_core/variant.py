@@ -56,6 +56,15 @@ class Variant(nn.Module):
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         raise NotImplementedError
 
+    def fused_losses(self, images: Tensor, labels: Tensor) -> dict[str, dict[str, Tensor]] | None:
+        """Every unit's loss terms from one batched computation, or None (the default): the
+        trainer then calls ``losses`` unit by unit. A variant that fuses its units hands the
+        gradients back to them in ``after_backward``."""
+        return None
+
+    def after_backward(self) -> None:
+        """Called after each backward pass, before gradients are clipped and applied."""
+
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """Class scores (B, num_classes) read off every state of the inference chain, z_0 … z_T:
         NoProp's own view of how denoising proceeds. The last entry is the prediction."""

@@ -25,3 +25,12 @@ def small_dt(timesteps: int = 4, num_classes: int = 10, image_shape=(1, 8, 8), *
 
 def random_batch(size: int = 16, num_classes: int = 10, image_shape=(1, 8, 8)):
     return torch.randn(size, *image_shape), torch.randint(0, num_classes, (size,))
+
+
+# Per-epoch fields that measure the machine (time, memory), not the computation.
+MEASURED = ("train_seconds", "examples_per_second", "peak_memory_bytes")
+
+
+def deterministic_history(history: list[dict]) -> list[dict]:
+    """A run's history without the measured fields: equal across identical runs on CPU."""
+    return [{k: v for k, v in record.items() if k not in MEASURED} for record in history]

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO
+from helpers import deterministic_history
 
 NOPROP = str(Path(sys.executable).parent / "noprop")
 QUICK = ["--set", "train.epochs=2", "--set", "data.subset=300", "--set", "variant.timesteps=3"]
@@ -66,8 +67,7 @@ def test_resolved_recipe_is_valid_and_reruns_the_same_experiment(quick_run, tmp_
     first = json.loads((out / "metrics.json").read_text())
     second = json.loads((tmp_path / "again" / "metrics.json").read_text())
     # Same seed on CPU: the same losses and accuracies, run after run.
-    strip = lambda history: [{k: v for k, v in h.items() if k != "train_seconds"} for h in history]  # noqa: E731
-    assert strip(second["history"]) == strip(first["history"])
+    assert deterministic_history(second["history"]) == deterministic_history(first["history"])
     assert second["test_accuracy"] == first["test_accuracy"] and second["train_accuracy"] == first["train_accuracy"]
 
 

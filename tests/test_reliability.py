@@ -16,6 +16,7 @@ import torch
 from test_cli import NOPROP
 
 from conftest import REPO
+from helpers import deterministic_history
 from noprop_core import rundir
 from noprop_core.config import BackboneConfig
 from noprop_core.hookspecs import hookimpl
@@ -49,7 +50,7 @@ def wait_for_checkpoint(out: Path, process: subprocess.Popen) -> None:
 def outcome(out: Path) -> dict:
     """What must match between an interrupted-then-resumed run and an uninterrupted one."""
     metrics = json.loads((out / "metrics.json").read_text())
-    history = [{k: v for k, v in h.items() if k != "train_seconds"} for h in metrics["history"]]
+    history = deterministic_history(metrics["history"])
     return {"history": history, **{k: metrics[k] for k in ("test_accuracy", "train_accuracy", "epochs_completed")}}
 
 

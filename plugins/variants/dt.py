@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import attrs
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop_core.blocks import BlockSpec
-from noprop_core.config import VariantConfig, at_least, greater_than, one_of
+from noprop_core.config import InvalidValue, VariantConfig, at_least, greater_than, one_of
+from noprop_core.fused import StackedBlocks
+from noprop_core.gaussian import kl_to_standard_normal
 from noprop_core.hookspecs import hookimpl
 from noprop_core.objectives import convex_denoise, dt_block_loss
 from noprop_core.samplers import dt_chain
@@ -26,6 +29,16 @@ class DTConfig(VariantConfig):
     timesteps: int = attrs.field(default=10, validator=at_least(1))
     eta: float = attrs.field(default=0.1, validator=greater_than(0))
     order: str = attrs.field(default="sequential", validator=one_of(*UPDATE_ORDERS))
+    # With order = "simultaneous": compute all T blocks in one vmapped pass (noprop_core.fused).
+    # Same updates as unfused; faster where kernel launches dominate (GPUs, small blocks).
+    fused: bool = False
+
+    def __attrs_post_init__(self):
+        if self.fused and self.order != "simultaneous":
+            raise InvalidValue(
+                "fused",
+                f"fused = true needs order = 'simultaneous' (all blocks on each minibatch), got order = {self.order!r}",
+            )
 
 
 class NoPropDT(Variant):
@@ -42,6 +55,7 @@ class NoPropDT(Variant):
         self.head = parts.make_head()
         self.units = [f"block{t}" for t in range(1, config.timesteps + 1)]
         self._fixed_chain: DiscreteSchedule | None = None
+        self.stacked = StackedBlocks(self.blocks) if config.fused else None
 
     def chain(self) -> DiscreteSchedule:
         """The discretised schedule; computed once unless the schedule is learnable."""
@@ -70,6 +84,35 @@ class NoPropDT(Variant):
             t=index + 1,
             eta=self.eta,
         )
+
+    def fused_losses(self, images: Tensor, labels: Tensor, noise: tuple[Tensor, Tensor] | None = None):
+        """Every block's L_t (the terms of ``dt_block_loss``) in one vmapped pass; ``noise``
+        optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d)."""
+        if self.stacked is None:
+            return None
+        weight, chain, steps = self.embedding.weight, self.chain(), len(self.blocks)
+        u = weight[labels]
+        eps_prev, eps_last = (
+            noise if noise is not None else (torch.randn(2, steps, *u.shape, device=u.device).unbind(0))
+        )
+        alpha_prev = chain.alpha_bar[:-1].view(-1, 1, 1)  # ᾱ_{t−1} for t = 1..T
+        z_prev = alpha_prev.sqrt() * u + (1 - alpha_prev).sqrt() * eps_prev
+        u_hat = convex_denoise(self.stacked(images, z_prev), weight)  # (T, B, d)
+        squared_error = (u_hat - u).pow(2).sum(-1).mean(-1)  # (T,)
+        alpha_last = chain.alpha_bar[-1]
+        z_last = alpha_last.sqrt() * u + (1 - alpha_last).sqrt() * eps_last
+        ce = (
+            F.cross_entropy(self.head(z_last).flatten(0, 1), labels.repeat(steps), reduction="none")
+            .view(steps, -1)
+            .mean(-1)
+        )
+        kl = kl_to_standard_normal(u, chain.alpha_bar[0]).mean()
+        denoise = 0.5 * steps * self.eta * chain.snr_weight * squared_error
+        return {unit: {"ce": ce[t], "kl": kl, "denoise": denoise[t]} for t, unit in enumerate(self.units)}
+
+    def after_backward(self) -> None:
+        if self.stacked is not None:
+            self.stacked.hand_back_gradients()
 
     def inference_states(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         weight = self.embedding.weight
