@@ -17,7 +17,7 @@ KEYS = ("reference_block_step_ms", "sequential_block_step_ms", "fused_block_step
 @pytest.mark.slow
 def test_throughput_json_has_every_key_and_noprop_needs_less_memory():
     result = subprocess.run(
-        [sys.executable, "benchmarks/throughput.py", "--json", "--batch", "16", "--steps", "1", "--repeats", "1"],
+        [sys.executable, "benchmarks/throughput.py", "--json", "--batch", "32", "--steps", "1", "--repeats", "1"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
