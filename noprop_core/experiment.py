@@ -8,6 +8,7 @@ import attrs
 import torch
 
 from noprop_core.data import TensorSplits
+from noprop_core.distributed import Distributed
 from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.recipe import Recipe
 from noprop_core.registry import Registry
@@ -36,6 +37,7 @@ class Experiment:
     splits: TensorSplits
     variant: Variant
     data_stand_in: bool = False  # synthetic data stood in for absent files (smoke runs only)
+    distributed: Distributed | None = None  # set when launched by torchrun on several processes
 
 
 def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
@@ -54,7 +56,7 @@ def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> t
 
 
 def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None, *,
-                     stand_in: bool = False, notify=print) -> Experiment:  # fmt: skip
+                     stand_in: bool = False, notify=print, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
     device = device or resolve_device(recipe.device)
     splits, data_stand_in = load_splits(recipe, registry, stand_in, notify)
     splits = splits.first_test(recipe.eval.test_subset).to(device)
@@ -78,4 +80,12 @@ def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | 
         head_sigma=recipe.model.head.sigma,
     )
     variant = registry.build("variant", recipe.variant, parts).to(device)
-    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in)
+    if distributed is not None and distributed.mode == "blocks":
+        if len(variant.units) < 2 or variant.update_order != "simultaneous" or getattr(variant, "stacked", None):
+            raise NopropError(
+                "train.distributed: 'blocks' shards several units trained in the simultaneous order, unfused "
+                f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}); "
+                "set variant.order = 'simultaneous' or use train.distributed = 'data'"
+            )
+    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in,
+                      distributed=distributed)  # fmt: skip

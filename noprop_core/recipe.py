@@ -68,6 +68,9 @@ class TrainSection:
     grad_clip: float = attrs.field(default=0.0, validator=at_least(0))
     # Stop each unit's pass after N minibatches (0 = the whole training set); for quick checks.
     max_batches: int = attrs.field(default=0, validator=at_least(0))
+    # Under torchrun: "blocks" shards the units over ranks, "data" splits each minibatch
+    # (see noprop_core.distributed). Ignored in a single process.
+    distributed: str = attrs.field(default="blocks", validator=one_of("blocks", "data"))
 
 
 @attrs.frozen(kw_only=True)

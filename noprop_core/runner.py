@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import signal
 import time
@@ -14,6 +15,7 @@ import torch
 
 import noprop_core
 from noprop_core import rundir
+from noprop_core.distributed import setup
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.progress import Progress
@@ -110,11 +112,20 @@ def run(
     if smoke:
         recipe = smoke_recipe(recipe)
     device = resolve_device(recipe.device)  # before anything is written
-    run_dir = rundir.prepare_run_dir(out_dir or rundir.default_run_dir(recipe_path))
-    resolved = run_dir / rundir.RECIPE
-    rundir.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
-    progress = progress or Progress()
-    experiment = build_experiment(recipe, registry, device, stand_in=smoke, notify=progress.message)
+    distributed = setup(recipe.train.distributed, device.type)  # under torchrun only
+    if distributed is not None and device.type == "cuda":
+        device = torch.device("cuda", distributed.local_rank)
+    run_dir = out_dir or rundir.default_run_dir(recipe_path)
+    if distributed is None or distributed.is_main:  # only rank 0 writes
+        run_dir = rundir.prepare_run_dir(run_dir)
+        resolved = run_dir / rundir.RECIPE
+        rundir.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
+        progress = progress or Progress()
+    else:
+        progress = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    experiment = build_experiment(
+        recipe, registry, device, stand_in=smoke, notify=progress.message, distributed=distributed
+    )
     trainer = Trainer(experiment, progress)
     return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started)
 
@@ -143,9 +154,13 @@ def _train(
     recipe_path: str, run_dir: Path, experiment: Experiment, trainer: Trainer, registry: Registry, started: float
 ) -> dict[str, Any]:
     recipe = experiment.recipe
-    trainer.tracker = registry.build("tracker", recipe.tracker, experiment=Path(recipe_path).stem, run_dir=run_dir)
+    writes = experiment.distributed is None or experiment.distributed.is_main
+    if writes:
+        trainer.tracker = registry.build("tracker", recipe.tracker, experiment=Path(recipe_path).stem, run_dir=run_dir)
 
     def save(trainer: Trainer) -> None:
+        if not writes:
+            return
         wall = time.perf_counter() - started
         state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": recipe_path,
                  "wall_seconds": wall, "recipe": recipe_to_dict(recipe, registry),
@@ -173,6 +188,8 @@ def _train(
         train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
         tracker_run=trainer.tracker.run_id,
         **trainer.tracker.metrics_fields(),
+        world_size=experiment.distributed.world_size if experiment.distributed else 1,
     )
-    rundir.write_json(run_dir / rundir.METRICS, metrics)
+    if writes:
+        rundir.write_json(run_dir / rundir.METRICS, metrics)
     return metrics

@@ -121,15 +121,36 @@ class Trainer:
         units = self.variant.units
         return [[u] for u in units] if self.variant.update_order == "sequential" else [list(units)]
 
+    def unit_seed(self, unit: str) -> int:
+        """The seed of a unit's random draws (noise, dropout) at the current step: a unit's
+        update does not depend on which other units share the step, or on which process runs it."""
+        index = self.variant.units.index(unit)
+        return ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + index) % 2**63
+
+    def unit_losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        devices = [self.experiment.device] if self.experiment.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.unit_seed(unit))
+            return self.variant.losses(images, labels, unit)
+
     def update(self, images: Tensor, labels: Tensor, units: list[str]) -> dict[str, dict[str, Tensor]]:
-        """One optimisation step of ``units`` on a minibatch; returns each unit's loss terms."""
+        """One optimisation step of ``units`` on a minibatch; returns each unit's loss terms
+        (under distributed block sharding: those of the units this process owns)."""
+        distributed = self.experiment.distributed
+        if distributed is not None and distributed.mode == "data":
+            images, labels = (
+                images[distributed.rank :: distributed.world_size],
+                labels[distributed.rank :: distributed.world_size],
+            )
+        elif distributed is not None:
+            units = [u for u in units if distributed.owns(self.variant.units.index(u))]
         optimizers = [self.unit_optimizers[u] for u in units] + [self.shared_optimizer]
         optimizers = [o for o in optimizers if o is not None]
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         terms = self.variant.fused_losses(images, labels) if len(units) > 1 else None
         if terms is None:
-            terms = {unit: self.variant.losses(images, labels, unit) for unit in units}
+            terms = {unit: self.unit_losses(images, labels, unit) for unit in units}
         total = torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum()
         if not torch.isfinite(total):
             raise self._non_finite(terms)
@@ -137,6 +158,12 @@ class Trainer:
         # gradient of its own loss; shared parameters receive the sum over units.
         total.backward()
         self.variant.after_backward()
+        if distributed is not None:
+            data_parallel = distributed.mode == "data"
+            unit_parameters = [p for u in units for p in self.variant.unit_parameters(u)] if data_parallel else []
+            distributed.all_reduce_gradients(
+                [*unit_parameters, *self.variant.shared_parameters()], average=data_parallel
+            )
         clip = self.recipe.train.grad_clip
         if clip > 0:  # per unit, so that one block's gradient never scales another's
             for unit in units:
@@ -199,7 +226,22 @@ class Trainer:
         seconds = time.perf_counter() - started
         means = {u: {k: float(v) / state.counts[u] for k, v in terms.items()} for u, terms in state.sums.items()}
         self.current = None
+        if self.experiment.distributed is not None and self.experiment.distributed.mode == "blocks":
+            means = self._share_units(means)
         return means, seconds
+
+    def _share_units(self, means: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """After a sharded epoch: every unit's state from its owner to every rank, and the loss
+        means of every unit to every rank."""
+        import torch.distributed as dist
+
+        distributed = self.experiment.distributed
+        for index, unit in enumerate(self.variant.units):
+            distributed.broadcast_unit(index, self.variant.unit_state(unit), self.unit_optimizers[unit])
+        gathered: list[dict] = [{} for _ in range(distributed.world_size)]
+        dist.all_gather_object(gathered, means)
+        merged = {unit: terms for part in gathered for unit, terms in part.items()}
+        return {unit: merged[unit] for unit in self.variant.units if unit in merged}
 
     # -- evaluation -----------------------------------------------------------------------
     def accuracy(self, images: Tensor, labels: Tensor) -> float:

@@ -49,6 +49,11 @@ class Variant(nn.Module):
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         raise NotImplementedError
 
+    def unit_state(self, unit: str) -> list[Tensor]:
+        """Every tensor a unit's training changes (parameters, and buffers such as batch-norm
+        statistics): what distributed training broadcasts from the unit's owner."""
+        return list(self.unit_parameters(unit))
+
     def shared_parameters(self) -> list[nn.Parameter]:
         owned = {id(p) for unit in self.units for p in self.unit_parameters(unit)}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in owned]

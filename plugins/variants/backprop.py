@@ -3,7 +3,7 @@
 The same T discrete-time blocks, chained at training time as at inference:
 z_0 ~ N(0, I), z_t = (1 − α_t) z_{t−1} + α_t û_θt(z_{t−1}, x), α_t = tanh(w_t) with learnable
 w_t, and cross-entropy on p̂_θout(y | z_T), trained end to end (gradients flow through the whole
-chain). w_t starts at atanh(0.5), i.e. α_t = 0.5 (the paper gives no initial value).
+chain). w_t starts at atanh(alpha_init), default α_t = 0.5 (the paper gives no initial value).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop_core.blocks import BlockSpec
-from noprop_core.config import VariantConfig, at_least
+from noprop_core.config import VariantConfig, at_least, between
 from noprop_core.hookspecs import hookimpl
 from noprop_core.objectives import convex_denoise
 from noprop_core.variant import Variant, VariantParts
@@ -25,6 +25,7 @@ from noprop_core.variant import Variant, VariantParts
 @attrs.frozen(kw_only=True)
 class BackpropConfig(VariantConfig):
     timesteps: int = attrs.field(default=10, validator=at_least(1))
+    alpha_init: float = attrs.field(default=0.5, validator=between(0.001, 0.999))  # α_t = tanh(w_t) at the start
 
 
 class BackpropChain(Variant):
@@ -37,7 +38,7 @@ class BackpropChain(Variant):
             image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
         )
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
-        self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(0.5)))
+        self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(config.alpha_init)))
         self.head = parts.make_head()
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:

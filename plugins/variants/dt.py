@@ -72,6 +72,10 @@ class NoPropDT(Variant):
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return list(self.blocks[self.block_index(unit)].parameters())
 
+    def unit_state(self, unit: str) -> list[Tensor]:
+        block = self.blocks[self.block_index(unit)]
+        return [*block.parameters(), *block.buffers()]
+
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         index = self.block_index(unit)
         return dt_block_loss(
