@@ -7,6 +7,7 @@ import functools
 import attrs
 import torch
 
+from noprop_core.acceleration import apply_to_model, check_supported, prepare_images
 from noprop_core.data import TensorSplits
 from noprop_core.distributed import Distributed
 from noprop_core.errors import DataUnavailable, NopropError
@@ -80,6 +81,11 @@ def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | 
         head_sigma=recipe.model.head.sigma,
     )
     variant = registry.build("variant", recipe.variant, parts).to(device)
+    check_supported(recipe.train, device)
+    apply_to_model(variant, recipe.train)
+    if recipe.train.channels_last:
+        splits = attrs.evolve(splits, train_images=prepare_images(splits.train_images, recipe.train),
+                              test_images=prepare_images(splits.test_images, recipe.train))  # fmt: skip
     if distributed is not None and distributed.mode == "blocks":
         if len(variant.units) < 2 or variant.update_order != "simultaneous" or getattr(variant, "stacked", None):
             raise NopropError(

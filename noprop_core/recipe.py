@@ -17,6 +17,7 @@ import cattrs
 import tomli
 import tomli_w
 
+from noprop_core.acceleration import AUTOCAST_DTYPES, COMPILE_BACKENDS
 from noprop_core.config import (
     KIND_CONFIG_BASES,
     BackboneConfig,
@@ -71,6 +72,10 @@ class TrainSection:
     # Under torchrun: "blocks" shards the units over ranks, "data" splits each minibatch
     # (see noprop_core.distributed). Ignored in a single process.
     distributed: str = attrs.field(default="blocks", validator=one_of("blocks", "data"))
+    # Speed options, all off by default (noprop_core.acceleration):
+    compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS))  # torch.compile each block
+    channels_last: bool = False  # NHWC images and convolution weights
+    autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES))  # mixed precision losses
 
 
 @attrs.frozen(kw_only=True)

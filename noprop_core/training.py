@@ -24,6 +24,7 @@ import attrs
 import torch
 from torch import Tensor
 
+from noprop_core.acceleration import loss_context
 from noprop_core.data import batch_count, ordered_batches, shuffled_batches
 from noprop_core.errors import NopropError
 from noprop_core.experiment import Experiment
@@ -129,9 +130,10 @@ class Trainer:
 
     def unit_losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         devices = [self.experiment.device] if self.experiment.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), loss_context(self.recipe.train, self.experiment.device):
             torch.manual_seed(self.unit_seed(unit))
-            return self.variant.losses(images, labels, unit)
+            terms = self.variant.losses(images, labels, unit)
+        return {name: value.float() for name, value in terms.items()}
 
     def update(self, images: Tensor, labels: Tensor, units: list[str]) -> dict[str, dict[str, Tensor]]:
         """One optimisation step of ``units`` on a minibatch; returns each unit's loss terms
@@ -148,7 +150,11 @@ class Trainer:
         optimizers = [o for o in optimizers if o is not None]
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
-        terms = self.variant.fused_losses(images, labels) if len(units) > 1 else None
+        if len(units) > 1:
+            with loss_context(self.recipe.train, self.experiment.device):
+                terms = self.variant.fused_losses(images, labels)
+        else:
+            terms = None
         if terms is None:
             terms = {unit: self.unit_losses(images, labels, unit) for unit in units}
         total = torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum()
