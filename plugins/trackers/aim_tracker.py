@@ -13,8 +13,10 @@ goes on with one warning and the run directory still gets everything.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,18 @@ from noprop_core.tracking import Tracker
 
 AIM_REPO_ENV = "NOPROP_AIM_REPO"
 RUN_HASH_FILE = "aim_run.txt"
-INIT_LOCK = ".noprop-aim.lock"
 
 
 @attrs.frozen(kw_only=True)
 class AimConfig(TrackerConfig):
     repo: str | None = None  # folder holding .aim; default $NOPROP_AIM_REPO, else the working directory
     experiment: str | None = None  # default: the recipe's file stem
+
+
+def init_lock_path(repo: Path) -> Path:
+    """A lock file per repository, outside it (the working directory stays clean)."""
+    digest = hashlib.sha1(str(repo).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"noprop-aim-{digest}.lock"
 
 
 def resolve_repo(config: AimConfig) -> Path:
@@ -63,7 +70,7 @@ class AimTracker(Tracker):
             previous = hash_file.read_text().strip() if hash_file.is_file() else None
             # Aim initialises a new repository without guarding against a second process doing
             # the same (one of two concurrent first runs then fails): opening is serialised.
-            with open(self.repo / INIT_LOCK, "a") as lock:
+            with open(init_lock_path(self.repo), "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if previous:  # a resumed run continues its Aim run
                     self.run = Run(run_hash=previous, repo=str(self.repo))
