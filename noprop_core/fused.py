@@ -26,17 +26,18 @@ class StackedBlocks:
         self.template = copy.deepcopy(blocks[0]).to("meta")  # the architecture, without storage
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}
+        self.per_block: list[dict[str, nn.Parameter]] = []  # each block's parameters by name, set by tie()
 
     def _tied(self) -> bool:
         if not self.params:
             return False
         name, stacked = next(iter(self.params.items()))
-        first = dict(self.blocks[0].named_parameters())[name]
+        first = self.per_block[0][name]
         return first.data_ptr() == stacked.data_ptr() and first.device == stacked.device
 
     def tie(self) -> None:
         """(Re)build the stacked tensors from the blocks; needed again after ``.to(device)``."""
-        per_block = [dict(block.named_parameters()) for block in self.blocks]
+        per_block = self.per_block = [dict(block.named_parameters()) for block in self.blocks]
         self.params = {}
         for name in per_block[0]:
             stacked = torch.stack([params[name].detach() for params in per_block]).requires_grad_()
@@ -68,11 +69,10 @@ class StackedBlocks:
 
     def hand_back_gradients(self) -> None:
         """After backward: each block parameter's gradient is its slice of the stacked gradient."""
-        per_block = [dict(block.named_parameters()) for block in self.blocks]
         for name, stacked in self.params.items():
             if stacked.grad is None:
                 continue
-            for index, params in enumerate(per_block):
+            for index, params in enumerate(self.per_block):
                 params[name].grad = stacked.grad[index]
 
 

@@ -22,7 +22,8 @@ from noprop_core.progress import Progress
 from noprop_core.recipe import Recipe, dump_recipe, load_recipe, recipe_to_dict
 from noprop_core.registry import Registry
 from noprop_core.smoke import smoke_recipe
-from noprop_core.training import SCHEDULE_POINTS, Trainer, TrainingInterrupted, peak_memory_bytes
+from noprop_core.tracking import schedule_curve
+from noprop_core.training import Trainer, TrainingInterrupted, peak_memory_bytes
 
 
 def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
@@ -56,21 +57,9 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "noprop_version": noprop_core.__version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
-        "schedule_curve": schedule_curve(experiment.variant),
+        "schedule_curve": schedule_curve(experiment.variant, experiment.device),
         "history": history,
     }
-
-
-@torch.no_grad()
-def schedule_curve(variant) -> dict[str, list[float]] | None:
-    """ᾱ(t) and log SNR(t) of the variant's (possibly learned) schedule on an even grid of t."""
-    schedule = getattr(variant, "schedule", None)
-    if schedule is None:
-        return None
-    device = next((p.device for p in variant.parameters()), torch.device("cpu"))
-    t = torch.linspace(0, 1, SCHEDULE_POINTS, device=device)
-    alpha_bar = schedule.alpha_bar(t).double().cpu()
-    return {"t": t.tolist(), "alpha_bar": alpha_bar.tolist(), "log_snr": (alpha_bar / (1 - alpha_bar)).log().tolist()}
 
 
 @contextlib.contextmanager

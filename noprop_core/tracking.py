@@ -95,19 +95,13 @@ class TrainingTracking:
 
     @torch.no_grad()
     def track_schedule(self, epoch: int) -> None:
-        from noprop_core.training import SCHEDULE_POINTS
-
-        schedule = getattr(self.variant, "schedule", None)
-        if schedule is None:
+        curve = schedule_curve(self.variant, self.trainer.experiment.device)
+        if curve is None:
             return
-        device = next((p.device for p in schedule.parameters()), self.trainer.experiment.device)
-        t = torch.linspace(0, 1, SCHEDULE_POINTS, device=device)
-        alpha_bar = schedule.alpha_bar(t).double().cpu()
-        log_snr = (alpha_bar / (1 - alpha_bar)).log()
         context = {"subset": "schedule", "epoch": epoch}
-        for index in range(SCHEDULE_POINTS):
-            self.tracker.track(float(alpha_bar[index]), name="alpha_bar", step=index, epoch=epoch, context=context)
-            self.tracker.track(float(log_snr[index]), name="log_snr", step=index, epoch=epoch, context=context)
+        for index, (alpha_bar, log_snr) in enumerate(zip(curve["alpha_bar"], curve["log_snr"])):
+            self.tracker.track(alpha_bar, name="alpha_bar", step=index, epoch=epoch, context=context)
+            self.tracker.track(log_snr, name="log_snr", step=index, epoch=epoch, context=context)
 
     @torch.no_grad()
     def track_class_embeddings(self, epoch: int, when: str) -> None:
@@ -115,6 +109,21 @@ class TrainingTracking:
         if image is not None:
             self.tracker.track_image(image, name="class_embeddings", step=self.trainer.step, epoch=epoch,
                                      context={"when": when})  # fmt: skip
+
+
+@torch.no_grad()
+def schedule_curve(variant, device: torch.device) -> dict[str, list[float]] | None:
+    """ᾱ(t) and log SNR(t) of the variant's (possibly learned) schedule on an even grid of
+    SCHEDULE_POINTS values of t; None for a variant without a schedule."""
+    from noprop_core.training import SCHEDULE_POINTS
+
+    schedule = getattr(variant, "schedule", None)
+    if schedule is None:
+        return None
+    device = next((p.device for p in schedule.parameters()), device)
+    t = torch.linspace(0, 1, SCHEDULE_POINTS, device=device)
+    alpha_bar = schedule.alpha_bar(t).double().cpu()
+    return {"t": t.tolist(), "alpha_bar": alpha_bar.tolist(), "log_snr": (alpha_bar / (1 - alpha_bar)).log().tolist()}
 
 
 def class_embedding_grid(weight: Tensor, image_shape: tuple[int, int, int]) -> Tensor | None:
