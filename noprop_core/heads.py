@@ -31,6 +31,22 @@ class RadialHead(nn.Module):
         return -squared / (2 * self.sigma**2)
 
 
+def start_at_nearest_embedding(head: nn.Module, embedding_weight: Tensor) -> None:
+    """Set the head's linear layer so that its logits start as −‖z − u_k‖² / d̄² + const(z).
+
+    d̄² is the mean squared distance between two different class embeddings, so the starting
+    temperature does not depend on the embedding's scale (one-hot: −‖z − u_k‖² / 2, the log-density
+    of N(u_k, I)). The head then starts out reading z the way NoProp does at inference: the nearest
+    class embedding wins.
+    """
+    linear = head.linear if isinstance(head, RadialHead) else head
+    weight = embedding_weight.detach()
+    spread = torch.cdist(weight, weight).pow(2).sum() / (len(weight) * (len(weight) - 1))
+    with torch.no_grad():
+        linear.weight.copy_(2 * weight / spread)
+        linear.bias.copy_(-weight.pow(2).sum(-1) / spread)
+
+
 def make_head(name: str, embedding: LabelEmbedding, num_classes: int, sigma: float = 1.0) -> nn.Module:
     if name == "softmax":
         return nn.Linear(embedding.dim, num_classes)

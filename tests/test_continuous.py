@@ -196,6 +196,33 @@ def test_backprop_baseline_trains_every_block_through_the_chain():
     assert variant.shared_parameters() == []
 
 
+def test_backprop_head_starts_at_the_nearest_class_embedding_unless_asked_not_to():
+    torch.manual_seed(0)
+    started = BackpropChain(BackpropConfig(name="backprop", timesteps=2), parts()).head
+    torch.testing.assert_close(started.weight, torch.eye(10))  # one-hot: d̄² = 2, so W = 2U/d̄² = I
+    torch.testing.assert_close(started.bias, torch.full((10,), -0.5))
+    torch.manual_seed(0)
+    default = BackpropChain(BackpropConfig(name="backprop", timesteps=2, head_init="default"), parts()).head
+    assert not torch.allclose(default.weight, torch.eye(10))
+
+
+@pytest.mark.slow
+def test_backprop_baseline_learns_digits_only_with_the_embedding_start(registry, tmp_path):
+    """The regression guard for the collapse described in the backprop module: with a random head
+    the blocks' softmaxes saturate on a few class embeddings and accuracy stalls near 50 %."""
+    from conftest import REPO
+    from noprop_core.runner import run
+
+    accuracy = {}
+    for head_init in ("embedding", "default"):
+        overrides = ["train.epochs=4", "variant.timesteps=3", "tracker.name=none", f"variant.head_init={head_init}"]
+        _, metrics = run(REPO / "recipes" / "digits_backprop.toml", registry, overrides=overrides,
+                         out_dir=tmp_path / head_init)  # fmt: skip
+        accuracy[head_init] = metrics["test_accuracy"]
+    assert accuracy["embedding"] > 90, accuracy
+    assert accuracy["default"] < 75, accuracy
+
+
 def test_adjoint_gradients_match_direct_backpropagation_through_euler():
     torch.manual_seed(0)
     variant = AdjointODE(AdjointConfig(name="adjoint", steps=40), parts()).eval()

@@ -9,10 +9,10 @@ import torch
 
 from conftest import REPO
 from noprop_core.blocks import BlockSpec
-from noprop_core.heads import RadialHead, make_head
+from noprop_core.heads import RadialHead, make_head, start_at_nearest_embedding
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
-from noprop_plugins.embeddings.learned import initial_weight
+from noprop_plugins.embeddings.learned import TrainableEmbedding, initial_weight
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
 from noprop_plugins.embeddings.prototype import PrototypeConfig, median_medoids
 from noprop_plugins.embeddings.prototype import build as build_prototype
@@ -70,6 +70,28 @@ def test_radial_head_is_the_gaussian_log_likelihood_of_eq_15_16():
     torch.testing.assert_close(head(z), expected)
     # W_Embed stays the variant's: the head holds no copy of it.
     assert "weight" not in dict(head.named_buffers()) and len(list(head.parameters())) == 2
+
+
+@pytest.mark.parametrize("head_name", ["softmax", "radial"])
+@pytest.mark.parametrize("scale", [1.0, 30.0])  # one-hot-sized and pixel-sized embeddings
+def test_nearest_embedding_start_reads_z_as_squared_distance_to_each_class(head_name, scale):
+    torch.manual_seed(0)
+    weight = torch.randn(4, 6) * scale
+    head = make_head(head_name, TrainableEmbedding(weight), 4)
+    start_at_nearest_embedding(head, weight)
+    linear = head.linear if head_name == "radial" else head
+    spread = sum((weight[i] - weight[j]).pow(2).sum() for i in range(4) for j in range(4) if i != j) / 12
+    z = torch.randn(50, 6) * scale
+    logits = linear(z).double()
+    expected = -torch.cdist(z, weight).pow(2).double() / spread
+    difference = logits - expected  # equal up to a constant per example (the −‖z‖² / d̄² term)
+    torch.testing.assert_close(difference, difference[:, :1].expand_as(difference), rtol=0, atol=1e-3 * scale**2)
+    # Each class embedding is read as its own class, with a margin that does not depend on the
+    # embedding's scale: the mean logit gap logit_i(u_i) − logit_j(u_i) over i ≠ j is exactly 1.
+    at_embeddings = linear(weight).double()
+    assert torch.equal(at_embeddings.argmax(-1), torch.arange(4))
+    gaps = at_embeddings.diagonal()[:, None] - at_embeddings
+    assert (gaps.sum() / 12).item() == pytest.approx(1.0, rel=1e-4)
 
 
 @pytest.mark.slow

@@ -4,6 +4,15 @@ The same T discrete-time blocks, chained at training time as at inference:
 z_0 ~ N(0, I), z_t = (1 − α_t) z_{t−1} + α_t û_θt(z_{t−1}, x), α_t = tanh(w_t) with learnable
 w_t, and cross-entropy on p̂_θout(y | z_T), trained end to end (gradients flow through the whole
 chain). w_t starts at atanh(alpha_init), default α_t = 0.5 (the paper gives no initial value).
+
+The head p̂_θout starts as the nearest-class-embedding classifier (``head_init = "embedding"``,
+see `noprop_core.heads.start_at_nearest_embedding`); the paper does not say how it starts. With
+PyTorch's random start (``head_init = "default"``) the blocks learn much faster than the small
+random head: each block's softmax saturates on whichever class embedding the random head happens
+to read as the label, several labels land on the same one, and a saturated softmax passes back no
+gradient, so the merge is permanent — on digits, 5 of the 10 classes survive and test accuracy
+stays near 57 % (98 % with the embedding start, same budget). NoProp-DT does not need this: its
+head is trained on z_T ~ q(z_T | y), which ties z to the labels from the first step.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noprop_core.blocks import BlockSpec
-from noprop_core.config import VariantConfig, at_least, between
+from noprop_core.config import VariantConfig, at_least, between, one_of
+from noprop_core.heads import start_at_nearest_embedding
 from noprop_core.hookspecs import hookimpl
 from noprop_core.objectives import convex_denoise
 from noprop_core.variant import Variant, VariantParts
@@ -26,6 +36,7 @@ from noprop_core.variant import Variant, VariantParts
 class BackpropConfig(VariantConfig):
     timesteps: int = attrs.field(default=10, validator=at_least(1))
     alpha_init: float = attrs.field(default=0.5, validator=between(0.001, 0.999))  # α_t = tanh(w_t) at the start
+    head_init: str = attrs.field(default="embedding", validator=one_of("embedding", "default"))
 
 
 class BackpropChain(Variant):
@@ -40,6 +51,8 @@ class BackpropChain(Variant):
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
         self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(config.alpha_init)))
         self.head = parts.make_head()
+        if config.head_init == "embedding":
+            start_at_nearest_embedding(self.head, self.embedding.weight)
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
