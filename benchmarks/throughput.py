@@ -6,7 +6,8 @@ reported), so machine noise hits all alike:
 - ``reference``: a hand-written PyTorch loop for one DT block step (sample z_{t−1} and z_T,
   forward, the three loss terms, backward, AdamW) — what noprop's machinery must not slow down;
 - ``sequential``: noprop's trainer updating one block (Algorithm 1's inner step);
-- ``fused``: noprop's trainer updating all T blocks in one vmapped pass (``fused = true``), per block;
+- ``fused``: noprop's trainer updating all T blocks in one pass (``fused = true``: the conv path as
+  one grouped network, the rest vmapped), per block;
 - ``backprop``: the back-propagation baseline's end-to-end step through all T blocks, per block.
 
 Peak training memory (the paper's Table 2 question): on CUDA ``torch.cuda.max_memory_allocated``
@@ -16,7 +17,7 @@ two moments for every parameter (as after the first epoch) + every distinct tens
 saves for backward (counted with ``torch.autograd.graph.saved_tensors_hooks``, parameters excluded).
 Process RSS is not used: the runtime dominates it.
 
-    python benchmarks/throughput.py            # the full tables (MNIST- and CIFAR-shaped, DT/CT/FM)
+    python benchmarks/throughput.py            # the full tables (MNIST-, CIFAR-, digits-shaped, DT/CT/FM)
     python benchmarks/throughput.py --json     # one JSON object, MNIST-shaped DT only, < 1 min on 2 cores
 """
 
@@ -50,7 +51,7 @@ from noprop_plugins.variants.ct import CTConfig, NoPropCT
 from noprop_plugins.variants.dt import DTConfig, NoPropDT
 from noprop_plugins.variants.fm import FMConfig, NoPropFM
 
-SHAPES = {"MNIST": (1, 28, 28), "CIFAR": (3, 32, 32)}
+SHAPES = {"MNIST": (1, 28, 28), "CIFAR": (3, 32, 32), "digits": (1, 8, 8)}  # digits: where fusing pays on a CPU
 CLASSES, T = 10, 10
 
 

@@ -9,6 +9,11 @@ work on them as before, and see every update the stacked computation makes.
 
 Each block still gets only its own loss: the blocks share no parameters and no activations,
 so the gradient of the summed loss with respect to block t's slice is block t's gradient.
+
+Blocks with an ``image_path`` made of plain layers (the paper's conv path) run it as one wide
+grouped network (``noprop_core.grouped``) and vmap only the rest (``from_features``): vmap's own
+lowering of convolutions copies the activations between layers and is slower than T separate
+blocks on a CPU. Other blocks (ResNet encoders, third-party backbones) are vmapped whole.
 """
 
 from __future__ import annotations
@@ -19,11 +24,30 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from noprop_core import grouped
+
+
+class _FromFeatures(nn.Module):
+    """A block's ``from_features`` as a forward, so that functional_call can run it."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, features: Tensor, z: Tensor) -> Tensor:
+        return self.block.from_features(features, z)
+
 
 class StackedBlocks:
-    def __init__(self, blocks: nn.ModuleList):
+    def __init__(self, blocks: nn.ModuleList, grouped_image_path: bool = True):
         self.blocks = blocks
         self.template = copy.deepcopy(blocks[0]).to("meta")  # the architecture, without storage
+        image_path = getattr(self.template, "image_path", None)
+        self.grouped_image_path = (
+            grouped_image_path and hasattr(self.template, "from_features") and image_path is not None
+            and grouped.supports(image_path)
+        )  # fmt: skip
+        self.rest = _FromFeatures(self.template)
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}
         self.per_block: list[dict[str, nn.Parameter]] = []  # each block's parameters by name, set by tie()
@@ -61,11 +85,26 @@ class StackedBlocks:
             stacked.grad = None
         self.template.train(self.blocks[0].training)  # batch norm and dropout follow the blocks' mode
 
+        if self.grouped_image_path:
+            return self._grouped_then_vmapped(images, z)
+
         def one_block(params, buffers, z_t):
             return functional_call(self.template, (params, buffers), (images, z_t))
 
         # randomness="different": every block draws its own dropout masks, as when run alone.
         return vmap(one_block, in_dims=(0, 0, 0), randomness="different")(self.params, self.buffers, z)
+
+    def _grouped_then_vmapped(self, images: Tensor, z: Tensor) -> Tensor:
+        features = grouped.grouped_forward(
+            self.template.image_path, "image_path.", self.params, self.buffers, images, len(self.blocks)
+        )
+        params = {f"block.{name}": value for name, value in self.params.items()}
+        buffers = {f"block.{name}": value for name, value in self.buffers.items()}
+
+        def rest_of_block(params, buffers, features_t, z_t):
+            return functional_call(self.rest, (params, buffers), (features_t, z_t))
+
+        return vmap(rest_of_block, in_dims=(0, 0, 0, 0), randomness="different")(params, buffers, features, z)
 
     def hand_back_gradients(self) -> None:
         """After backward: each block parameter's gradient is its slice of the stacked gradient."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from conftest import REPO
+from noprop_core.fused import StackedBlocks
+from noprop_core.grouped import grouped_forward, supports
 from noprop_core.objectives import convex_denoise
 from noprop_core.variant import VariantParts
 from noprop_plugins.backbones.cnn import CnnConfig
@@ -18,13 +21,17 @@ from noprop_plugins.variants.dt import DTConfig, NoPropDT
 T, B, CLASSES = 3, 16, 10
 
 
-def make_dt(fused: bool) -> NoPropDT:
+def make_dt(fused: bool, grouped_image_path: bool = True) -> NoPropDT:
     torch.manual_seed(7)  # both variants start from the same parameters
     parts = VariantParts(
         embedding=OneHotEmbedding(CLASSES), schedule=CosineSchedule(), image_shape=(1, 8, 8), num_classes=CLASSES,
         make_block=lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
     )  # fmt: skip
-    return NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=fused), parts)
+    variant = NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=fused), parts)
+    if fused:
+        assert variant.stacked.grouped_image_path  # the paper's conv path qualifies
+        variant.stacked = StackedBlocks(variant.blocks, grouped_image_path=grouped_image_path)
+    return variant
 
 
 def per_block_losses(variant: NoPropDT, images, labels, eps_prev, eps_last) -> dict[str, dict[str, torch.Tensor]]:
@@ -58,8 +65,9 @@ def step(variant: NoPropDT, terms) -> None:
         optimizer.step()
 
 
-def test_fused_update_equals_the_per_block_update():
-    fused, plain = make_dt(True), make_dt(False)
+@pytest.mark.parametrize("grouped_image_path", [True, False], ids=["grouped-conv-path", "vmap-whole-block"])
+def test_fused_update_equals_the_per_block_update(grouped_image_path):
+    fused, plain = make_dt(True, grouped_image_path), make_dt(False)
     fused.train(), plain.train()
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(B, 1, 8, 8, generator=generator)
@@ -95,6 +103,57 @@ def test_fused_update_equals_the_per_block_update():
     stacked = fused.stacked(images, z).detach()
     for t, block in enumerate(fused.blocks):
         torch.testing.assert_close(stacked[t], block(images, z[t]).detach(), rtol=1e-5, atol=1e-5)
+
+
+def every_supported_layer() -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2, bias=False), nn.AvgPool2d(2)),
+        nn.Conv2d(6, 4, 1, stride=2), nn.MaxPool2d(2), nn.Identity(), nn.Flatten(),
+        nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 3, bias=False),
+    )  # fmt: skip
+
+
+def stack_copies(copies: list[nn.Module]) -> tuple[dict, dict]:
+    params = {name: torch.stack([dict(c.named_parameters())[name] for c in copies]).detach().requires_grad_()
+              for name, _ in copies[0].named_parameters()}  # fmt: skip
+    buffers = {name: torch.stack([dict(c.named_buffers())[name] for c in copies]) for name, _ in
+               copies[0].named_buffers()}  # fmt: skip
+    return params, buffers
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_grouped_forward_equals_each_copy_run_alone(training):
+    torch.manual_seed(0)
+    copies = [every_supported_layer().train(training) for _ in range(4)]
+    for copy_ in copies:  # non-trivial running statistics for eval mode
+        for buffer_name, buffer in copy_.named_buffers():
+            if "running" in buffer_name:
+                buffer.uniform_(0.5, 1.5)
+    assert supports(copies[0])
+    params, buffers = stack_copies(copies)
+    images = torch.randn(8, 3, 8, 8)
+    out = grouped_forward(copies[0], "", params, buffers, images, copies=4)
+    assert out.shape == (4, 8, 3)
+    for t, copy_ in enumerate(copies):
+        torch.testing.assert_close(out[t], copy_(images), rtol=1e-5, atol=1e-5)
+        for name, buffer in copy_.named_buffers():  # running statistics updated per copy, alike
+            torch.testing.assert_close(buffers[name][t], buffer.to(buffers[name].dtype), msg=name)
+    # Gradients reach every copy's parameters, and only through its own output.
+    out[2].sum().backward()
+    # (Weights only: a bias in front of batch norm has a true gradient of 0 in training.)
+    assert all(p.grad[2].abs().sum() > 0 for name, p in params.items() if name.endswith("weight"))
+    assert all(p.grad[[0, 1, 3]].abs().sum() == 0 for p in params.values())
+
+
+def test_grouped_dropout_draws_a_mask_per_copy():
+    torch.manual_seed(0)
+    layers = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(1, 2, 3, padding=1), nn.Dropout(0.5), nn.Flatten())
+    params, buffers = stack_copies([layers] * 3)  # three identical copies
+    out = grouped_forward(layers, "", params, buffers, torch.ones(4, 1, 5, 5), copies=3)
+    assert not torch.equal(out[0], out[1]) and not torch.equal(out[1], out[2])
+    assert not supports(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"), nn.Flatten()))
+    assert not supports(nn.Sequential(nn.LayerNorm(3)))
 
 
 def test_fused_needs_the_simultaneous_order(registry, tmp_path):
