@@ -87,6 +87,9 @@ class TrainingTracking:
         for name in ("examples_per_second", "peak_memory_bytes"):
             if getattr(record, name) is not None:
                 track(float(getattr(record, name)), name=name, step=step, epoch=epoch, context={"subset": "train"})
+        for name, values in (record.diagnostics or {}).items():
+            for index, value in enumerate(values):
+                track(value, name=name, step=index, epoch=epoch, context={"subset": "model", "epoch": epoch})
         schedule = getattr(self.variant, "schedule", None)
         if schedule is not None and schedule.learnable:
             self.track_schedule(epoch)

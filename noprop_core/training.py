@@ -65,6 +65,7 @@ class EpochRecord:
     chain_accuracy: list[list[float]] | None = None
     examples_per_second: float | None = None
     peak_memory_bytes: int | None = None
+    diagnostics: dict[str, list[float]] | None = None  # Variant.diagnostics() after the epoch
 
     def as_dict(self) -> dict:
         return attrs.asdict(self)
@@ -287,6 +288,7 @@ class Trainer:
                 train_seconds=seconds,
                 examples_per_second=self.examples_per_epoch() / seconds if seconds > 0 else None,
                 peak_memory_bytes=peak_memory_bytes(self.experiment.device),
+                diagnostics=self.variant.diagnostics() or None,
             )
             if self._evaluates(epoch):
                 chain = self.test_chain_accuracy()

@@ -75,6 +75,12 @@ class Variant(nn.Module):
         NoProp's own view of how denoising proceeds. The last entry is the prediction."""
         raise NotImplementedError
 
+    def diagnostics(self) -> dict[str, list[float]]:
+        """Per-epoch values worth watching besides losses and accuracy, each a list over t (for
+        example the back-propagation baseline's mixing weights α_t). Recorded in the history of
+        metrics.json and tracked, one curve per epoch. Default: none."""
+        return {}
+
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Class scores (B, num_classes) by the variant's inference procedure."""
         return self.trajectory(images, generator)[-1]

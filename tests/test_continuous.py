@@ -196,6 +196,36 @@ def test_backprop_baseline_trains_every_block_through_the_chain():
     assert variant.shared_parameters() == []
 
 
+def test_backprop_diagnostics_are_its_mixing_weights_and_are_tracked_per_t():
+    from types import SimpleNamespace
+
+    from noprop_core.tracking import Tracker, TrainingTracking
+    from noprop_core.training import EpochRecord
+
+    variant = BackpropChain(BackpropConfig(name="backprop", timesteps=3, alpha_init=0.25), parts())
+    assert variant.diagnostics() == {"mixing_alpha": pytest.approx([0.25] * 3)}
+
+    class Recording(Tracker):
+        def __init__(self):
+            self.calls = []
+
+        def track(self, value, *, name, step, epoch, context):
+            self.calls.append((name, step, epoch, context.get("epoch"), value))
+
+    tracker = Recording()
+    trainer = SimpleNamespace(variant=variant, step=7)
+    record = EpochRecord(epoch=2, loss={}, loss_per_unit={}, test_accuracy=None, train_seconds=1.0,
+                         diagnostics=variant.diagnostics())  # fmt: skip
+    TrainingTracking(trainer, tracker).epoch_ended(record, last=False)
+    tracked = [call for call in tracker.calls if call[0] == "mixing_alpha"]
+    assert [(step, epoch, context_epoch) for _, step, epoch, context_epoch, _ in tracked] == [
+        (0, 2, 2),
+        (1, 2, 2),
+        (2, 2, 2),
+    ]
+    assert [value for *_, value in tracked] == pytest.approx([0.25] * 3)
+
+
 def test_backprop_head_starts_at_the_nearest_class_embedding_unless_asked_not_to():
     torch.manual_seed(0)
     started = BackpropChain(BackpropConfig(name="backprop", timesteps=2), parts()).head
@@ -219,6 +249,9 @@ def test_backprop_baseline_learns_digits_only_with_the_embedding_start(registry,
         _, metrics = run(REPO / "recipes" / "digits_backprop.toml", registry, overrides=overrides,
                          out_dir=tmp_path / head_init)  # fmt: skip
         accuracy[head_init] = metrics["test_accuracy"]
+        alphas = [record["diagnostics"]["mixing_alpha"] for record in metrics["history"]]
+        assert len(alphas) == 4 and all(len(a) == 3 and all(-1 < v < 1 for v in a) for a in alphas)
+        assert alphas[-1] != alphas[0]  # α_t = tanh(w_t) is trained
     assert accuracy["embedding"] > 90, accuracy
     assert accuracy["default"] < 75, accuracy
 

@@ -69,6 +69,10 @@ class BackpropChain(Variant):
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return {"ce": F.cross_entropy(self.head(self.chain(images)[-1]), labels)}
 
+    def diagnostics(self) -> dict[str, list[float]]:
+        """α_1 … α_T: how much of each state the blocks overwrite."""
+        return {"mixing_alpha": torch.tanh(self.mixing.detach()).tolist()}
+
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         return [self.head(z) for z in self.chain(images, generator)]
 
