@@ -51,3 +51,16 @@ def test_compiled_blocks_train_the_same_model_and_keep_their_parameter_names(reg
 def test_cuda_graphs_on_cpu_is_one_clear_error(registry, tmp_path):
     with pytest.raises(NopropError, match="train.compile: 'cudagraphs' needs a CUDA device, the run is on cpu"):
         run(RECIPE, registry, overrides=[*SHORT, "train.compile=cudagraphs", "device=cpu"], out_dir=tmp_path / "run")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["train.channels_last=true", "train.autocast=bf16"])
+def test_fused_blocks_take_the_speed_options_too(registry, tmp_path, option):
+    # The fused pass runs the conv path as grouped convolutions on stacked weights: the options
+    # change layouts and arithmetic under it, and it must still train the same model.
+    fused = [*SHORT, "variant.order=simultaneous", "variant.fused=true"]
+    plain = run(RECIPE, registry, overrides=fused, out_dir=tmp_path / "plain")[1]
+    metrics = run(RECIPE, registry, overrides=[*fused, option], out_dir=tmp_path / "run")[1]
+    assert block_losses(metrics) == pytest.approx(block_losses(plain), rel=0.1)
+    first, second = (record["loss"]["denoise"] for record in metrics["history"])
+    assert second < first
