@@ -60,6 +60,12 @@ def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | 
                      stand_in: bool = False, notify=print, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
     device = device or resolve_device(recipe.device)
     splits, data_stand_in = load_splits(recipe, registry, stand_in, notify)
+    return build_on_splits(recipe, registry, splits, device, data_stand_in=data_stand_in, distributed=distributed)
+
+
+def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, device: torch.device, *,
+                    data_stand_in: bool = False, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
+    """The recipe's model and training set-up on data already loaded (benchmarks pass their own)."""
     splits = splits.first_test(recipe.eval.test_subset).to(device)
     torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
     embedding = registry.build(
