@@ -52,11 +52,7 @@ def training_data(recipe, registry, examples: int | None) -> tuple[TensorSplits,
             raise
         splits = synthetic_splits(missing.image_shape, missing.num_classes, examples or SYNTHETIC_EXAMPLES)
         kind = "synthetic"
-    if examples:
-        splits = TensorSplits(name=splits.name, train_images=splits.train_images[:examples],
-                              train_labels=splits.train_labels[:examples], test_images=splits.test_images,
-                              test_labels=splits.test_labels, num_classes=splits.num_classes)  # fmt: skip
-    return splits, kind
+    return splits.first(examples or 0), kind
 
 
 def main() -> None:

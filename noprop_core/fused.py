@@ -51,6 +51,8 @@ class StackedBlocks:
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}
         self.per_block: list[dict[str, nn.Parameter]] = []  # each block's parameters by name, set by tie()
+        self.rest_params: dict[str, Tensor] = {}
+        self.rest_buffers: dict[str, Tensor] = {}
 
     def _tied(self) -> bool:
         if not self.params:
@@ -76,6 +78,9 @@ class StackedBlocks:
                 owner, attribute = _owner(block, name)
                 owner._buffers[attribute] = stacked[index]
             self.buffers[name] = stacked
+        # The same stacked tensors under the names _FromFeatures gives them.
+        self.rest_params = {f"block.{name}": value for name, value in self.params.items()}
+        self.rest_buffers = {f"block.{name}": value for name, value in self.buffers.items()}
 
     def __call__(self, images: Tensor, z: Tensor) -> Tensor:
         """Logits (T, B, classes) of block t on (images, z[t]) for every t, in one call."""
@@ -98,13 +103,13 @@ class StackedBlocks:
         features = grouped.grouped_forward(
             self.template.image_path, "image_path.", self.params, self.buffers, images, len(self.blocks)
         )
-        params = {f"block.{name}": value for name, value in self.params.items()}
-        buffers = {f"block.{name}": value for name, value in self.buffers.items()}
 
         def rest_of_block(params, buffers, features_t, z_t):
             return functional_call(self.rest, (params, buffers), (features_t, z_t))
 
-        return vmap(rest_of_block, in_dims=(0, 0, 0, 0), randomness="different")(params, buffers, features, z)
+        return vmap(rest_of_block, in_dims=(0, 0, 0, 0), randomness="different")(
+            self.rest_params, self.rest_buffers, features, z
+        )
 
     def hand_back_gradients(self) -> None:
         """After backward: each block parameter's gradient is its slice of the stacked gradient."""

@@ -59,8 +59,10 @@ class _Flow:
     def __init__(self, tensor: Tensor, copies: int):
         self.tensor, self.layout, self.copies = tensor, "shared", copies
 
-    def grouped(self) -> Tensor:
-        if self.layout == "shared":  # every copy needs its own channels from here on
+    def per_copy(self) -> Tensor:
+        """The tensor with a separate part for every copy: a shared one is repeated into the
+        grouped layout (every copy needs its own channels from here on); others as they are."""
+        if self.layout == "shared":
             self.tensor, self.layout = self.tensor.repeat(1, self.copies, 1, 1), "grouped"
         return self.tensor
 
@@ -86,8 +88,7 @@ def grouped_forward(
         elif isinstance(leaf, nn.Flatten):
             _flatten(flow)
         elif isinstance(leaf, nn.Dropout):
-            tensor = flow.grouped() if flow.layout == "shared" else flow.tensor  # one mask per copy
-            flow.tensor = leaf(tensor)
+            flow.tensor = leaf(flow.per_copy())  # one mask per copy
         else:
             flow.tensor = leaf(flow.tensor)
     if flow.layout != "stacked":
@@ -102,7 +103,7 @@ def _conv(flow: _Flow, conv: nn.Conv2d, params: Mapping[str, Tensor], name: str)
     if flow.layout == "shared" and groups == 1:
         inputs = flow.tensor  # one ordinary convolution with T·O output channels
     else:
-        inputs, groups = flow.grouped(), groups * flow.copies
+        inputs, groups = flow.per_copy(), groups * flow.copies
     flow.tensor = F.conv2d(
         inputs, weight.flatten(0, 1), None if bias is None else bias.flatten(), conv.stride, conv.padding,
         conv.dilation, groups,
@@ -111,7 +112,7 @@ def _conv(flow: _Flow, conv: nn.Conv2d, params: Mapping[str, Tensor], name: str)
 
 
 def _flatten(flow: _Flow) -> None:
-    tensor = flow.grouped() if flow.layout == "shared" else flow.tensor
+    tensor = flow.per_copy()
     batch = len(tensor)
     flow.tensor = tensor.reshape(batch, flow.copies, -1).transpose(0, 1)  # (T, B, C·H·W)
     flow.layout = "stacked"
@@ -140,7 +141,7 @@ def _batch_norm(flow: _Flow, norm: nn.Module, params, buffers, name: str) -> Non
         copies, batch, channels = flow.tensor.shape
         tensor = flow.tensor.transpose(0, 1).reshape(batch, copies * channels)
     else:
-        tensor = flow.grouped()
+        tensor = flow.per_copy()
     out = F.batch_norm(
         tensor, None if running_mean is None else running_mean.view(-1),
         None if running_var is None else running_var.view(-1),  # views: updated in place, per copy
