@@ -9,6 +9,9 @@
   GPUs (and oneDNN on CPU) prefer.
 - ``autocast = "bf16"``: the training losses computed under ``torch.autocast`` in bfloat16 (on
   CUDA, and on CPU where oneDNN supports it); parameters and optimizer state stay float32.
+- ``cuda_graph``: the fused update of all blocks (``variant.order = "simultaneous"``,
+  ``variant.fused = true``) recorded once as a CUDA graph and replayed on every minibatch
+  (``noprop_core.graphed``): on a GPU the host, not the GPU, limits a fused step without it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,20 @@ COMPILE_BACKENDS = ("none", "inductor", "cudagraphs", "eager")
 AUTOCAST_DTYPES = ("none", "bf16")
 
 
-def check_supported(train, device: torch.device) -> None:
+def check_supported(train, device: torch.device, variant: nn.Module, distributed: bool = False) -> None:
     if train.compile == "cudagraphs" and device.type != "cuda":
         raise NopropError(f"train.compile: 'cudagraphs' needs a CUDA device, the run is on {device}")
+    if not train.cuda_graph:
+        return
+    if device.type != "cuda":
+        raise NopropError(f"train.cuda_graph: needs a CUDA device, the run is on {device}")
+    if getattr(variant, "stacked", None) is None:
+        raise NopropError(
+            "train.cuda_graph: records the fused update of all blocks; set variant.order = 'simultaneous' "
+            "and variant.fused = true (a variant that has them)"
+        )
+    if distributed:
+        raise NopropError("train.cuda_graph: not available under torchrun (the all-reduce is not recorded)")
 
 
 def apply_to_model(variant: nn.Module, train) -> None:
@@ -45,5 +59,6 @@ def prepare_images(images: torch.Tensor, train) -> torch.Tensor:
 
 def loss_context(train, device: torch.device):
     if train.autocast == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        # No cast cache under a CUDA graph: cached bf16 weights would be stale on replay.
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=not train.cuda_graph)
     return contextlib.nullcontext()

@@ -87,7 +87,7 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
         head_sigma=recipe.model.head.sigma,
     )
     variant = registry.build("variant", recipe.variant, parts).to(device)
-    check_supported(recipe.train, device)
+    check_supported(recipe.train, device, variant, distributed=distributed is not None)
     apply_to_model(variant, recipe.train)
     if recipe.train.channels_last:
         splits = attrs.evolve(splits, train_images=prepare_images(splits.train_images, recipe.train),

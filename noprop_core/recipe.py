@@ -76,6 +76,7 @@ class TrainSection:
     compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS))  # torch.compile each block
     channels_last: bool = False  # NHWC images and convolution weights
     autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES))  # mixed precision losses
+    cuda_graph: bool = False  # the fused update of all blocks replayed as one CUDA graph
 
 
 @attrs.frozen(kw_only=True)

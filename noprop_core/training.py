@@ -28,6 +28,7 @@ from noprop_core.acceleration import loss_context
 from noprop_core.data import batch_count, ordered_batches, shuffled_batches
 from noprop_core.errors import NopropError
 from noprop_core.experiment import Experiment
+from noprop_core.graphed import GraphedUpdate
 from noprop_core.progress import Progress
 from noprop_core.recipe import TrainSection
 from noprop_core.tracking import Tracker, TrainingTracking
@@ -42,11 +43,15 @@ def make_optimizer(parameters: list[torch.nn.Parameter], train: TrainSection) ->
     if not parameters:
         return None
     # The fused kernels are ~4× faster than PyTorch's CPU default (a Python loop per tensor).
-    return OPTIMIZERS[train.optimizer](parameters, lr=train.lr, weight_decay=train.weight_decay, fused=True)
+    # capturable: the step counts stay on the device, as a CUDA graph of the update needs.
+    return OPTIMIZERS[train.optimizer](
+        parameters, lr=train.lr, weight_decay=train.weight_decay, fused=True, capturable=train.cuda_graph
+    )
 
 
 class NonFiniteLoss(NopropError):
-    """A loss term became NaN or infinite; nothing was updated with it."""
+    """A loss term became NaN or infinite. Eager updates stop before applying it; a CUDA graph
+    (train.cuda_graph) has applied it. Either way the checkpoint on disk is the last good one."""
 
 
 class TrainingInterrupted(Exception):
@@ -93,6 +98,8 @@ class Trainer:
         self.tracking = TrainingTracking(self, tracker or Tracker())
         train = self.recipe.train
         self.unit_optimizers = {u: make_optimizer(self.variant.unit_parameters(u), train) for u in self.variant.units}
+        # train.cuda_graph: fused updates replayed as one CUDA graph (noprop_core.graphed).
+        self.graphed = GraphedUpdate(experiment.device) if train.cuda_graph else None
         self.shared_optimizer = make_optimizer(self.variant.shared_parameters(), train)
         self.lr_schedulers = [
             torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
@@ -149,8 +156,29 @@ class Trainer:
             units = [u for u in units if distributed.owns(self.variant.units.index(u))]
         optimizers = [self.unit_optimizers[u] for u in units] + [self.shared_optimizer]
         optimizers = [o for o in optimizers if o is not None]
-        for optimizer in optimizers:
-            optimizer.zero_grad(set_to_none=True)
+
+        def clear_gradients() -> None:
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+
+        if self.graphed is not None and len(units) > 1:
+            learning_rates = tuple(group["lr"] for o in optimizers for group in o.param_groups)
+            terms, total = self.graphed(
+                images, labels, units, learning_rates,
+                lambda x, y: self._losses_and_step(x, y, units, optimizers, check=False), clear_gradients,
+            )  # fmt: skip
+            if not torch.isfinite(total):  # checked after the step: a graph cannot stop half-way
+                raise self._non_finite(terms)
+        else:
+            clear_gradients()
+            terms, _ = self._losses_and_step(images, labels, units, optimizers, check=True)
+        self.step += 1
+        return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
+
+    def _losses_and_step(self, images: Tensor, labels: Tensor, units: list[str],
+                         optimizers: list[torch.optim.Optimizer], check: bool) -> tuple[dict, Tensor]:  # fmt: skip
+        """The losses, their backward and the optimizer steps; with ``check``, a non-finite
+        loss stops before anything is updated (a host synchronisation)."""
         if len(units) > 1:
             with loss_context(self.recipe.train, self.experiment.device):
                 terms = self.variant.fused_losses(images, labels)
@@ -159,12 +187,13 @@ class Trainer:
         if terms is None:
             terms = {unit: self.unit_losses(images, labels, unit) for unit in units}
         total = torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum()
-        if not torch.isfinite(total):
+        if check and not torch.isfinite(total):
             raise self._non_finite(terms)
         # Units share no activations, so one backward of the sum gives each unit exactly the
         # gradient of its own loss; shared parameters receive the sum over units.
         total.backward()
         self.variant.after_backward()
+        distributed = self.experiment.distributed
         if distributed is not None:
             data_parallel = distributed.mode == "data"
             unit_parameters = [p for u in units for p in self.variant.unit_parameters(u)] if data_parallel else []
@@ -178,8 +207,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.variant.shared_parameters(), clip)
         for optimizer in optimizers:
             optimizer.step()
-        self.step += 1
-        return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
+        return terms, total
 
     def _non_finite(self, terms: dict[str, dict[str, Tensor]]) -> NonFiniteLoss:
         bad = [
@@ -326,6 +354,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.graphed is not None:
+            self.graphed.clear()  # optimizer states are replaced: recorded graphs would update the old ones
         self.variant.load_state_dict(state["model"])
         for unit, optimizer_state in state["unit_optimizers"].items():
             self.unit_optimizers[unit].load_state_dict(optimizer_state)

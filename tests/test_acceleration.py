@@ -10,7 +10,10 @@ from noprop_core.errors import NopropError
 from noprop_core.runner import run
 
 RECIPE = REPO / "recipes" / "digits_dt.toml"
-SHORT = ["train.epochs=2", "data.subset=300", "variant.timesteps=3", "eval.train_subset=100", "tracker.name=none"]
+# On the CPU wherever the tests run: CUDA kernels are not deterministic, and Adam's first steps
+# (≈ lr·sign(g)) magnify that past these tolerances.
+SHORT = ["train.epochs=2", "data.subset=300", "variant.timesteps=3", "eval.train_subset=100", "tracker.name=none",
+         "device=cpu"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

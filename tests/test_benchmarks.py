@@ -51,5 +51,5 @@ def test_epoch_benchmark_reports_a_bad_recipe_key_in_one_line():
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "epoch.py: recipes/digits_dt.toml: train.nope: unknown key (allowed here: autocast, batch_size, channels_last, "
-        "compile, distributed, epochs, grad_clip, lr, lr_schedule, max_batches, optimizer, weight_decay)"
+        "compile, cuda_graph, distributed, epochs, grad_clip, lr, lr_schedule, max_batches, optimizer, weight_decay)"
     ]

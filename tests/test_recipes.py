@@ -121,7 +121,7 @@ BAD = {
     "negative": (VALID.replace("epochs = 2", "epochs = -1"), "train.epochs: expected a number >= 1, got -1"),
     "unknown key": (
         VALID.replace("epochs = 2", "epochz = 2"),
-        "train.epochz: unknown key (allowed here: autocast, batch_size, channels_last, compile, distributed, epochs",
+        "train.epochz: unknown key (allowed here: autocast, batch_size, channels_last, compile, cuda_graph, distributed, epochs",
     ),
     "plugin key typo": (
         VALID.replace('name = "cnn"', 'name = "cnn"\ndropuot = 0.1'),
