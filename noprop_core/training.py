@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from noprop_core.acceleration import loss_context
+from noprop_core.allocator import keep_freed_memory
 from noprop_core.data import batch_count, ordered_batches, shuffled_batches
 from noprop_core.errors import NopropError
 from noprop_core.experiment import Experiment
@@ -92,6 +93,8 @@ class EpochProgress:
 class Trainer:
     def __init__(self, experiment: Experiment, progress: Progress | None = None, tracker: Tracker | None = None):
         self.experiment = experiment
+        if experiment.device.type == "cpu":
+            keep_freed_memory()  # large tensors reused instead of page-faulted in every step
         self.variant = experiment.variant
         self.recipe = experiment.recipe
         self.progress = progress or Progress()
