@@ -8,10 +8,13 @@ reported), so machine noise hits all alike:
 - ``sequential``: noprop's trainer updating one block (Algorithm 1's inner step);
 - ``fused``: noprop's trainer updating all T blocks in one pass (``fused = true``: the conv path as
   one grouped network, the rest vmapped), per block;
-- ``backprop``: the back-propagation baseline's end-to-end step through all T blocks, per block.
+- ``backprop``: the back-propagation baseline's end-to-end step through all T blocks, per block;
+- ``fused_graph`` (CUDA only): ``fused`` with ``train.cuda_graph``, the update replayed as one
+  CUDA graph (``noprop_core.graphed``), per block.
 
-Peak training memory (the paper's Table 2 question): on CUDA ``torch.cuda.max_memory_allocated``
-over one step. On CPU, which has no allocator statistics, it is the tensor memory a step needs at
+Peak training memory (the paper's Table 2 question): on CUDA the trainer's own parameters,
+buffers and optimizer state plus the rise of ``torch.cuda.max_memory_allocated`` over one step
+(the other contenders alive in the process do not count). On CPU, which has no allocator statistics, it is the tensor memory a step needs at
 its peak, the end of the forward pass: parameters + gradients of the updated parameters + Adam's
 two moments for every parameter (as after the first epoch) + every distinct tensor storage autograd
 saves for backward (counted with ``torch.autograd.graph.saved_tensors_hooks``, parameters excluded).
@@ -35,6 +38,7 @@ import torch.nn.functional as F
 from noprop_core.blocks import BlockSpec
 from noprop_core.data import TensorSplits
 from noprop_core.experiment import Experiment
+from noprop_core.graphed import WARMUP_STEPS
 from noprop_core.progress import Progress
 from noprop_core.recipe import EvalSection, Recipe, TrainSection
 from noprop_core.tracking import Tracker
@@ -69,10 +73,11 @@ def batch(image_shape, size, device):
     return images, labels
 
 
-def trainer_for(variant: Variant, images, labels, device) -> Trainer:
+def trainer_for(variant: Variant, images, labels, device, cuda_graph: bool = False) -> Trainer:
     splits = TensorSplits(name="bench", train_images=images, train_labels=labels, test_images=images,
                           test_labels=labels, num_classes=CLASSES)  # fmt: skip
-    recipe = Recipe(data=None, model=None, variant=None, train=TrainSection(epochs=1), eval=EvalSection(), tracker=None)
+    train = TrainSection(epochs=1, cuda_graph=cuda_graph)
+    recipe = Recipe(data=None, model=None, variant=None, train=train, eval=EvalSection(), tracker=None)
     experiment = Experiment(recipe=recipe, device=device, splits=splits, variant=variant.to(device).train())
     return Trainer(experiment, Progress(), Tracker())
 
@@ -130,11 +135,17 @@ def step_memory_bytes(trainer: Trainer, units: list[str], images, labels) -> int
     """Peak tensor memory of one training step of ``units`` (see the module docstring)."""
     device = trainer.experiment.device
     if device.type == "cuda":
+        own = [*trainer.variant.parameters(), *trainer.variant.buffers()]
+        own += [
+            v for o in trainer.optimizers() for state in o.state.values() for v in state.values() if torch.is_tensor(v)
+        ]
         torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         trainer.update(images, labels, units)
         torch.cuda.synchronize(device)
-        return int(torch.cuda.max_memory_allocated(device))
+        rise = torch.cuda.max_memory_allocated(device) - before
+        return sum(t.numel() * t.element_size() for t in own) + rise
     parameters = list(trainer.variant.parameters())
     parameter_storages = {p.untyped_storage().data_ptr() for p in parameters}
     saved: dict[int, int] = {}
@@ -160,11 +171,14 @@ def dt_trainers(image_shape, size, device):
     fused = trainer_for(NoPropDT(fused_config, parts(image_shape)), images, labels, device)
     backprop_config = BackpropConfig(name="backprop", timesteps=T)
     backprop = trainer_for(BackpropChain(backprop_config, parts(image_shape)), images, labels, device)
-    return images, labels, sequential, fused, backprop
+    graphed = None
+    if device.type == "cuda":  # the fused update replayed as one CUDA graph (train.cuda_graph)
+        graphed = trainer_for(NoPropDT(fused_config, parts(image_shape)), images, labels, device, cuda_graph=True)
+    return images, labels, sequential, fused, backprop, graphed
 
 
 def dt_measurements(image_shape, size, device, steps, repeats):
-    images, labels, sequential, fused, backprop = dt_trainers(image_shape, size, device)
+    images, labels, sequential, fused, backprop, graphed = dt_trainers(image_shape, size, device)
     every_block = fused.variant.units
     contenders = {
         "reference": (reference_step(images, labels, device), steps, 1),
@@ -177,6 +191,10 @@ def dt_measurements(image_shape, size, device, steps, repeats):
         "fused": step_memory_bytes(fused, every_block, images, labels),
         "backprop": step_memory_bytes(backprop, ["model"], images, labels),
     }
+    if graphed is not None:  # after the memory measures: a recorded graph keeps its memory
+        for _ in range(WARMUP_STEPS + 1):  # eager warm-up steps, then the recording
+            graphed.update(images, labels, every_block)
+        contenders["fused_graph"] = (lambda: graphed.update(images, labels, every_block), max(1, steps // 3), T)
     return interleaved(contenders, repeats, device), memory, (images, sequential)
 
 
@@ -251,11 +269,13 @@ def main() -> None:
         **{f"{name}_block_step_ms": value for name, value in times.items()},
         "sequential_over_reference": times["sequential"] / times["reference"],
         "fused_speedup_over_sequential": times["sequential"] / times["fused"],
+        **({"fused_graph_speedup_over_sequential": times["sequential"] / times["fused_graph"]}
+           if "fused_graph" in times else {}),
         "noprop_peak_bytes": memory["noprop"],
         "fused_peak_bytes": memory["fused"],
         "backprop_peak_bytes": memory["backprop"],
         "noprop_over_backprop_memory": memory["noprop"] / memory["backprop"],
-        "memory_measure": "cuda max_memory_allocated" if device.type == "cuda" else "tensor bytes at the end of forward",
+        "memory_measure": "own state + rise of cuda max_memory_allocated over a step" if device.type == "cuda" else "tensor bytes at the end of forward",
     }, indent=2))  # fmt: skip
 
 
