@@ -6,8 +6,8 @@ copy per layer, adds each bias as a separate kernel and leaves element-wise laye
 strided tensors. Run by hand, the T copies can stay in the grouped layout (B, T·C, H, W) from
 the first convolution to the flatten, where every element-wise layer is one contiguous kernel.
 Measured on a 2-core CPU (batch 128, ten MNIST-shaped DT blocks, one process, side by side): a
-fused training step takes 188 ms per block this way against 213 ms with vmap over the whole
-block (and 109 ms unfused: on a CPU the T blocks' activations outgrow the cache; see README).
+fused training step took 188 ms per block this way against 213 ms with vmap over the whole
+block (both then paying page faults for their large tensors, see ``noprop_core.allocator``).
 
 A tensor moves through three layouts:
 - *shared* (B, …): the same input for every copy (the images);
