@@ -5,8 +5,9 @@ are mapped fresh from the system for every step and unmapped when freed, and eve
 of a fresh mapping costs a page fault on first touch. A fused step of the paper's MNIST blocks
 holds tensors of 128 MB (ten blocks' activations, (128, 320, 28, 28) in float32): measured on
 a 2-core CPU (batch 128), it took 626 000 page faults and 1.2 s of system time per step, and a
-fused block step cost 193 ms against 93 ms for a sequential one. With the settings below: 2
-page faults per step, and fused and sequential block steps cost about the same (README, "Speed").
+fused block step cost 193 ms against 93 ms for a sequential one. With the settings below: 0 to
+a few thousand page faults per step (it varies between processes with where the heap lands),
+and fused and sequential block steps cost about the same (README, "Measured on a 2-core CPU").
 
 ``keep_freed_memory`` sets glibc's malloc (``mallopt``) to serve large requests from the heap
 instead of fresh mappings, to return freed memory to the system only above 2 GB, and to grow

@@ -43,10 +43,11 @@ def test_cpu_training_reuses_freed_memory_instead_of_faulting_it_in_every_step()
     if not keep_freed_memory():
         pytest.skip("not glibc's malloc: nothing to set")
     default, kept = faults_per_step("default"), faults_per_step("keep")
-    # Measured here: 131 687 page faults per step by default (the large tensors' pages, fresh in
-    # every step), 0 with the trainer's setting.
+    # Measured here over seven fresh processes: 91 000–171 000 page faults per step by default
+    # (the large tensors' pages, fresh in every step); 0 with the trainer's setting in five, about
+    # 5 000–6 300 in two (where the heap lands among the process's other mappings varies).
     assert default > 10_000
-    assert kept < default / 100
+    assert kept < default / 10
 
 
 def test_keep_freed_memory_is_applied_once_and_says_so():
