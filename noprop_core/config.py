@@ -88,6 +88,11 @@ class DatasetConfig(PluginConfig):
 
     root: str | None = None
     subset: int = attrs.field(default=0, validator=at_least(0))  # first N training examples; 0 = all
+    # Where the splits live during training: "device" (batched by indexing on the training
+    # device), "host" (kept in CPU memory, minibatches through a DataLoader), or "auto": the
+    # device when they fit in half of its free memory (noprop_core.data.resolve_placement).
+    placement: str = attrs.field(default="auto", validator=one_of("auto", "device", "host"))
+    workers: int = attrs.field(default=0, validator=at_least(0))  # DataLoader processes ("host" only)
 
 
 KIND_CONFIG_BASES: dict[str, type[PluginConfig]] = {

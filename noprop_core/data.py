@@ -1,4 +1,11 @@
-"""In-memory data sets and batching by indexing (no per-batch collation, no workers)."""
+"""In-memory data sets and their minibatches.
+
+Splits that fit on the training device live there and are batched by indexing: no per-batch
+collation, no worker processes, no copies. Larger ones stay in CPU memory ("host" placement)
+and reach the device through a ``torch.utils.data.DataLoader``: each minibatch is gathered by
+one indexing call (in worker processes if asked), pinned on CUDA, and copied asynchronously.
+Both give the same minibatches in the same order for the same generator.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from pathlib import Path
 import attrs
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 from noprop_core.config import DatasetConfig
 
@@ -106,6 +114,23 @@ def standardized_splits(name: str, num_classes: int, train: tuple[Tensor, Tensor
     )
 
 
+def splits_bytes(splits: TensorSplits) -> int:
+    tensors = [splits.train_images, splits.train_labels, splits.test_images, splits.test_labels,
+               splits.val_images, splits.val_labels]  # fmt: skip
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+
+
+def resolve_placement(placement: str, splits: TensorSplits, device: torch.device) -> str:
+    """``"device"`` or ``"host"``; ``"auto"`` is the device when the splits fit in half of its
+    free memory (on a CPU the device is the host memory: always ``"device"``)."""
+    if placement != "auto":
+        return placement
+    if device.type != "cuda":
+        return "device"
+    free, _total = torch.cuda.mem_get_info(device)
+    return "device" if splits_bytes(splits) <= free // 2 else "host"
+
+
 def batch_count(size: int, batch_size: int) -> int:
     full, rest = divmod(size, batch_size)
     return full + (rest > 1)
@@ -116,10 +141,46 @@ def shuffled_batches(
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Minibatches in a fresh random order. A last batch of one example is skipped:
     batch norm cannot train on a single example."""
-    order = torch.randperm(len(labels), generator=generator).to(labels.device)
-    for start in range(0, len(order) - 1, batch_size):
-        index = order[start : start + batch_size]
+    for index in _shuffled_indices(len(labels), batch_size, generator, labels.device):
         yield images[index], labels[index]
+
+
+def _shuffled_indices(size: int, batch_size: int, generator: torch.Generator, device) -> list[Tensor]:
+    order = torch.randperm(size, generator=generator).to(device)
+    return [order[start : start + batch_size] for start in range(0, size - 1, batch_size)]
+
+
+class _IndexedTensors(Dataset):
+    """Images and labels that a DataLoader gathers a whole minibatch of in one indexing call."""
+
+    def __init__(self, images: Tensor, labels: Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitems__(self, index: Tensor) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.labels[index]
+
+
+def _as_gathered(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    return batch  # __getitems__ already made the minibatch: nothing to collate
+
+
+def loaded_batches(
+    images: Tensor, labels: Tensor, batch_size: int, generator: torch.Generator, device: torch.device, workers: int
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``shuffled_batches`` for splits kept in CPU memory: the same minibatches in the same
+    order, gathered by a DataLoader and copied to ``device``."""
+    loader = DataLoader(
+        _IndexedTensors(images, labels),
+        batch_sampler=_shuffled_indices(len(labels), batch_size, generator, "cpu"),
+        collate_fn=_as_gathered,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+    for batch_images, batch_labels in loader:
+        yield batch_images.to(device, non_blocking=True), batch_labels.to(device, non_blocking=True)
 
 
 def ordered_batches(images: Tensor, labels: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:

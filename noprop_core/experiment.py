@@ -8,7 +8,7 @@ import attrs
 import torch
 
 from noprop_core.acceleration import apply_to_model, check_supported, prepare_images
-from noprop_core.data import TensorSplits
+from noprop_core.data import TensorSplits, resolve_placement
 from noprop_core.distributed import Distributed
 from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.recipe import Recipe
@@ -39,6 +39,7 @@ class Experiment:
     variant: Variant
     data_stand_in: bool = False  # synthetic data stood in for absent files (smoke runs only)
     distributed: Distributed | None = None  # set when launched by torchrun on several processes
+    data_placement: str = "device"  # where the splits are: "device" or "host" (data.placement)
 
 
 def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
@@ -66,7 +67,10 @@ def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | 
 def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, device: torch.device, *,
                     data_stand_in: bool = False, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
     """The recipe's model and training set-up on data already loaded (benchmarks pass their own)."""
-    splits = splits.first_test(recipe.eval.test_subset).to(device)
+    splits = splits.first_test(recipe.eval.test_subset)
+    placement = resolve_placement(recipe.data.placement, splits, device)
+    if placement == "device":
+        splits = splits.to(device)
     torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
     embedding = registry.build(
         "label_embedding",
@@ -100,4 +104,4 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
                 "set variant.order = 'simultaneous' or use train.distributed = 'data'"
             )
     return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in,
-                      distributed=distributed)  # fmt: skip
+                      distributed=distributed, data_placement=placement)  # fmt: skip

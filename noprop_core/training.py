@@ -26,7 +26,7 @@ from torch import Tensor
 
 from noprop_core.acceleration import loss_context
 from noprop_core.allocator import keep_freed_memory
-from noprop_core.data import batch_count, ordered_batches, shuffled_batches
+from noprop_core.data import batch_count, loaded_batches, ordered_batches, shuffled_batches
 from noprop_core.errors import NopropError
 from noprop_core.experiment import Experiment
 from noprop_core.graphed import GraphedUpdate
@@ -245,7 +245,11 @@ class Trainer:
             limit = self.recipe.train.max_batches or None
             total = batch_count(len(splits.train_labels), batch_size)
             self.progress.start_phase(label, index + 1, len(phases), min(total, limit or total))
-            batches = shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order)
+            if self.experiment.data_placement == "host":
+                batches = loaded_batches(splits.train_images, splits.train_labels, batch_size, self.data_order,
+                                         self.experiment.device, self.recipe.data.workers)  # fmt: skip
+            else:
+                batches = shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order)
             for position, (images, labels) in enumerate(itertools.islice(batches, limit)):
                 if position < state.batches_done:
                     continue  # done before the interruption
@@ -380,9 +384,11 @@ def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_si
     """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
     prediction), in one pass; the sampling noise is seeded by ``seed``."""
     variant.eval()
-    generator = torch.Generator(device=images.device).manual_seed(seed)
+    device = next((p.device for p in variant.parameters()), images.device)  # data may be on the host
+    generator = torch.Generator(device=device).manual_seed(seed)
     correct: Tensor | None = None
     for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
+        batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
         trajectory = variant.trajectory(batch_images, generator)
         hits = torch.stack([(scores.argmax(-1) == batch_labels).sum() for scores in trajectory])
         correct = hits if correct is None else correct + hits

@@ -146,6 +146,10 @@ BAD = {
         VALID.replace('name = "dt"', 'name = "dt"\norder = "random"'),
         "variant.order: expected one of 'sequential', 'simultaneous', got 'random'",
     ),
+    "bad placement": (
+        VALID.replace("[data]", '[data]\nplacement = "gpu"'),
+        "data.placement: expected one of 'auto', 'device', 'host', got 'gpu'",
+    ),
     "unknown top-level": (VALID.replace("[data]", "sed = 1\n[data]"), "sed: unknown key"),
     "not toml": ("[train\nepochs = 2", "not valid TOML"),
     "not utf-8": (b"\xff\xfe[train]", "not valid TOML"),
