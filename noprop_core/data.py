@@ -76,16 +76,13 @@ class TensorSplits:
             return self
         return attrs.evolve(self, test_images=self.test_images[:count], test_labels=self.test_labels[:count])
 
+    def tensors(self) -> dict[str, Tensor]:
+        """Every split's images and labels by field name (absent validation splits left out)."""
+        fields = attrs.fields(TensorSplits)
+        return {f.name: getattr(self, f.name) for f in fields if isinstance(getattr(self, f.name), Tensor)}
+
     def to(self, device: torch.device) -> TensorSplits:
-        return attrs.evolve(
-            self,
-            train_images=self.train_images.to(device),
-            train_labels=self.train_labels.to(device),
-            test_images=self.test_images.to(device),
-            test_labels=self.test_labels.to(device),
-            val_images=None if self.val_images is None else self.val_images.to(device),
-            val_labels=None if self.val_labels is None else self.val_labels.to(device),
-        )
+        return attrs.evolve(self, **{name: tensor.to(device) for name, tensor in self.tensors().items()})
 
 
 def channel_statistics(images: Tensor) -> tuple[Tensor, Tensor]:
@@ -114,12 +111,6 @@ def standardized_splits(name: str, num_classes: int, train: tuple[Tensor, Tensor
     )
 
 
-def splits_bytes(splits: TensorSplits) -> int:
-    tensors = [splits.train_images, splits.train_labels, splits.test_images, splits.test_labels,
-               splits.val_images, splits.val_labels]  # fmt: skip
-    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
-
 def resolve_placement(placement: str, splits: TensorSplits, device: torch.device) -> str:
     """``"device"`` or ``"host"``; ``"auto"`` is the device when the splits fit in half of its
     free memory (on a CPU the device is the host memory: always ``"device"``)."""
@@ -128,7 +119,8 @@ def resolve_placement(placement: str, splits: TensorSplits, device: torch.device
     if device.type != "cuda":
         return "device"
     free, _total = torch.cuda.mem_get_info(device)
-    return "device" if splits_bytes(splits) <= free // 2 else "host"
+    size = sum(t.numel() * t.element_size() for t in splits.tensors().values())
+    return "device" if size <= free // 2 else "host"
 
 
 def batch_count(size: int, batch_size: int) -> int:
