@@ -23,13 +23,14 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from noprop_core.data import TensorSplits
+from noprop_core.cli.progress import make_progress
+from noprop_core.engine.data import TensorSplits
+from noprop_core.engine.evaluation import peak_memory_bytes
+from noprop_core.engine.experiment import build_on_splits, resolve_device
+from noprop_core.engine.trainer import Trainer
 from noprop_core.errors import DataUnavailable, NopropError
-from noprop_core.experiment import build_on_splits, resolve_device
-from noprop_core.plugins import load_registry
-from noprop_core.progress import make_progress
-from noprop_core.recipe import load_recipe
-from noprop_core.training import Trainer, peak_memory_bytes
+from noprop_core.plugin.manager import load_registry
+from noprop_core.recipe.loading import load_recipe
 
 SYNTHETIC_EXAMPLES = 50_000  # CIFAR-10/100's training set
 

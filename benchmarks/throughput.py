@@ -9,8 +9,8 @@ reported), so machine noise hits all alike:
 - ``fused``: noprop's trainer updating all T blocks in one pass (``fused = true``: the conv path as
   one grouped network, the rest vmapped), per block;
 - ``backprop``: the back-propagation baseline's end-to-end step through all T blocks, per block;
-- ``fused_graph`` (CUDA only): ``fused`` with ``train.cuda_graph``, the update replayed as one
-  CUDA graph (``noprop_core.graphed``), per block.
+- ``fused_graph`` (CUDA only): ``fused`` with ``speed.cuda_graph``, the update replayed as one
+  CUDA graph (``noprop_core.speed.cuda_graph``), per block.
 
 Peak training memory (the paper's Table 2 question): on CUDA the trainer's own parameters,
 buffers and optimizer state plus the rise of ``torch.cuda.max_memory_allocated`` over one step
@@ -35,18 +35,20 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from noprop_core.blocks import BlockSpec
-from noprop_core.data import TensorSplits
-from noprop_core.experiment import Experiment
-from noprop_core.graphed import WARMUP_STEPS
-from noprop_core.progress import Progress
-from noprop_core.recipe import EvalSection, Recipe, TrainSection
-from noprop_core.tracking import Tracker
-from noprop_core.training import Trainer
-from noprop_core.variant import Variant, VariantParts
+from noprop_core.engine.data import TensorSplits
+from noprop_core.engine.experiment import Experiment
+from noprop_core.engine.progress import Progress
+from noprop_core.engine.tracking import Tracker
+from noprop_core.engine.trainer import Trainer
+from noprop_core.model.blocks import BlockSpec
+from noprop_core.model.variant import Variant, VariantParts
+from noprop_core.recipe.schema import EvalSection, Recipe, TrainSection
+from noprop_core.speed.cuda_graph import WARMUP_STEPS
+from noprop_core.speed.options import SpeedSection
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
+from noprop_plugins.heads.softmax import SoftmaxHead
 from noprop_plugins.schedules.cosine import CosineSchedule
 from noprop_plugins.schedules.learnable_gamma import LearnableGammaConfig
 from noprop_plugins.schedules.learnable_gamma import build as build_gamma
@@ -63,6 +65,7 @@ def parts(image_shape, schedule=None) -> VariantParts:
     return VariantParts(
         embedding=OneHotEmbedding(CLASSES), schedule=schedule or CosineSchedule(), image_shape=image_shape,
         num_classes=CLASSES, make_block=lambda spec: build_cnn(CnnConfig(name="cnn"), spec),
+        make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
     )  # fmt: skip
 
 
@@ -76,8 +79,8 @@ def batch(image_shape, size, device):
 def trainer_for(variant: Variant, images, labels, device, cuda_graph: bool = False) -> Trainer:
     splits = TensorSplits(name="bench", train_images=images, train_labels=labels, test_images=images,
                           test_labels=labels, num_classes=CLASSES)  # fmt: skip
-    train = TrainSection(epochs=1, cuda_graph=cuda_graph)
-    recipe = Recipe(data=None, model=None, variant=None, train=train, eval=EvalSection(), tracker=None)
+    recipe = Recipe(data=None, model=None, variant=None, train=TrainSection(epochs=1), eval=EvalSection(),
+                    speed=SpeedSection(cuda_graph=cuda_graph), tracker=None)  # fmt: skip
     experiment = Experiment(recipe=recipe, device=device, splits=splits, variant=variant.to(device).train())
     return Trainer(experiment, Progress(), Tracker())
 
@@ -172,7 +175,7 @@ def dt_trainers(image_shape, size, device):
     backprop_config = BackpropConfig(name="backprop", timesteps=T)
     backprop = trainer_for(BackpropChain(backprop_config, parts(image_shape)), images, labels, device)
     graphed = None
-    if device.type == "cuda":  # the fused update replayed as one CUDA graph (train.cuda_graph)
+    if device.type == "cuda":  # the fused update replayed as one CUDA graph (speed.cuda_graph)
         graphed = trainer_for(NoPropDT(fused_config, parts(image_shape)), images, labels, device, cuda_graph=True)
     return images, labels, sequential, fused, backprop, graphed
 

@@ -7,23 +7,33 @@
         config = {"depth": 2}              # recipe keys besides ``name``
         plugins = [("mixer", my_module)]   # optional: register in-process instead of by entry point
 
-Each class checks what the trainer and the samplers rely on: shapes and dtypes, both time
-flavours, image-shaped (prototype) embeddings, that every parameter gets a gradient,
-determinism under a seed, a state_dict round trip and moves between devices and dtypes. The
-first-party plugins run the same contracts (tests/test_contracts.py). Needs pytest.
+One class per plugin kind (``noprop_core.plugin.kinds.KINDS``): ``VariantContract``,
+``BackboneContract``, ``LabelEmbeddingContract``, ``ScheduleContract``, ``HeadContract``,
+``DatasetContract``, ``TrackerContract``. Each checks what the engine and the samplers rely on
+(shapes and dtypes, gradients reaching only what they should, determinism under a seed,
+state_dict round trips, the factory's signature against its kind's protocol). The first-party
+plugins run the same contracts (tests/plugins/). Needs pytest.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 import torch
 
-from noprop_core.blocks import Block, BlockSpec, ImageConditioned
-from noprop_core.plugins import load_registry
-from noprop_core.registry import Registry
+from noprop_core.engine.data import TensorSplits
+from noprop_core.engine.tracking import Tracker
+from noprop_core.model.blocks import Block, BlockSpec, ImageConditioned
+from noprop_core.model.embedding import TrainableEmbedding
+from noprop_core.model.heads import Head, start_at_nearest_embedding
+from noprop_core.model.variant import Variant, VariantParts
+from noprop_core.plugin.kinds import BY_NAME
+from noprop_core.plugin.manager import load_registry
+from noprop_core.plugin.registry import Registry
 
 
 def _devices() -> list[str]:
@@ -46,6 +56,13 @@ class PluginContract:
 
     def factory(self, registry: Registry):
         return registry.get(self.kind, self.name).factory
+
+    def test_factory_can_be_called_as_its_kind_says(self, registry):
+        assert BY_NAME[self.kind].factory_mismatch(self.factory(registry)) is None
+
+    def test_config_defaults_are_valid(self, registry):
+        config = self.make_config(registry)
+        assert isinstance(config, BY_NAME[self.kind].config_base)
 
 
 class BackboneContract(PluginContract):
@@ -116,7 +133,9 @@ class BackboneContract(PluginContract):
         spec = self.spec(self.image_shapes[0], time_conditioned)
         block = self.build(registry, spec).eval()
         if not isinstance(block, Block):
-            pytest.skip("not a noprop_core.blocks.Block: samplers re-encode images each step (slower, still correct)")
+            pytest.skip(
+                "not a noprop_core.model.blocks.Block: samplers re-encode images each step (slower, still correct)"
+            )
         images, z, t = self.inputs(spec)
         torch.testing.assert_close(ImageConditioned(block, images)(z, t), block(images, z, t))
 
@@ -205,3 +224,244 @@ class ScheduleContract(PluginContract):
         other.load_state_dict(first.state_dict())
         t = torch.linspace(0, 1, 11)
         torch.testing.assert_close(other.alpha_bar(t), first.alpha_bar(t), rtol=0, atol=0)
+
+
+class HeadContract(PluginContract):
+    """p̂_θout(y | z): logits for every class, W_Embed read but not owned."""
+
+    kind = "head"
+    num_classes: ClassVar[int] = 4
+    dim: ClassVar[int] = 6
+    batch: ClassVar[int] = 5
+
+    def build(self, registry: Registry, seed: int = 0):
+        embedding = TrainableEmbedding(
+            torch.randn(self.num_classes, self.dim, generator=torch.Generator().manual_seed(9))
+        )
+        torch.manual_seed(seed)
+        head = self.factory(registry)(self.make_config(registry), embedding=embedding, num_classes=self.num_classes)
+        return head, embedding
+
+    def z(self) -> torch.Tensor:
+        return torch.randn(self.batch, self.dim, generator=torch.Generator().manual_seed(1))
+
+    def test_logits_for_every_class(self, registry):
+        head, _ = self.build(registry)
+        assert isinstance(head, Head)
+        logits = head(self.z())
+        assert logits.shape == (self.batch, self.num_classes) and torch.isfinite(logits).all()
+
+    def test_the_embedding_is_read_not_owned(self, registry):
+        head, embedding = self.build(registry)
+        assert all(p is not embedding.weight for p in head.parameters())
+        assert all(
+            not torch.equal(t, embedding.weight)
+            for t in head.state_dict().values()
+            if t.shape == embedding.weight.shape
+        )
+
+    def test_every_parameter_receives_a_gradient(self, registry):
+        head, _ = self.build(registry)
+        head(self.z()).logsumexp(-1).sum().backward()
+        assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
+
+    def test_nearest_embedding_start_sets_its_linear_layer(self, registry):
+        head, embedding = self.build(registry)
+        try:
+            linear = head.linear_layer()
+        except NotImplementedError:
+            pytest.skip("no linear layer: the backprop baseline's head_init = 'embedding' does not apply")
+        assert isinstance(linear, torch.nn.Linear) and any(linear is m for m in head.modules())
+        start_at_nearest_embedding(head, embedding.weight)
+        with torch.no_grad():  # each class embedding is read as its own class by the linear map
+            assert torch.equal(linear(embedding.weight).argmax(-1), torch.arange(self.num_classes))
+
+    def test_state_dict_round_trip(self, registry):
+        (first, _), (other, _) = self.build(registry, seed=1), self.build(registry, seed=2)
+        other.load_state_dict(first.state_dict())
+        z = self.z()
+        torch.testing.assert_close(other(z), first(z), rtol=0, atol=0)
+
+
+class VariantContract(PluginContract):
+    """A training variant built from the recipe's other plugins, checked as the engine uses it.
+
+    ``parts`` names the other plugins (kind -> (name, config)); the defaults are first-party ones."""
+
+    kind = "variant"
+    image_shape: ClassVar[tuple[int, int, int]] = (1, 8, 8)
+    num_classes: ClassVar[int] = 4
+    batch: ClassVar[int] = 6
+    parts: ClassVar[dict[str, tuple[str, dict[str, Any]]]] = {
+        "backbone": ("cnn", {"dropout": 0.0}),
+        "label_embedding": ("learned", {"dim": 5}),  # learned: W_Embed is a shared parameter
+        "schedule": ("cosine", {}),
+        "head": ("softmax", {}),
+    }
+
+    def part(self, registry: Registry, kind: str):
+        name, config = self.parts[kind]
+        return registry.get(kind, name).config(name=name, **config)
+
+    def build(self, registry: Registry, seed: int = 0) -> Variant:
+        torch.manual_seed(seed)
+        images, labels = self.data()
+        embedding = registry.build("label_embedding", self.part(registry, "label_embedding"),
+                                   num_classes=self.num_classes, image_shape=self.image_shape,
+                                   train_images=images, train_labels=labels)  # fmt: skip
+        backbone = registry.get("backbone", self.parts["backbone"][0])
+        head_config = self.part(registry, "head")
+        parts = VariantParts(
+            embedding=embedding,
+            schedule=registry.build("schedule", self.part(registry, "schedule")),
+            image_shape=self.image_shape,
+            num_classes=self.num_classes,
+            make_block=lambda spec: backbone.factory(self.part(registry, "backbone"), spec),
+            make_head=lambda: registry.build("head", head_config, embedding=embedding, num_classes=self.num_classes),
+        )
+        return self.factory(registry)(self.make_config(registry), parts)
+
+    def data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(3)
+        labels = torch.arange(self.batch) % self.num_classes
+        return torch.randn(self.batch, *self.image_shape, generator=generator), labels
+
+    def test_units_are_named_once_and_own_disjoint_parameters(self, registry):
+        variant = self.build(registry)
+        assert isinstance(variant, Variant) and variant.units and len(set(variant.units)) == len(variant.units)
+        owners: dict[int, str] = {}
+        for unit in variant.units:
+            parameters = variant.unit_parameters(unit)
+            assert parameters, f"unit {unit} has no parameters"
+            for parameter in parameters:
+                assert owners.setdefault(id(parameter), unit) == unit, "a parameter belongs to two units"
+        assert {id(p) for p in variant.shared_parameters()}.isdisjoint(owners)
+
+    def test_losses_are_named_finite_scalars(self, registry):
+        variant = self.build(registry).train()
+        images, labels = self.data()
+        for unit in variant.units:
+            terms = variant.losses(images, labels, unit)
+            assert terms and all(isinstance(name, str) for name in terms)
+            assert all(v.dim() == 0 and torch.isfinite(v) for v in terms.values()), terms
+
+    def test_each_unit_gets_gradient_only_from_its_own_loss(self, registry):
+        variant = self.build(registry).train()
+        images, labels = self.data()
+        for unit in variant.units:
+            variant.zero_grad(set_to_none=True)
+            torch.stack(list(variant.losses(images, labels, unit).values())).sum().backward()
+            own = variant.unit_parameters(unit)
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in own), f"{unit}: no gradient"
+            for other in variant.units:
+                if other != unit:
+                    reached = [
+                        p for p in variant.unit_parameters(other) if p.grad is not None and p.grad.abs().sum() > 0
+                    ]
+                    assert not reached, f"the loss of {unit} reached {other}"
+
+    def test_trajectory_ends_at_predict(self, registry):
+        variant = self.build(registry).eval()
+        images, _ = self.data()
+        with torch.no_grad():
+            trajectory = variant.trajectory(images, torch.Generator().manual_seed(5))
+            prediction = variant.predict(images, torch.Generator().manual_seed(5))
+        assert len(trajectory) >= 2
+        assert all(scores.shape == (self.batch, self.num_classes) for scores in trajectory)
+        torch.testing.assert_close(trajectory[-1], prediction, rtol=0, atol=0)
+
+    def test_state_dict_round_trip(self, registry):
+        first, other = self.build(registry, seed=1).eval(), self.build(registry, seed=2).eval()
+        other.load_state_dict(first.state_dict())
+        images, _ = self.data()
+        with torch.no_grad():
+            expected = first.predict(images, torch.Generator().manual_seed(5))
+            torch.testing.assert_close(
+                other.predict(images, torch.Generator().manual_seed(5)), expected, rtol=0, atol=0
+            )
+
+    def test_block_modules_hold_unit_parameters(self, registry):
+        variant = self.build(registry)
+        blocks = variant.block_modules()
+        assert blocks and all(isinstance(block, torch.nn.Module) for block in blocks)
+        owned = {id(p) for unit in variant.units for p in variant.unit_parameters(unit)}
+        assert {id(p) for block in blocks for p in block.parameters()} <= owned
+
+    def test_inference_options_name_real_config_keys(self, registry):
+        config = self.make_config(registry)
+        inference = config.inference()
+        fields = {field.name for field in attrs.fields(type(config))}
+        for key in (inference.steps_key, inference.sampler_key):
+            assert key is None or key in fields, f"inference() names {key!r}, not a key of {type(config).__name__}"
+        if inference.sampler_key is not None:
+            assert inference.sampler in inference.samplers
+
+    def test_a_stacked_variant_computes_every_unit_at_once(self, registry):
+        variant = self.build(registry).train()
+        images, labels = self.data()
+        terms = variant.fused_losses(images, labels)
+        if not variant.runs_stacked:
+            assert terms is None
+            return
+        assert set(terms) == set(variant.units)
+
+
+class DatasetContract(PluginContract):
+    """Splits in memory: standardised float images, int64 labels, the base keys honoured."""
+
+    kind = "dataset"
+    subset: ClassVar[int] = 20
+
+    @classmethod
+    def build(cls, registry: Registry, **keys: Any) -> TensorSplits:
+        entry = registry.get(cls.kind, cls.name)
+        return entry.factory(entry.config(name=cls.name, **{**cls.config, **keys}))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def splits(cls, registry) -> TensorSplits:
+        return cls.build(registry)
+
+    def test_images_and_labels(self, splits):
+        assert isinstance(splits, TensorSplits)
+        for images, labels in ((splits.train_images, splits.train_labels), (splits.test_images, splits.test_labels)):
+            assert images.dim() == 4 and images.dtype == torch.float32 and len(images) == len(labels) > 0
+            assert labels.dtype == torch.int64 and 0 <= labels.min() and labels.max() < splits.num_classes
+        assert splits.test_images.shape[1:] == splits.image_shape
+
+    def test_training_images_are_standardised_per_channel(self, splits):
+        images = splits.train_images.double()
+        torch.testing.assert_close(images.mean(dim=(0, 2, 3)), torch.zeros(images.shape[1], dtype=torch.float64),
+                                   atol=1e-3, rtol=0)  # fmt: skip
+        torch.testing.assert_close(images.std(dim=(0, 2, 3)), torch.ones(images.shape[1], dtype=torch.float64),
+                                   atol=1e-2, rtol=0)  # fmt: skip
+
+    def test_subset_keeps_that_many_training_examples(self, registry, splits):
+        smaller = self.build(registry, subset=self.subset)
+        assert len(smaller.train_labels) == self.subset
+        assert len(smaller.test_labels) == len(splits.test_labels)
+
+
+class TrackerContract(PluginContract):
+    """A tracker takes everything the engine sends without raising, and closes."""
+
+    kind = "tracker"
+
+    def build(self, registry: Registry, run_dir):
+        return self.factory(registry)(self.make_config(registry), experiment="contract", run_dir=run_dir)
+
+    def test_takes_a_whole_run(self, registry, tmp_path):
+        tracker = self.build(registry, tmp_path)
+        assert isinstance(tracker, Tracker)
+        try:
+            tracker.start({"seed": 0, "train": {"epochs": 1, "lr": 0.001}, "variant": {"name": "dt"}})
+            tracker.track(
+                1.5, name="loss", step=1, epoch=1, context={"subset": "train", "block": "block1", "term": "ce"}
+            )
+            tracker.track(90.0, name="accuracy", step=1, epoch=1, context={"subset": "test"})
+            tracker.track_image(torch.rand(1, 8, 8), name="class_embeddings", step=1, epoch=1, context={"when": "end"})
+        finally:
+            tracker.close()
+        fields = tracker.metrics_fields()
+        assert isinstance(fields, dict)
+        json.dumps(fields)  # lands in metrics.json

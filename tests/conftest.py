@@ -15,7 +15,7 @@ os.environ["NOPROP_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 # Runs track into Aim by default: keep the tests' Aim runs out of the working directory.
 os.environ.setdefault("NOPROP_AIM_REPO", tempfile.mkdtemp(prefix="noprop-tests-aim-"))
 
-from noprop_core.plugins import load_registry  # noqa: E402
+from noprop_core.plugin.manager import load_registry  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "MNIST"

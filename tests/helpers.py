@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import torch
 
-from noprop_core.variant import VariantParts
+from conftest import REPO
+from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.progress import Progress
+from noprop_core.engine.tracking import Tracker
+from noprop_core.engine.trainer import Trainer
+from noprop_core.model.variant import VariantParts
+from noprop_core.recipe.loading import load_recipe
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
+from noprop_plugins.heads.softmax import SoftmaxHead
 from noprop_plugins.schedules.cosine import CosineSchedule
 from noprop_plugins.variants.dt import DTConfig, NoPropDT
+
+NOPROP = str(Path(sys.executable).parent / "noprop")  # the installed command, run as a user would
+
+
+def digits_trainer(registry, *overrides) -> Trainer:
+    """A trainer for the default recipe on the first 256 digits, with ``overrides`` (--set syntax)."""
+    recipe = load_recipe(REPO / "recipes" / "digits_dt.toml", registry, ["data.subset=256", *overrides])
+    return Trainer(build_experiment(recipe, registry), Progress(), Tracker())
 
 
 def small_dt(timesteps: int = 4, num_classes: int = 10, image_shape=(1, 8, 8), **config) -> NoPropDT:
@@ -19,6 +37,7 @@ def small_dt(timesteps: int = 4, num_classes: int = 10, image_shape=(1, 8, 8), *
         image_shape=image_shape,
         num_classes=num_classes,
         make_block=lambda spec: build_cnn(CnnConfig(name="cnn"), spec),
+        make_head=lambda: SoftmaxHead(num_classes, num_classes),
     )
     return NoPropDT(DTConfig(name="dt", timesteps=timesteps, **config), parts)
 

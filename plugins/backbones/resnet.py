@@ -4,8 +4,9 @@ Adapted to small images as is usual for CIFAR: the 7×7 stride-2 stem becomes a 
 convolution taking any number of channels, and the max-pool is dropped (for images of at most
 ``small_image_max`` pixels a side; larger images keep torchvision's stem). The classifier is
 removed; the pooled features (512 for ResNet-18, 2048 for ResNet-50) feed the paper's block
-(label path, fusion, logits: ``noprop_core.fusion.paper_block``). Image-shaped embeddings
-(prototypes) go through the small conv path of the `cnn` backbone, as a label needs no ResNet.
+(label path, fusion, logits: ``noprop_core.paper_block``). Image-shaped embeddings
+(prototypes) go through the paper's small conv path (``noprop_core.image_label_path``), as a
+label needs no ResNet.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ import attrs
 from torch import nn
 from torchvision import models
 
-from noprop_core.blocks import BlockSpec
-from noprop_core.config import BackboneConfig, at_least, between
-from noprop_core.fusion import paper_block
-from noprop_core.hookspecs import hookimpl
-from noprop_plugins.backbones.cnn import image_label_path
+from noprop_core import BackboneConfig, BlockSpec, at_least, between, hookimpl, image_label_path, paper_block
 
 FEATURES = {"resnet18": 512, "resnet50": 2048}
 

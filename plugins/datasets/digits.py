@@ -10,9 +10,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from noprop_core.config import DatasetConfig, at_least, between
-from noprop_core.data import TensorSplits
-from noprop_core.hookspecs import hookimpl
+from noprop_core import DatasetConfig, TensorSplits, at_least, between, hookimpl
 
 
 @attrs.frozen(kw_only=True)

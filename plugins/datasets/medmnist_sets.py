@@ -15,10 +15,16 @@ import attrs
 import numpy as np
 import torch
 
-from noprop_core.config import DatasetConfig, InvalidValue, one_of
-from noprop_core.data import TensorSplits, resolve_data_root, standardized_splits
-from noprop_core.errors import DataUnavailable
-from noprop_core.hookspecs import hookimpl
+from noprop_core import (
+    DatasetConfig,
+    DataUnavailable,
+    InvalidValue,
+    TensorSplits,
+    hookimpl,
+    one_of,
+    resolve_data_root,
+    standardized_splits,
+)
 
 SIZES = (28, 64, 128, 224)
 

@@ -18,10 +18,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from noprop_core.config import DatasetConfig, at_least
-from noprop_core.data import TensorSplits, resolve_data_root, standardized_splits
-from noprop_core.errors import DataUnavailable, NopropError
-from noprop_core.hookspecs import hookimpl
+from noprop_core import (
+    DatasetConfig,
+    DataUnavailable,
+    NopropError,
+    TensorSplits,
+    at_least,
+    hookimpl,
+    resolve_data_root,
+    standardized_splits,
+)
 
 # (channels, height, width) and class count of data sets whose shape is known without their
 # files: `noprop run --smoke` uses them to stand in synthetic data when the files are absent.

@@ -5,9 +5,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from noprop_core.config import LabelEmbeddingConfig
-from noprop_core.embedding import LabelEmbedding
-from noprop_core.hookspecs import hookimpl
+from noprop_core import LabelEmbedding, LabelEmbeddingConfig, hookimpl
 
 
 @attrs.frozen(kw_only=True)

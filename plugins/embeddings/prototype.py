@@ -16,10 +16,15 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.config import LabelEmbeddingConfig, at_least, one_of
-from noprop_core.errors import NopropError
-from noprop_core.hookspecs import hookimpl
-from noprop_plugins.embeddings.learned import TrainableEmbedding, initial_weight
+from noprop_core import (
+    LabelEmbeddingConfig,
+    NopropError,
+    TrainableEmbedding,
+    at_least,
+    hookimpl,
+    initial_embedding_weight,
+    one_of,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -52,7 +57,7 @@ def build(config: PrototypeConfig, *, num_classes: int, image_shape, train_image
     if config.init == "prototype":
         weight = median_medoids(train_images.cpu(), train_labels.cpu(), num_classes, config.per_class_sample)
     else:
-        weight = initial_weight(num_classes, dim, config.init)
+        weight = initial_embedding_weight(num_classes, dim, config.init)
     return TrainableEmbedding(weight)
 
 

@@ -18,9 +18,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.config import ScheduleConfig, between
-from noprop_core.hookspecs import hookimpl
-from noprop_core.schedule import NoiseSchedule
+from noprop_core import NoiseSchedule, ScheduleConfig, between, hookimpl
 
 
 @attrs.frozen(kw_only=True)

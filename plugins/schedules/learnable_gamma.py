@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.config import ScheduleConfig, at_least
-from noprop_core.hookspecs import hookimpl
-from noprop_core.schedule import NoiseSchedule
+from noprop_core import NoiseSchedule, ScheduleConfig, at_least, hookimpl
 
 
 def _inverse_softplus(value: float) -> float:
@@ -84,7 +82,7 @@ class LearnableGammaSchedule(NoiseSchedule):
 
 def build(config: LearnableGammaConfig) -> LearnableGammaSchedule:
     if not config.gamma_1 > config.gamma_0:
-        from noprop_core.errors import NopropError
+        from noprop_core import NopropError
 
         raise NopropError(f"model.schedule: gamma_1 ({config.gamma_1}) must exceed gamma_0 ({config.gamma_0})")
     return LearnableGammaSchedule(gamma_0=config.gamma_0, gamma_1=config.gamma_1, hidden=config.hidden)

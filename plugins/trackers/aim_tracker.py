@@ -23,9 +23,7 @@ from typing import Any
 import attrs
 from torch import Tensor
 
-from noprop_core.config import TrackerConfig
-from noprop_core.hookspecs import hookimpl
-from noprop_core.tracking import Tracker
+from noprop_core import Tracker, TrackerConfig, hookimpl
 
 AIM_REPO_ENV = "NOPROP_AIM_REPO"
 RUN_HASH_FILE = "aim_run.txt"

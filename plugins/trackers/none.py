@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from noprop_core.config import TrackerConfig
-from noprop_core.hookspecs import hookimpl
-from noprop_core.tracking import Tracker
+from noprop_core import Tracker, TrackerConfig, hookimpl
 
 
 @attrs.frozen(kw_only=True)

@@ -19,17 +19,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.blocks import ImageConditioned
-from noprop_core.config import VariantConfig, at_least
-from noprop_core.hookspecs import hookimpl
-from noprop_core.samplers import integrate
-from noprop_core.variant import VariantParts
-from noprop_plugins.variants.continuous import SingleBlockVariant
+from noprop_core import (
+    ImageConditioned,
+    Inference,
+    SingleBlockVariant,
+    VariantConfig,
+    VariantParts,
+    at_least,
+    hookimpl,
+    integrate,
+)
 
 
 @attrs.frozen(kw_only=True)
 class AdjointConfig(VariantConfig):
     steps: int = attrs.field(default=1000, validator=at_least(1))
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.steps, steps_key="steps")  # fixed Euler steps, in training too
 
 
 class VectorField(nn.Module):

@@ -6,7 +6,7 @@ w_t, and cross-entropy on p̂_θout(y | z_T), trained end to end (gradients flow
 chain). w_t starts at atanh(alpha_init), default α_t = 0.5 (the paper gives no initial value).
 
 The head p̂_θout starts as the nearest-class-embedding classifier (``head_init = "embedding"``,
-see `noprop_core.heads.start_at_nearest_embedding`); the paper does not say how it starts. With
+see `noprop_core.start_at_nearest_embedding`); the paper does not say how it starts. With
 PyTorch's random start (``head_init = "default"``) the blocks learn much faster than the small
 random head: each block's softmax saturates on whichever class embedding the random head happens
 to read as the label, several labels land on the same one, and a saturated softmax passes back no
@@ -24,12 +24,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.blocks import BlockSpec
-from noprop_core.config import VariantConfig, at_least, between, one_of
-from noprop_core.heads import start_at_nearest_embedding
-from noprop_core.hookspecs import hookimpl
-from noprop_core.objectives import convex_denoise
-from noprop_core.variant import Variant, VariantParts
+from noprop_core import (
+    BlockSpec,
+    Inference,
+    Variant,
+    VariantConfig,
+    VariantParts,
+    at_least,
+    between,
+    convex_denoise,
+    hookimpl,
+    one_of,
+    start_at_nearest_embedding,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +44,9 @@ class BackpropConfig(VariantConfig):
     timesteps: int = attrs.field(default=10, validator=at_least(1))
     alpha_init: float = attrs.field(default=0.5, validator=between(0.001, 0.999))  # α_t = tanh(w_t) at the start
     head_init: str = attrs.field(default="embedding", validator=one_of("embedding", "default"))
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.timesteps)  # one step per block
 
 
 class BackpropChain(Variant):
@@ -56,6 +66,9 @@ class BackpropChain(Variant):
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
+
+    def block_modules(self) -> list[nn.Module]:
+        return list(self.blocks)
 
     def chain(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """z_0 ~ N(0, I), then z_t = (1 − α_t) z_{t−1} + α_t û_θt(z_{t−1}, x): every state."""

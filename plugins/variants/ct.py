@@ -11,13 +11,23 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.blocks import ImageConditioned
-from noprop_core.config import VariantConfig, at_least, greater_than, one_of
-from noprop_core.hookspecs import hookimpl
-from noprop_core.objectives import convex_denoise, ct_loss
-from noprop_core.samplers import CT_SAMPLERS, dt_chain, integrate, probability_flow
-from noprop_core.variant import VariantParts
-from noprop_plugins.variants.continuous import SingleBlockVariant
+from noprop_core import (
+    CT_SAMPLERS,
+    ImageConditioned,
+    Inference,
+    SingleBlockVariant,
+    VariantConfig,
+    VariantParts,
+    at_least,
+    convex_denoise,
+    ct_loss,
+    dt_chain,
+    greater_than,
+    hookimpl,
+    integrate,
+    one_of,
+    probability_flow,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -25,6 +35,10 @@ class CTConfig(VariantConfig):
     eta: float = attrs.field(default=1.0, validator=greater_than(0))
     steps: int = attrs.field(default=1000, validator=at_least(1))  # inference steps
     sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
+                         samplers=CT_SAMPLERS)  # fmt: skip
 
 
 class NoPropCT(SingleBlockVariant):

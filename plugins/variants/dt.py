@@ -2,26 +2,35 @@
 
 T blocks û_θt(z_{t−1}, x), a linear head p̂_θout(y | z) = softmax(Linear(z)) (Eq. 14) and the
 class embeddings W_Embed. Each block is its own unit: its loss (see
-``noprop_core.objectives.dt_block_loss``) only reaches its own parameters and the shared head
-and embedding. Inference chains the blocks from z_0 ~ N(0, I) with the a_t, b_t, c_t update.
+``noprop_core.dt_loss``) only reaches its own parameters and the shared head and embedding.
+Inference chains the blocks from z_0 ~ N(0, I) with the a_t, b_t, c_t update.
 """
 
 from __future__ import annotations
 
 import attrs
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.blocks import BlockSpec
-from noprop_core.config import InvalidValue, VariantConfig, at_least, greater_than, one_of
-from noprop_core.fused import StackedBlocks
-from noprop_core.gaussian import kl_to_standard_normal
-from noprop_core.hookspecs import hookimpl
-from noprop_core.objectives import convex_denoise, dt_block_loss
-from noprop_core.samplers import dt_chain
-from noprop_core.schedule import DiscreteSchedule
-from noprop_core.variant import UPDATE_ORDERS, Variant, VariantParts
+from noprop_core import (
+    UPDATE_ORDERS,
+    BlockSpec,
+    DiscreteSchedule,
+    Inference,
+    InvalidValue,
+    NoiseSchedule,
+    StackedBlocks,
+    Variant,
+    VariantConfig,
+    VariantParts,
+    at_least,
+    convex_denoise,
+    dt_chain,
+    dt_loss,
+    greater_than,
+    hookimpl,
+    one_of,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -29,7 +38,7 @@ class DTConfig(VariantConfig):
     timesteps: int = attrs.field(default=10, validator=at_least(1))
     eta: float = attrs.field(default=0.1, validator=greater_than(0))
     order: str = attrs.field(default="sequential", validator=one_of(*UPDATE_ORDERS))
-    # With order = "simultaneous": compute all T blocks in one vmapped pass (noprop_core.fused).
+    # With order = "simultaneous": compute all T blocks in one vmapped pass (noprop_core.StackedBlocks).
     # Same updates as unfused; faster where kernel launches dominate (GPUs, small blocks).
     fused: bool = False
 
@@ -39,6 +48,9 @@ class DTConfig(VariantConfig):
                 "fused",
                 f"fused = true needs order = 'simultaneous' (all blocks on each minibatch), got order = {self.order!r}",
             )
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.timesteps)  # the chain has one step per block: not adjustable
 
 
 class NoPropDT(Variant):
@@ -69,6 +81,16 @@ class NoPropDT(Variant):
     def block_index(self, unit: str) -> int:
         return self.units.index(unit)
 
+    @property
+    def runs_stacked(self) -> bool:
+        return self.stacked is not None
+
+    def block_modules(self) -> list[nn.Module]:
+        return list(self.blocks)
+
+    def noise_schedule(self) -> NoiseSchedule:
+        return self.schedule
+
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return list(self.blocks[self.block_index(unit)].parameters())
 
@@ -76,43 +98,28 @@ class NoPropDT(Variant):
         block = self.blocks[self.block_index(unit)]
         return [*block.parameters(), *block.buffers()]
 
+    def _loss(self, denoiser, labels: Tensor, t: Tensor, noise=None) -> dict[str, Tensor]:
+        return dt_loss(denoiser=denoiser, head=self.head, embedding_weight=self.embedding.weight, labels=labels,
+                       chain=self.chain(), t=t, eta=self.eta, noise=noise)  # fmt: skip
+
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
-        index = self.block_index(unit)
-        return dt_block_loss(
-            block=self.blocks[index],
-            head=self.head,
-            embedding_weight=self.embedding.weight,
-            images=images,
-            labels=labels,
-            chain=self.chain(),
-            t=index + 1,
-            eta=self.eta,
-        )
+        block = self.blocks[self.block_index(unit)]
+        t = torch.tensor([self.block_index(unit) + 1], device=labels.device)
+        terms = self._loss(lambda z_prev: block(images, z_prev[0]).unsqueeze(0), labels, t)
+        return {name: value[0] for name, value in terms.items()}
 
     def fused_losses(self, images: Tensor, labels: Tensor, noise: tuple[Tensor, Tensor] | None = None):
-        """Every block's L_t (the terms of ``dt_block_loss``) in one vmapped pass; ``noise``
+        """Every block's L_t in one stacked pass (the same ``dt_loss`` as one block's); ``noise``
         optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d)."""
         if self.stacked is None:
             return None
-        weight, chain, steps = self.embedding.weight, self.chain(), len(self.blocks)
-        u = weight[labels]
-        eps_prev, eps_last = (
-            noise if noise is not None else (torch.randn(2, steps, *u.shape, device=u.device).unbind(0))
-        )
-        alpha_prev = chain.alpha_bar[:-1].view(-1, 1, 1)  # ᾱ_{t−1} for t = 1..T
-        z_prev = alpha_prev.sqrt() * u + (1 - alpha_prev).sqrt() * eps_prev
-        u_hat = convex_denoise(self.stacked(images, z_prev), weight)  # (T, B, d)
-        squared_error = (u_hat - u).pow(2).sum(-1).mean(-1)  # (T,)
-        alpha_last = chain.alpha_bar[-1]
-        z_last = alpha_last.sqrt() * u + (1 - alpha_last).sqrt() * eps_last
-        ce = (
-            F.cross_entropy(self.head(z_last).flatten(0, 1), labels.repeat(steps), reduction="none")
-            .view(steps, -1)
-            .mean(-1)
-        )
-        kl = kl_to_standard_normal(u, chain.alpha_bar[0]).mean()
-        denoise = 0.5 * steps * self.eta * chain.snr_weight * squared_error
-        return {unit: {"ce": ce[t], "kl": kl, "denoise": denoise[t]} for t, unit in enumerate(self.units)}
+        steps = len(self.blocks)
+        if noise is None:  # both draws before the blocks run: one kernel for the stacked step
+            u_shape = (len(labels), self.embedding.dim)
+            noise = torch.randn(2, steps, *u_shape, device=labels.device).unbind(0)
+        t = torch.arange(1, steps + 1, device=labels.device)
+        terms = self._loss(lambda z_prev: self.stacked(images, z_prev), labels, t, noise)
+        return {unit: {name: value[index] for name, value in terms.items()} for index, unit in enumerate(self.units)}
 
     def after_backward(self) -> None:
         if self.stacked is not None:

@@ -12,13 +12,19 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.blocks import ImageConditioned
-from noprop_core.config import VariantConfig, at_least, one_of
-from noprop_core.hookspecs import hookimpl
-from noprop_core.objectives import fm_loss
-from noprop_core.samplers import ODE_SOLVERS, integrate
-from noprop_core.variant import VariantParts
-from noprop_plugins.variants.continuous import SingleBlockVariant
+from noprop_core import (
+    ODE_SOLVERS,
+    ImageConditioned,
+    Inference,
+    SingleBlockVariant,
+    VariantConfig,
+    VariantParts,
+    at_least,
+    fm_loss,
+    hookimpl,
+    integrate,
+    one_of,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -26,6 +32,10 @@ class FMConfig(VariantConfig):
     sigma: float = attrs.field(default=0.0, validator=at_least(0))
     steps: int = attrs.field(default=1000, validator=at_least(1))
     sampler: str = attrs.field(default="euler", validator=one_of(*ODE_SOLVERS))
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
+                         samplers=ODE_SOLVERS)  # fmt: skip
 
 
 class NoPropFM(SingleBlockVariant):

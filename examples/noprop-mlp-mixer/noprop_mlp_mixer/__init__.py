@@ -4,7 +4,7 @@ The image is cut into square patches, each patch embedded linearly; ``depth`` mi
 alternate an MLP across patches (token mixing) and an MLP across channels, each with layer
 norm and a residual connection; the patches are averaged into one feature vector. The rest of
 the block — label path, time path, fusion, logits — is noprop's Figure 6 block
-(``noprop_core.fusion.paper_block``), so the result is comparable with the paper's CNN.
+(``noprop_core.paper_block``), so the result is comparable with the paper's CNN.
 """
 
 from __future__ import annotations
@@ -12,11 +12,7 @@ from __future__ import annotations
 import attrs
 from torch import Tensor, nn
 
-from noprop_core.blocks import BlockSpec
-from noprop_core.config import BackboneConfig, at_least
-from noprop_core.errors import NopropError
-from noprop_core.fusion import paper_block
-from noprop_core.hookspecs import hookimpl
+from noprop_core import BackboneConfig, BlockSpec, NopropError, at_least, hookimpl, paper_block
 
 __version__ = "0.1.0"
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from noprop_mlp_mixer import MixerConfig, build
 
-from noprop_core.blocks import BlockSpec
-from noprop_core.errors import NopropError
+from noprop_core import BlockSpec, NopropError
 from noprop_core.testing import BackboneContract
 
 
@@ -17,7 +16,7 @@ class TestMixerContract(BackboneContract):
 
 
 def test_registered_by_this_distribution():
-    from noprop_core.plugins import load_registry
+    from noprop_core import load_registry
 
     entry = load_registry().get("backbone", "mlp_mixer")
     assert entry.source.distribution == "noprop-mlp-mixer"

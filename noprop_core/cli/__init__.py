@@ -1,0 +1,1 @@
+"""The ``noprop`` command line: run (and smoke runs), eval, validate, report, plugins."""

@@ -1,0 +1,5 @@
+import sys
+
+from noprop_core.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""`noprop report --plot DIR`: accuracy per epoch, accuracy along the inference chain, schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from noprop_core.cli.report import RunSummary
+
+
+def write_plots(runs: list[RunSummary], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(figure, name: str) -> None:
+        figure.tight_layout()
+        figure.savefig(out_dir / name, dpi=120)
+        plt.close(figure)
+        written.append(out_dir / name)
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for run in runs:
+        history = run.metrics["history"]
+        for key, style in (("test_accuracy", "-"), ("train_accuracy", ":")):
+            points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
+            if points:
+                axis.plot(
+                    *zip(*points), style, marker="o", markersize=3, label=f"{run.run_dir.name} {key.split('_')[0]}"
+                )
+    axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    save(figure, "accuracy.png")
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for run in runs:
+        chains = [r for r in run.metrics["history"] if r.get("chain_accuracy")]
+        if chains:
+            steps, values = zip(*chains[-1]["chain_accuracy"])
+            last = max(steps) or 1
+            axis.plot(
+                [s / last for s in steps], values, marker=".", label=f"{run.run_dir.name} (epoch {chains[-1]['epoch']})"
+            )
+    axis.set(xlabel="position along the inference chain (t / T)", ylabel="test accuracy of the head at z_t (%)",
+             title="Accuracy along the inference chain")  # fmt: skip
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    save(figure, "chain_accuracy.png")
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for run in runs:
+        schedule = run.metrics.get("schedule_curve")
+        if schedule:
+            left.plot(schedule["t"], schedule["alpha_bar"], label=run.run_dir.name)
+            right.plot(schedule["t"], schedule["log_snr"], label=run.run_dir.name)
+    left.set(xlabel="t", ylabel="ᾱ(t)", title="Noise schedule ᾱ(t)")
+    right.set(xlabel="t", ylabel="log SNR(t)", title="log SNR(t)")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    save(figure, "schedule.png")
+    return written

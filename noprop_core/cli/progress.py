@@ -1,0 +1,67 @@
+"""Progress display: rich bars (epoch / block / batch, with loss) on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichBars
+
+from noprop_core.engine.progress import Progress, accuracy_text, loss_text
+
+
+class RichProgress(Progress):
+    """Three live bars: epochs, units (blocks) within the epoch, minibatches within the unit."""
+
+    def __init__(self, console: Console):
+        super().__init__()
+        self.console = console
+        self.bars = RichBars(
+            TextColumn("{task.description:>12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+        )
+        self.epoch_task = self.phase_task = self.batch_task = None
+        self.phase_count = 0
+
+    def __enter__(self) -> RichProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        if self.epoch_task is None:
+            self.epoch_task = self.bars.add_task("epoch", total=epochs, completed=epoch - 1, note="")
+
+    def start_phase(self, label: str, index: int, count: int, batches: int) -> None:
+        if self.phase_task is None:
+            self.phase_task = self.bars.add_task("unit", total=count, note="")
+            self.batch_task = self.bars.add_task("batch", total=batches, note="")
+        self.phase_count = count
+        self.bars.update(self.phase_task, total=count, completed=index - 1, note=label)
+        self.bars.update(self.batch_task, total=batches, completed=0)
+
+    def advance(self) -> None:
+        self.bars.advance(self.batch_task)
+
+    def end_epoch(
+        self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
+    ) -> None:
+        self.bars.update(self.phase_task, completed=self.phase_count)
+        self.bars.update(
+            self.epoch_task, completed=epoch, note=f"{accuracy_text(test_accuracy)}  loss {loss['total']:.4g}"
+        )
+        self.console.print(
+            f"epoch {epoch}/{epochs}  {loss_text(loss)}  {accuracy_text(test_accuracy)}  ({seconds:.1f} s training)"
+        )
+
+    def message(self, text: str) -> None:
+        self.console.print(text)
+
+
+def make_progress(console: Console) -> Progress:
+    return RichProgress(console) if console.is_terminal else Progress()

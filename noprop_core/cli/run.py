@@ -1,0 +1,149 @@
+"""`noprop run`: validate, build, train, evaluate, and write the run directory (or resume one)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from noprop_core.cli.smoke import smoke_recipe
+from noprop_core.engine import run_directory
+from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
+from noprop_core.engine.metrics import collect_metrics
+from noprop_core.engine.progress import Progress
+from noprop_core.engine.trainer import Trainer, TrainingInterrupted
+from noprop_core.errors import NopropError, RunInterrupted
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.loading import dump_recipe, load_recipe, recipe_to_dict
+from noprop_core.recipe.schema import Recipe
+from noprop_core.speed.distributed import setup
+
+
+@contextlib.contextmanager
+def stop_gracefully(trainer: Trainer, progress: Progress) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM asks the trainer to stop after the current step (so the
+    checkpoint is consistent); a second Ctrl-C interrupts at once."""
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        progress.message(f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint")
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run(
+    recipe_path: Path,
+    registry: Registry,
+    *,
+    overrides: list[str] = (),
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+    started: float | None = None,
+    smoke: bool = False,
+) -> tuple[Path, dict[str, Any]]:
+    """Train one recipe end to end; returns the run directory and its metrics.
+
+    ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
+    synthetic data for absent files (see noprop_core.cli.smoke)."""
+    started = time.perf_counter() if started is None else started
+    registry.raise_if_broken()
+    recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
+    if smoke:
+        recipe = smoke_recipe(recipe)
+    device = resolve_device(recipe.device)  # before anything is written
+    distributed = setup(recipe.speed.distributed, device.type)  # under torchrun only
+    if distributed is not None and device.type == "cuda":
+        device = torch.device("cuda", distributed.local_rank)
+    run_dir = out_dir or run_directory.default_run_dir(recipe_path)
+    if distributed is None or distributed.is_main:  # only rank 0 writes
+        run_dir = run_directory.prepare_run_dir(run_dir)
+        resolved = run_dir / run_directory.RECIPE
+        run_directory.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
+        progress = progress or Progress()
+    else:
+        progress = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    experiment = build_experiment(
+        recipe, registry, device, stand_in=smoke, notify=progress.message, distributed=distributed
+    )
+    trainer = Trainer(experiment, progress)
+    return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started)
+
+
+def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
+    """Continue a run from its last checkpoint, with the same state as if it had never stopped."""
+    started = time.perf_counter()
+    registry.raise_if_broken()
+    if not (run_dir / run_directory.RECIPE).is_file():
+        raise NopropError(f"--resume {run_dir}: not a run directory (no {run_directory.RECIPE})")
+    recipe = load_recipe(run_dir / run_directory.RECIPE, registry)
+    checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
+    progress = progress or Progress()
+    stand_in = checkpoint.get("data_stand_in", False)  # a smoke run resumes on the same stand-in
+    experiment = build_experiment(
+        recipe, registry, resolve_device(recipe.device), stand_in=stand_in, notify=progress.message
+    )
+    trainer = Trainer(experiment, progress)
+    trainer.load_state_dict(checkpoint)
+    return run_dir, _train(
+        checkpoint["recipe_path"], run_dir, experiment, trainer, registry, started - checkpoint["wall_seconds"]
+    )
+
+
+def _train(
+    recipe_path: str, run_dir: Path, experiment: Experiment, trainer: Trainer, registry: Registry, started: float
+) -> dict[str, Any]:
+    recipe = experiment.recipe
+    writes = experiment.distributed is None or experiment.distributed.is_main
+    if writes:
+        trainer.tracker = registry.build("tracker", recipe.tracker, experiment=Path(recipe_path).stem, run_dir=run_dir)
+
+    def save(trainer: Trainer) -> None:
+        if not writes:
+            return
+        wall = time.perf_counter() - started
+        state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": recipe_path,
+                 "wall_seconds": wall, "recipe": recipe_to_dict(recipe, registry),
+                 "data_stand_in": experiment.data_stand_in}  # fmt: skip
+        run_directory.save_checkpoint(run_dir / run_directory.CHECKPOINT, state)
+        run_directory.write_json(
+            run_dir / run_directory.METRICS, collect_metrics(recipe_path, experiment, trainer, wall)
+        )
+
+    try:
+        trainer.tracker.start(recipe_to_dict(recipe, registry))
+        with trainer.progress, stop_gracefully(trainer, trainer.progress):
+            trainer.fit(on_epoch_end=save)
+    except TrainingInterrupted:
+        save(trainer)
+        position = trainer.current
+        raise RunInterrupted(
+            f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
+            f"Continue with: noprop run --resume {run_dir}"
+        ) from None
+    finally:
+        trainer.tracker.close()
+    metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
+    splits = experiment.splits
+    metrics.update(
+        train_accuracy=trainer.history[-1].train_accuracy,  # the last epoch is always evaluated
+        train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
+        tracker_run=trainer.tracker.run_id,
+        **trainer.tracker.metrics_fields(),
+        world_size=experiment.distributed.world_size if experiment.distributed else 1,
+    )
+    if writes:
+        run_directory.write_json(run_dir / run_directory.METRICS, metrics)
+    return metrics

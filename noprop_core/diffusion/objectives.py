@@ -1,0 +1,117 @@
+"""The NoProp objectives: discrete time (Eq. 8), continuous time (Eq. 9), flow matching (Eq. 10–13)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noprop_core.diffusion.gaussian import kl_to_standard_normal, sample_marginal
+from noprop_core.diffusion.schedule import DiscreteSchedule, NoiseSchedule
+
+
+def convex_denoise(logits: Tensor, embedding_weight: Tensor) -> Tensor:
+    """û = softmax(logits) · W_Embed: a convex combination of class embeddings (DT and CT)."""
+    return logits.softmax(-1) @ embedding_weight
+
+
+def dt_loss(
+    *,
+    denoiser: Callable[[Tensor], Tensor],
+    head: nn.Module,
+    embedding_weight: Tensor,
+    labels: Tensor,
+    chain: DiscreteSchedule,
+    t: Tensor,
+    eta: float,
+    noise: tuple[Tensor, Tensor] | None = None,
+) -> dict[str, Tensor]:
+    """L_t (Eq. 8) for K blocks at once, t a (K,) tensor of block indices in 1..T; each term is (K,):
+
+    - ``ce``: E[−log p̂(y | z_T)] with z_T ~ q(z_T | y), fresh, never a block output;
+    - ``kl``: KL(q(z_0 | y) ‖ N(0, I));
+    - ``denoise``: (T/2) η (SNR(t) − SNR(t−1)) E‖û_θt(z_{t−1}, x) − u_y‖², z_{t−1} ~ q(z_{t−1} | y).
+
+    ``denoiser`` maps z_{t−1} (K, B, d) to the K blocks' logits (K, B, m) on the batch's images:
+    one block (K = 1) or stacked blocks. ``noise`` gives the standard normal draws for z_{t−1} and
+    z_T, each (K, B, d); without it they are drawn, z_T's after the blocks ran (the order a single
+    block's training has always used). Squared norms sum over embedding dimensions; expectations
+    are batch means.
+    """
+    u = embedding_weight[labels]
+    blocks = len(t)
+    shape = (blocks, *u.shape)
+    eps_prev = noise[0] if noise is not None else torch.randn(shape, device=u.device, dtype=u.dtype)
+    alpha_prev = chain.alpha_bar[t - 1].view(-1, 1, 1)  # ᾱ_{t−1}
+    z_prev = alpha_prev.sqrt() * u + (1 - alpha_prev).sqrt() * eps_prev
+    u_hat = convex_denoise(denoiser(z_prev), embedding_weight)  # (K, B, d)
+    squared_error = (u_hat - u).pow(2).sum(-1).mean(-1)  # (K,)
+    eps_last = noise[1] if noise is not None else torch.randn(shape, device=u.device, dtype=u.dtype)
+    alpha_last = chain.alpha_bar[-1]
+    z_last = alpha_last.sqrt() * u + (1 - alpha_last).sqrt() * eps_last
+    if blocks == 1:  # one block: the batch-mean cross-entropy kernel, as its training always used
+        ce = F.cross_entropy(head(z_last[0]), labels).unsqueeze(0)
+    else:
+        ce = F.cross_entropy(head(z_last).flatten(0, 1), labels.repeat(blocks), reduction="none")
+        ce = ce.view(blocks, -1).mean(-1)
+    kl = kl_to_standard_normal(u, chain.alpha_bar[0]).mean().expand(blocks)
+    denoise = 0.5 * chain.steps * eta * chain.snr_weight[t - 1] * squared_error
+    return {"ce": ce, "kl": kl, "denoise": denoise}
+
+
+def ct_loss(
+    *,
+    logits_fn: Callable[[Tensor, Tensor], Tensor],
+    head: nn.Module,
+    embedding_weight: Tensor,
+    labels: Tensor,
+    schedule: NoiseSchedule,
+    eta: float,
+) -> dict[str, Tensor]:
+    """NoProp-CT (Eq. 9, Algorithm 2), t ~ U(0, 1) per example:
+
+    - ``ce``: E[−log p̂(y | z_1)], z_1 ~ q(z_1 | y);
+    - ``kl``: KL(q(z_0 | y) ‖ N(0, I));
+    - ``denoise``: (η/2) E[SNR′(t) ‖û_θ(z_t, x, t) − u_y‖²], z_t ~ q(z_t | y).
+    ``logits_fn(z, t)`` is the block applied to the batch's images.
+    """
+    u = embedding_weight[labels]
+    t = torch.rand(len(labels), device=u.device)
+    z_t = sample_marginal(u, schedule.alpha_bar(t)[:, None])
+    u_hat = convex_denoise(logits_fn(z_t, t), embedding_weight)
+    weight = schedule.snr_derivative(t)
+    ends = schedule.alpha_bar(torch.tensor([0.0, 1.0], device=u.device))
+    z_1 = sample_marginal(u, ends[1])
+    return {
+        "ce": F.cross_entropy(head(z_1), labels),
+        "kl": kl_to_standard_normal(u, ends[0]).mean(),
+        "denoise": 0.5 * eta * (weight * (u_hat - u).pow(2).sum(-1)).mean(),
+    }
+
+
+def fm_loss(
+    *,
+    logits_fn: Callable[[Tensor, Tensor], Tensor],
+    head: nn.Module,
+    embedding_weight: Tensor,
+    labels: Tensor,
+    sigma: float,
+    anchor: bool,
+) -> dict[str, Tensor]:
+    """NoProp-FM (Eq. 10–13): z_1 = u_y, z_0 ~ N(0, I), t ~ U(0, 1),
+    z_t ~ N(t z_1 + (1 − t) z_0, σ²), v = logits · W_Embed (unconstrained weights).
+
+    - ``flow``: E‖v_θ(z_t, x, t) − (z_1 − z_0)‖²;
+    - ``anchor`` (only when the embedding is learned): E[−log p̂(y | z̃_1)], z̃_1 = z_t + (1 − t) v.
+    """
+    z_1 = embedding_weight[labels]
+    z_0 = torch.randn_like(z_1)
+    t = torch.rand(len(labels), device=z_1.device)[:, None]
+    z_t = t * z_1 + (1 - t) * z_0 + sigma * torch.randn_like(z_1)
+    velocity = logits_fn(z_t, t[:, 0]) @ embedding_weight
+    terms = {"flow": (velocity - (z_1 - z_0)).pow(2).sum(-1).mean()}
+    if anchor:
+        terms["anchor"] = F.cross_entropy(head(z_t + (1 - t) * velocity), labels)
+    return terms

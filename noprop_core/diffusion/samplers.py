@@ -1,0 +1,77 @@
+"""Inference samplers: run the chain of blocks, or integrate an ODE, from noise to a label embedding.
+
+Names a recipe may use: ``ancestral`` (the stochastic DT update z_t = a_t û + b_t z_{t−1} + √c_t ε
+on a grid), ``euler`` and ``heun`` (first- and second-order ODE solvers on [0, 1]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from noprop_core.diffusion.gaussian import posterior_step
+from noprop_core.diffusion.schedule import DiscreteSchedule, NoiseSchedule, time_derivative
+
+ODE_SOLVERS = ("euler", "heun")
+CT_SAMPLERS = ("ancestral", *ODE_SOLVERS)
+
+Velocity = Callable[[Tensor, Tensor], Tensor]  # v(z, t) with t a scalar tensor
+
+
+def dt_chain(
+    denoise: Callable[[int, Tensor], Tensor],
+    chain: DiscreteSchedule,
+    batch: int,
+    dim: int,
+    *,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> list[Tensor]:
+    """z_0 ~ N(0, I); z_t = a_t û_t(z_{t−1}) + b_t z_{t−1} + √c_t ε for t = 1..T.
+
+    ``denoise(t, z_prev)`` returns û for step t. Returns [z_0, z_1, ..., z_T].
+    """
+    z = torch.randn((batch, dim), generator=generator, device=device)
+    states = [z]
+    for t in range(1, chain.steps + 1):
+        z = posterior_step(denoise(t, z), z, chain.a[t - 1], chain.b[t - 1], chain.c[t - 1], generator)
+        states.append(z)
+    return states
+
+
+def integrate(velocity: Velocity, z: Tensor, steps: int, method: str) -> list[Tensor]:
+    """Solve dz/dt = velocity(z, t) from t = 0 to 1 in ``steps`` equal steps; returns every state."""
+    if method not in ODE_SOLVERS:
+        raise ValueError(f"unknown ODE solver {method!r}; expected one of {ODE_SOLVERS}")
+    h = 1.0 / steps
+    states = [z]
+    for k in range(steps):
+        t = torch.tensor(k * h, device=z.device)
+        slope = velocity(z, t)
+        if method == "euler":
+            z = z + h * slope
+        else:  # Heun: trapezoid of the slopes at both ends of the step
+            z_end = z + h * slope
+            z = z + 0.5 * h * (slope + velocity(z_end, t + h))
+        states.append(z)
+    return states
+
+
+def probability_flow(denoise: Callable[[Tensor, Tensor], Tensor], schedule: NoiseSchedule) -> Velocity:
+    """The deterministic (probability-flow) ODE of q(z_t | y) = N(√ᾱ u, (1 − ᾱ) I) with û for u:
+
+    z = √ᾱ(t) û + √(1 − ᾱ(t)) ε̂  ⇒  dz/dt = (d√ᾱ/dt) û + (d√(1 − ᾱ)/dt) ε̂,  ε̂ = (z − √ᾱ û)/√(1 − ᾱ).
+    """
+
+    def velocity(z: Tensor, t: Tensor) -> Tensor:
+        t64 = t.to(torch.float64).reshape(1)
+        alpha_bar = schedule.alpha_bar(t64)
+        d_mean = time_derivative(lambda s: schedule.alpha_bar(s).sqrt(), t64)
+        d_std = time_derivative(lambda s: (1 - schedule.alpha_bar(s)).sqrt(), t64)
+        u_hat = denoise(z, t.expand(len(z)))
+        noise = (z - alpha_bar.sqrt().float() * u_hat) / (1 - alpha_bar).sqrt().float()
+        return d_mean.float() * u_hat + d_std.float() * noise
+
+    return velocity

@@ -1,0 +1,84 @@
+"""Measuring a model: accuracy by the variant's own inference, accuracy along its inference
+chain, the (possibly learned) noise schedule, and peak memory."""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+
+import torch
+from torch import Tensor
+
+from noprop_core.engine.data import TensorSplits, ordered_batches
+from noprop_core.model.variant import Variant
+from noprop_core.recipe.schema import Recipe
+
+CHAIN_POINTS = 101  # accuracy along the inference chain is kept at no more than this many steps
+SCHEDULE_POINTS = 101  # ᾱ(t) and SNR(t) are tracked on this many evenly spaced t
+
+
+@torch.no_grad()
+def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> list[float]:
+    """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
+    prediction), in one pass; the sampling noise is seeded by ``seed``."""
+    variant.eval()
+    device = next((p.device for p in variant.parameters()), images.device)  # data may be on the host
+    generator = torch.Generator(device=device).manual_seed(seed)
+    correct: Tensor | None = None
+    for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
+        batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
+        trajectory = variant.trajectory(batch_images, generator)
+        hits = torch.stack([(scores.argmax(-1) == batch_labels).sum() for scores in trajectory])
+        correct = hits if correct is None else correct + hits
+    return (100.0 * correct.double() / len(labels)).tolist()
+
+
+def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> float:
+    """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
+    return chain_accuracy(variant, images, labels, batch_size=batch_size, seed=seed)[-1]
+
+
+def thin(values: list[float], points: int = CHAIN_POINTS) -> list[list[float]]:
+    """[[step, value], …] at no more than ``points`` evenly spread steps, always with the last."""
+    stride = max(1, math.ceil((len(values) - 1) / (points - 1))) if len(values) > 1 else 1
+    steps = sorted({*range(0, len(values), stride), len(values) - 1})
+    return [[step, values[step]] for step in steps]
+
+
+def peak_memory_bytes(device: torch.device) -> int:
+    """CUDA's peak allocation on a GPU; otherwise the process's peak resident set size."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
+
+
+@torch.no_grad()
+def schedule_curve(variant: Variant, device: torch.device) -> dict[str, list[float]] | None:
+    """ᾱ(t) and log SNR(t) of the variant's (possibly learned) schedule on an even grid of
+    SCHEDULE_POINTS values of t; None for a variant without a schedule."""
+    schedule = variant.noise_schedule()
+    if schedule is None:
+        return None
+    device = next((p.device for p in schedule.parameters()), device)
+    t = torch.linspace(0, 1, SCHEDULE_POINTS, device=device)
+    alpha_bar = schedule.alpha_bar(t).double().cpu()
+    return {"t": t.tolist(), "alpha_bar": alpha_bar.tolist(), "log_snr": (alpha_bar / (1 - alpha_bar)).log().tolist()}
+
+
+def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, object]:
+    """An evaluated epoch's record fields: test accuracy along the inference chain (thinned) and
+    at its end, train accuracy on the first ``eval.train_subset`` examples, and validation
+    accuracy when the data set holds a validation split. Noise seeded by the recipe's seed."""
+    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
+    chain = chain_accuracy(variant, splits.test_images, splits.test_labels, **settings)
+    count = recipe.eval.train_subset or len(splits.train_labels)
+    fields = {
+        "test_accuracy": chain[-1],
+        "chain_accuracy": thin(chain),
+        "train_accuracy": accuracy(variant, splits.train_images[:count], splits.train_labels[:count], **settings),
+    }
+    if splits.has_validation:
+        fields["validation_accuracy"] = accuracy(variant, splits.val_images, splits.val_labels, **settings)
+    return fields

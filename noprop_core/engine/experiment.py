@@ -1,0 +1,111 @@
+"""Build the objects of one experiment from a validated recipe."""
+
+from __future__ import annotations
+
+import functools
+
+import attrs
+import torch
+
+from noprop_core.engine.data import TensorSplits, resolve_placement
+from noprop_core.engine.stand_in import stand_in_splits
+from noprop_core.errors import DataUnavailable, NopropError
+from noprop_core.model.variant import Variant, VariantParts
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.schema import Recipe
+from noprop_core.speed.distributed import Distributed
+from noprop_core.speed.options import apply_to_model, check_supported, prepare_images
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise NopropError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise NopropError(f"device: {name!r} asked for, but no CUDA device is available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise NopropError(f"device: {name!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return device
+
+
+@attrs.frozen
+class Experiment:
+    recipe: Recipe
+    device: torch.device
+    splits: TensorSplits
+    variant: Variant
+    data_stand_in: bool = False  # synthetic data stood in for absent files (smoke runs only)
+    distributed: Distributed | None = None  # set when launched by torchrun on several processes
+    data_placement: str = "device"  # where the splits are: "device" or "host" (data.placement)
+
+
+def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
+    """The recipe's data; with ``stand_in``, FakeData of the same shape when the files are absent."""
+    try:
+        return registry.build("dataset", recipe.data), False
+    except DataUnavailable as missing:
+        if not stand_in or missing.image_shape is None:
+            raise
+        shape = "×".join(map(str, missing.image_shape))
+        notify(f"data: {missing}")
+        notify(f"data: standing in FakeData ({shape}, {missing.num_classes} classes) for this smoke run")
+        return stand_in_splits(missing, recipe.data.name), True
+
+
+def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None, *,
+                     stand_in: bool = False, notify=print, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
+    device = device or resolve_device(recipe.device)
+    splits, data_stand_in = load_splits(recipe, registry, stand_in, notify)
+    return build_on_splits(recipe, registry, splits, device, data_stand_in=data_stand_in, distributed=distributed)
+
+
+def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, device: torch.device, *,
+                    data_stand_in: bool = False, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
+    """The recipe's model and training set-up on data already loaded (benchmarks pass their own)."""
+    splits = splits.first_test(recipe.eval.test_subset)
+    placement = resolve_placement(recipe.data.placement, splits, device)
+    if placement == "device":
+        splits = splits.to(device)
+    torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
+    embedding = registry.build(
+        "label_embedding",
+        recipe.model.embedding,
+        num_classes=splits.num_classes,
+        image_shape=splits.image_shape,
+        train_images=splits.train_images,
+        train_labels=splits.train_labels,
+    )
+    backbone = registry.get("backbone", recipe.model.backbone.name)
+    parts = VariantParts(
+        embedding=embedding,
+        schedule=registry.build("schedule", recipe.model.schedule),
+        image_shape=splits.image_shape,
+        num_classes=splits.num_classes,
+        make_block=functools.partial(backbone.factory, recipe.model.backbone),
+        make_head=functools.partial(
+            registry.build, "head", recipe.model.head, embedding=embedding, num_classes=splits.num_classes
+        ),
+    )
+    variant = registry.build("variant", recipe.variant, parts).to(device)
+    speed = recipe.speed
+    check_supported(speed, device, variant, distributed=distributed is not None)
+    try:
+        apply_to_model(variant, speed)
+    except NotImplementedError as exc:
+        raise NopropError(f"speed.compile: variant '{recipe.variant.name}': {exc}") from None
+    if speed.channels_last:
+        images = {name: prepare_images(tensor, speed) for name, tensor in splits.tensors().items() if tensor.dim() == 4}
+        splits = attrs.evolve(splits, **images)
+    if distributed is not None and distributed.mode == "blocks":
+        if len(variant.units) < 2 or variant.update_order != "simultaneous" or variant.runs_stacked:
+            raise NopropError(
+                "speed.distributed: 'blocks' shards several units trained in the simultaneous order, unstacked "
+                f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}); "
+                "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
+            )
+    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in,
+                      distributed=distributed, data_placement=placement)  # fmt: skip

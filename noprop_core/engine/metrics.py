@@ -1,0 +1,51 @@
+"""metrics.json: what a run reports about itself, rewritten after every epoch."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import torch
+
+from noprop_core import __version__
+from noprop_core.engine.evaluation import peak_memory_bytes, schedule_curve
+from noprop_core.engine.experiment import Experiment
+from noprop_core.engine.trainer import Trainer
+
+
+def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
+    recipe = experiment.recipe
+    history = [record.as_dict() for record in trainer.history]
+    per_epoch = len(experiment.splits.train_labels)
+    if recipe.train.max_batches:
+        per_epoch = min(per_epoch, recipe.train.max_batches * recipe.train.batch_size)
+    examples = per_epoch * len(history)
+    return {
+        "recipe": recipe_path,
+        "variant": recipe.variant.name,
+        "dataset": recipe.data.name,
+        "backbone": recipe.model.backbone.name,
+        "embedding": recipe.model.embedding.name,
+        "schedule": recipe.model.schedule.name,
+        "seed": recipe.seed,
+        "device": str(experiment.device),
+        "epochs_completed": len(history),
+        "train_accuracy": None,
+        "train_accuracy_examples": None,
+        "test_accuracy": history[-1]["test_accuracy"] if history else None,
+        "validation_accuracy": history[-1]["validation_accuracy"] if history else None,
+        "test_examples": len(experiment.splits.test_labels),
+        "data_stand_in": experiment.data_stand_in,
+        "data_placement": experiment.data_placement,
+        "train_examples": len(experiment.splits.train_labels),
+        "wall_seconds": wall_seconds,
+        "train_seconds": trainer.train_seconds,
+        # One example passed through all T blocks counts once; evaluation time is excluded.
+        "train_examples_per_second": examples / trainer.train_seconds if trainer.train_seconds else None,
+        "peak_memory_bytes": peak_memory_bytes(experiment.device),
+        "noprop_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "schedule_curve": schedule_curve(experiment.variant, experiment.device),
+        "history": history,
+    }

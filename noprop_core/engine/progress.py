@@ -1,0 +1,49 @@
+"""Progress reports from the trainer: the interface, and its plain form (one line per epoch, for
+logs and pipes). The command line shows live bars instead (``noprop_core.cli.progress``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+
+def loss_text(loss: dict[str, float]) -> str:
+    return " ".join(f"{name}={value:.4g}" for name, value in loss.items())
+
+
+def accuracy_text(accuracy: float | None) -> str:
+    return "test accuracy —" if accuracy is None else f"test accuracy {accuracy:.2f}%"
+
+
+class Progress:
+    """Plain progress: one line per epoch, for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr  # looked up now, not at import: callers may redirect it
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        pass
+
+    def start_phase(self, label: str, index: int, count: int, batches: int) -> None:
+        pass
+
+    def advance(self) -> None:
+        pass
+
+    def end_epoch(
+        self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
+    ) -> None:
+        print(
+            f"epoch {epoch}/{epochs}  {loss_text(loss)}  {accuracy_text(test_accuracy)}  ({seconds:.1f} s training)",
+            file=self.stream,
+            flush=True,
+        )
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)

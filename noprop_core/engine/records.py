@@ -1,0 +1,31 @@
+"""What a run keeps of each epoch (metrics.json's ``history``, the checkpoint, the tracker)."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define
+class EpochRecord:
+    epoch: int
+    loss: dict[str, float]
+    loss_per_unit: dict[str, dict[str, float]]
+    test_accuracy: float | None  # None on epochs without evaluation (eval.every)
+    train_seconds: float
+    train_accuracy: float | None = None  # on the first eval.train_subset examples, evaluated epochs only
+    # [[step, test accuracy of the head read at z_step], …] along the inference chain, thinned
+    chain_accuracy: list[list[float]] | None = None
+    examples_per_second: float | None = None
+    peak_memory_bytes: int | None = None
+    diagnostics: dict[str, list[float]] | None = None  # Variant.diagnostics() after the epoch
+    validation_accuracy: float | None = None  # evaluated epochs, when the data set holds a validation split
+
+    def as_dict(self) -> dict:
+        return attrs.asdict(self)
+
+
+def mean_over_units(per_unit: dict[str, dict[str, float]]) -> dict[str, float]:
+    names = next(iter(per_unit.values())).keys()
+    means = {name: sum(terms[name] for terms in per_unit.values()) / len(per_unit) for name in names}
+    means["total"] = sum(means.values())
+    return means

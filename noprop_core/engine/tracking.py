@@ -1,0 +1,132 @@
+"""The tracker contract, and what noprop tracks during training.
+
+A tracker plugin returns a ``Tracker``; the base class records nothing (it is the `none`
+tracker). ``TrainingTracking`` decides *what* is tracked — the same for every tracker — and
+sends it through the four methods below. Subset, block and loss term go in ``context``, never
+in metric names, so a dashboard can group and filter by them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from noprop_core.engine.evaluation import schedule_curve
+from noprop_core.engine.records import EpochRecord
+from noprop_core.model.variant import Variant
+
+
+class Tracker:
+    """Receives hyperparameters once, then metrics and images; ``close`` is always called."""
+
+    run_id: str | None = None
+
+    def start(self, hparams: dict[str, Any]) -> None:
+        """Called once before training with the resolved recipe as plain builtins."""
+
+    def track(self, value: float, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+        """One scalar."""
+
+    def track_image(self, image: Tensor, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+        """One image, (C, H, W) with values in [0, 1]."""
+
+    def close(self) -> None:
+        """Called once, also after errors and interruptions."""
+
+    def metrics_fields(self) -> dict[str, Any]:
+        """Extra keys for metrics.json (e.g. where the tracked run lives)."""
+        return {}
+
+
+class TrainingTracking:
+    """What a run tracks, at the start and after every epoch:
+
+    - ``loss`` per block and term: context {"subset": "train", "block": unit, "term": "ce"|"kl"|…};
+    - ``accuracy`` with context {"subset": "train"|"test"|"validation"} on evaluated epochs;
+    - ``chain_accuracy``: test accuracy of the head read at z_t, step = t, context
+      {"subset": "test", "epoch": epoch} — how denoising proceeds along the chain;
+    - ``alpha_bar`` and ``log_snr`` on a grid of t (step = grid index, t = step / (points − 1)),
+      context {"subset": "schedule", "epoch": e}: at the start, and after each epoch when the
+      schedule is learnable;
+    - ``examples_per_second`` and ``peak_memory_bytes`` per epoch;
+    - ``class_embeddings``: prototype embeddings as images (paper Figure 2), at start and end.
+
+    It is given what it reads (the variant, the device, the image shape and each epoch's
+    record), never the trainer.
+    """
+
+    def __init__(self, tracker: Tracker, variant: Variant, device: torch.device, image_shape: tuple[int, int, int]):
+        self.tracker = tracker
+        self.variant = variant
+        self.device = device
+        self.image_shape = image_shape
+
+    def run_started(self, step: int) -> None:
+        self.track_schedule(epoch=0)
+        self.track_class_embeddings(step, epoch=0, when="start")
+
+    def epoch_ended(self, record: EpochRecord, step: int, last: bool) -> None:
+        track, epoch = self.tracker.track, record.epoch
+        for unit, terms in record.loss_per_unit.items():
+            for term, value in terms.items():
+                track(
+                    value, name="loss", step=step, epoch=epoch, context={"subset": "train", "block": unit, "term": term}
+                )
+        accuracies = (("test", record.test_accuracy), ("train", record.train_accuracy),
+                      ("validation", record.validation_accuracy))  # fmt: skip
+        for subset, value in accuracies:
+            if value is not None:
+                track(value, name="accuracy", step=step, epoch=epoch, context={"subset": subset})
+        for chain_step, value in record.chain_accuracy or []:
+            track(
+                value,
+                name="chain_accuracy",
+                step=int(chain_step),
+                epoch=epoch,
+                context={"subset": "test", "epoch": epoch},
+            )
+        for name, value in (("examples_per_second", record.examples_per_second),
+                            ("peak_memory_bytes", record.peak_memory_bytes)):  # fmt: skip
+            if value is not None:
+                track(float(value), name=name, step=step, epoch=epoch, context={"subset": "train"})
+        for name, values in (record.diagnostics or {}).items():
+            for index, value in enumerate(values):
+                track(value, name=name, step=index, epoch=epoch, context={"subset": "model", "epoch": epoch})
+        schedule = self.variant.noise_schedule()
+        if schedule is not None and schedule.learnable:
+            self.track_schedule(epoch)
+        if last:
+            self.track_class_embeddings(step, epoch, when="end")
+
+    @torch.no_grad()
+    def track_schedule(self, epoch: int) -> None:
+        curve = schedule_curve(self.variant, self.device)
+        if curve is None:
+            return
+        context = {"subset": "schedule", "epoch": epoch}
+        for index, (alpha_bar, log_snr) in enumerate(zip(curve["alpha_bar"], curve["log_snr"])):
+            self.tracker.track(alpha_bar, name="alpha_bar", step=index, epoch=epoch, context=context)
+            self.tracker.track(log_snr, name="log_snr", step=index, epoch=epoch, context=context)
+
+    @torch.no_grad()
+    def track_class_embeddings(self, step: int, epoch: int, when: str) -> None:
+        image = class_embedding_grid(self.variant.embedding.weight, self.image_shape)
+        if image is not None:
+            self.tracker.track_image(image, name="class_embeddings", step=step, epoch=epoch, context={"when": when})
+
+
+def class_embedding_grid(weight: Tensor, image_shape: tuple[int, int, int]) -> Tensor | None:
+    """Image-shaped class embeddings (prototypes) tiled into one (C, H, W) image in [0, 1], each
+    class scaled on its own; None when the embeddings are not images."""
+    if weight.shape[1] != math.prod(image_shape):
+        return None
+    from torchvision.utils import make_grid
+
+    images = weight.detach().float().cpu().reshape(-1, *image_shape)
+    low = images.amin(dim=(1, 2, 3), keepdim=True)
+    high = images.amax(dim=(1, 2, 3), keepdim=True)
+    images = (images - low) / (high - low).clamp_min(1e-12)
+    return make_grid(images, nrow=min(10, len(images)), padding=1, pad_value=1.0)

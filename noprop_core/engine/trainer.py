@@ -1,0 +1,333 @@
+"""The training loop shared by every variant.
+
+Each unit (a NoProp block, or the whole model of a single-unit variant) has its own optimizer
+over its own parameters; the shared parameters (head, W_Embed, learnable schedule) have one
+more, stepped on every update. Gradients are set to None before each step, so an optimizer
+never moves parameters that took no part in the step (Adam would, with zeroed gradients).
+
+Everything needed to continue a run exactly (model, optimizers, learning-rate schedules, the
+random number generators and, after an interruption, the position inside the epoch) is in
+``Trainer.state_dict()``: a resumed run reproduces the uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import torch
+from torch import Tensor
+
+from noprop_core.engine.data import batch_count, loaded_batches, shuffled_batches
+from noprop_core.engine.evaluation import evaluate_epoch, peak_memory_bytes
+from noprop_core.engine.experiment import Experiment
+from noprop_core.engine.progress import Progress
+from noprop_core.engine.records import EpochRecord, mean_over_units
+from noprop_core.engine.tracking import Tracker, TrainingTracking
+from noprop_core.errors import NopropError
+from noprop_core.recipe.schema import TrainSection
+from noprop_core.speed.allocator import keep_freed_memory
+from noprop_core.speed.cuda_graph import GraphedUpdate
+from noprop_core.speed.options import loss_context
+
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+
+
+def make_optimizer(
+    parameters: list[torch.nn.Parameter], train: TrainSection, capturable: bool = False
+) -> torch.optim.Optimizer | None:
+    """``capturable``: the step counts stay on the device, as a CUDA graph of the update needs."""
+    if not parameters:
+        return None
+    # fused: one kernel for all tensors instead of PyTorch's CPU default, a Python loop per tensor.
+    return OPTIMIZERS[train.optimizer](
+        parameters, lr=train.lr, weight_decay=train.weight_decay, fused=True, capturable=capturable
+    )
+
+
+class NonFiniteLoss(NopropError):
+    """A loss term became NaN or infinite. Eager updates stop before applying it; a CUDA graph
+    (speed.cuda_graph) has applied it. Either way the checkpoint on disk is the last good one."""
+
+
+class TrainingInterrupted(Exception):
+    """A stop was requested (Ctrl-C, SIGTERM); the trainer stopped after a whole step."""
+
+
+@attrs.define
+class EpochProgress:
+    """Where an epoch stands: the phase and batch reached, and the loss sums so far."""
+
+    epoch: int
+    phase: int = 0
+    batches_done: int = 0
+    phase_order_state: Tensor | None = None  # data-order generator at the start of the phase
+    sums: dict[str, dict[str, Tensor]] = attrs.Factory(dict)
+    counts: dict[str, int] = attrs.Factory(dict)
+    seconds: float = 0.0
+
+
+class Trainer:
+    def __init__(self, experiment: Experiment, progress: Progress | None = None, tracker: Tracker | None = None):
+        self.experiment = experiment
+        if experiment.device.type == "cpu":
+            keep_freed_memory()  # large tensors reused instead of page-faulted in every step
+        self.variant = experiment.variant
+        self.recipe = experiment.recipe
+        self.progress = progress or Progress()
+        self.tracking = TrainingTracking(
+            tracker or Tracker(), self.variant, experiment.device, experiment.splits.image_shape
+        )
+        train, graph = self.recipe.train, self.recipe.speed.cuda_graph
+        self.unit_optimizers = {
+            u: make_optimizer(self.variant.unit_parameters(u), train, capturable=graph) for u in self.variant.units
+        }
+        # speed.cuda_graph: stacked updates replayed as one CUDA graph (noprop_core.speed.cuda_graph).
+        self.graphed = GraphedUpdate(experiment.device) if graph else None
+        self.shared_optimizer = make_optimizer(self.variant.shared_parameters(), train, capturable=graph)
+        self.lr_schedulers = [
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+            for optimizer in self.optimizers()
+            if train.lr_schedule == "cosine"
+        ]
+        self.data_order = torch.Generator().manual_seed(self.recipe.seed)
+        self.history: list[EpochRecord] = []
+        self.train_seconds = 0.0
+        self.step = 0
+        self.current: EpochProgress | None = None  # set while an epoch is under way
+        self.stop_requested = False  # set from a signal handler; checked after every step
+
+    @property
+    def tracker(self) -> Tracker:
+        return self.tracking.tracker
+
+    @tracker.setter
+    def tracker(self, tracker: Tracker) -> None:
+        self.tracking.tracker = tracker
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        every = [*self.unit_optimizers.values(), self.shared_optimizer]
+        return [optimizer for optimizer in every if optimizer is not None]
+
+    # -- training -------------------------------------------------------------------------
+    def phases(self) -> list[list[str]]:
+        units = self.variant.units
+        return [[u] for u in units] if self.variant.update_order == "sequential" else [list(units)]
+
+    def unit_seed(self, unit: str) -> int:
+        """The seed of a unit's random draws (noise, dropout) at the current step: a unit's
+        update does not depend on which other units share the step, or on which process runs it."""
+        index = self.variant.units.index(unit)
+        return ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + index) % 2**63
+
+    def unit_losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        devices = [self.experiment.device] if self.experiment.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), loss_context(self.recipe.speed, self.experiment.device):
+            torch.manual_seed(self.unit_seed(unit))
+            terms = self.variant.losses(images, labels, unit)
+        return {name: value.float() for name, value in terms.items()}
+
+    def update(self, images: Tensor, labels: Tensor, units: list[str]) -> dict[str, dict[str, Tensor]]:
+        """One optimisation step of ``units`` on a minibatch; returns each unit's loss terms
+        (under distributed block sharding: those of the units this process owns)."""
+        distributed = self.experiment.distributed
+        if distributed is not None and distributed.mode == "data":
+            images, labels = (
+                images[distributed.rank :: distributed.world_size],
+                labels[distributed.rank :: distributed.world_size],
+            )
+        elif distributed is not None:
+            units = [u for u in units if distributed.owns(self.variant.units.index(u))]
+        optimizers = [self.unit_optimizers[u] for u in units] + [self.shared_optimizer]
+        optimizers = [o for o in optimizers if o is not None]
+
+        def clear_gradients() -> None:
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+
+        if self.graphed is not None and len(units) > 1:
+            learning_rates = tuple(group["lr"] for o in optimizers for group in o.param_groups)
+            terms, total = self.graphed(
+                images, labels, units, learning_rates,
+                lambda x, y: self._losses_and_step(x, y, units, optimizers, check=False), clear_gradients,
+            )  # fmt: skip
+            if not torch.isfinite(total):  # checked after the step: a graph cannot stop half-way
+                raise self._non_finite(terms)
+        else:
+            clear_gradients()
+            terms, _ = self._losses_and_step(images, labels, units, optimizers, check=True)
+        self.step += 1
+        return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
+
+    def _losses_and_step(self, images: Tensor, labels: Tensor, units: list[str],
+                         optimizers: list[torch.optim.Optimizer], check: bool) -> tuple[dict, Tensor]:  # fmt: skip
+        """The losses, their backward and the optimizer steps; with ``check``, a non-finite
+        loss stops before anything is updated (a host synchronisation)."""
+        if len(units) > 1:
+            with loss_context(self.recipe.speed, self.experiment.device):
+                terms = self.variant.fused_losses(images, labels)
+        else:
+            terms = None
+        if terms is None:
+            terms = {unit: self.unit_losses(images, labels, unit) for unit in units}
+        total = torch.stack([value for unit_terms in terms.values() for value in unit_terms.values()]).sum()
+        if check and not torch.isfinite(total):
+            raise self._non_finite(terms)
+        # Units share no activations, so one backward of the sum gives each unit exactly the
+        # gradient of its own loss; shared parameters receive the sum over units.
+        total.backward()
+        self.variant.after_backward()
+        distributed = self.experiment.distributed
+        if distributed is not None:
+            data_parallel = distributed.mode == "data"
+            unit_parameters = [p for u in units for p in self.variant.unit_parameters(u)] if data_parallel else []
+            distributed.all_reduce_gradients(
+                [*unit_parameters, *self.variant.shared_parameters()], average=data_parallel
+            )
+        clip = self.recipe.train.grad_clip
+        if clip > 0:  # per unit, so that one block's gradient never scales another's
+            for unit in units:
+                torch.nn.utils.clip_grad_norm_(self.variant.unit_parameters(unit), clip)
+            torch.nn.utils.clip_grad_norm_(self.variant.shared_parameters(), clip)
+        for optimizer in optimizers:
+            optimizer.step()
+        return terms, total
+
+    def _non_finite(self, terms: dict[str, dict[str, Tensor]]) -> NonFiniteLoss:
+        bad = [
+            f"{unit} {name}"
+            for unit, unit_terms in terms.items()
+            for name, v in unit_terms.items()
+            if not torch.isfinite(v)
+        ]
+        epoch = self.current.epoch if self.current else len(self.history) + 1
+        return NonFiniteLoss(
+            f"non-finite loss ({', '.join(bad)}) in variant '{self.recipe.variant.name}' at epoch {epoch}, "
+            f"step {self.step + 1}; training stopped and the last good checkpoint is kept "
+            f"(a smaller train.lr or train.grad_clip may help)"
+        )
+
+    def train_epoch(self, epoch: int) -> tuple[dict[str, dict[str, float]], float]:
+        """Train one epoch, or the rest of it after an interruption; returns mean loss terms per unit."""
+        if self.current is None or self.current.epoch != epoch:
+            self.current = EpochProgress(epoch)
+        state = self.current
+        splits = self.experiment.splits
+        batch_size = self.recipe.train.batch_size
+        self.variant.train()
+        started = time.perf_counter() - state.seconds
+        phases = self.phases()
+        for index in range(state.phase, len(phases)):
+            units = phases[index]
+            if state.phase_order_state is not None and index == state.phase:
+                self.data_order.set_state(state.phase_order_state)  # replay this phase's order
+            state.phase, state.phase_order_state = index, self.data_order.get_state()
+            label = units[0] if len(units) == 1 else "all units"
+            limit = self.recipe.train.max_batches or None
+            total = batch_count(len(splits.train_labels), batch_size)
+            self.progress.start_phase(label, index + 1, len(phases), min(total, limit or total))
+            if self.experiment.data_placement == "host":
+                batches = loaded_batches(splits.train_images, splits.train_labels, batch_size, self.data_order,
+                                         self.experiment.device, self.recipe.data.workers)  # fmt: skip
+            else:
+                batches = shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order)
+            for position, (images, labels) in enumerate(itertools.islice(batches, limit)):
+                if position < state.batches_done:
+                    continue  # done before the interruption
+                for unit, terms in self.update(images, labels, units).items():
+                    unit_sums = state.sums.setdefault(unit, {})
+                    for name, value in terms.items():
+                        unit_sums[name] = unit_sums.get(name, 0.0) + value
+                    state.counts[unit] = state.counts.get(unit, 0) + 1
+                state.batches_done = position + 1
+                self.progress.advance()
+                if self.stop_requested:
+                    state.seconds = time.perf_counter() - started
+                    raise TrainingInterrupted
+            state.batches_done = 0
+        self._synchronize()
+        seconds = time.perf_counter() - started
+        means = {u: {k: float(v) / state.counts[u] for k, v in terms.items()} for u, terms in state.sums.items()}
+        self.current = None
+        if self.experiment.distributed is not None and self.experiment.distributed.mode == "blocks":
+            means = self.experiment.distributed.share_units(self.variant, self.unit_optimizers, means)
+        return means, seconds
+
+    def examples_per_epoch(self) -> int:
+        count, train = len(self.experiment.splits.train_labels), self.recipe.train
+        return min(count, train.max_batches * train.batch_size) if train.max_batches else count
+
+    # -- the whole run --------------------------------------------------------------------
+    def fit(self, on_epoch_end: Callable[[Trainer], None] = lambda trainer: None) -> None:
+        epochs = self.recipe.train.epochs
+        if not self.history and self.current is None:
+            self.tracking.run_started(self.step)
+        for epoch in range(len(self.history) + 1, epochs + 1):
+            self.progress.start_epoch(epoch, epochs)
+            per_unit, seconds = self.train_epoch(epoch)
+            self.train_seconds += seconds
+            for scheduler in self.lr_schedulers:
+                scheduler.step()
+            record = EpochRecord(
+                epoch=epoch,
+                loss=mean_over_units(per_unit),
+                loss_per_unit=per_unit,
+                test_accuracy=None,
+                train_seconds=seconds,
+                examples_per_second=self.examples_per_epoch() / seconds if seconds > 0 else None,
+                peak_memory_bytes=peak_memory_bytes(self.experiment.device),
+                diagnostics=self.variant.diagnostics() or None,
+            )
+            if self._evaluates(epoch):
+                record = attrs.evolve(record, **evaluate_epoch(self.variant, self.experiment.splits, self.recipe))
+            self.history.append(record)
+            self.tracking.epoch_ended(record, self.step, last=epoch == epochs)
+            self.progress.end_epoch(epoch, epochs, record.loss, record.test_accuracy, seconds)
+            on_epoch_end(self)
+
+    def _evaluates(self, epoch: int) -> bool:
+        return epoch % self.recipe.eval.every == 0 or epoch == self.recipe.train.epochs
+
+    def _synchronize(self) -> None:
+        if self.experiment.device.type == "cuda":
+            torch.cuda.synchronize(self.experiment.device)
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        device = self.experiment.device
+        return {
+            "model": self.variant.state_dict(),
+            "unit_optimizers": {u: o.state_dict() for u, o in self.unit_optimizers.items() if o is not None},
+            "shared_optimizer": self.shared_optimizer.state_dict() if self.shared_optimizer else None,
+            "lr_schedulers": [scheduler.state_dict() for scheduler in self.lr_schedulers],
+            "history": [record.as_dict() for record in self.history],
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "data_order": self.data_order.get_state(),
+            },
+            "current_epoch": attrs.asdict(self.current) if self.current else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.graphed is not None:
+            self.graphed.clear()  # optimizer states are replaced: recorded graphs would update the old ones
+        self.variant.load_state_dict(state["model"])
+        for unit, optimizer_state in state["unit_optimizers"].items():
+            self.unit_optimizers[unit].load_state_dict(optimizer_state)
+        if self.shared_optimizer is not None and state["shared_optimizer"] is not None:
+            self.shared_optimizer.load_state_dict(state["shared_optimizer"])
+        for scheduler, scheduler_state in zip(self.lr_schedulers, state["lr_schedulers"]):
+            scheduler.load_state_dict(scheduler_state)
+        self.history = [EpochRecord(**record) for record in state["history"]]
+        self.step, self.train_seconds = state["step"], state["train_seconds"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] is not None and self.experiment.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.experiment.device)
+        self.data_order.set_state(state["rng"]["data_order"])
+        self.current = EpochProgress(**state["current_epoch"]) if state["current_epoch"] else None

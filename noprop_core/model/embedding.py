@@ -1,0 +1,62 @@
+"""Label embeddings: the class embedding matrix W_Embed (num_classes × dim), and the trainable
+kind's starting values."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+EMBEDDING_INITS = ("orthogonal", "random")
+
+
+class LabelEmbedding(nn.Module):
+    """Holds W_Embed. ``weight`` is the (m, d) matrix; ``forward(y)`` returns rows u_y.
+
+    Subclasses register ``weight`` as an nn.Parameter when learnable, else as a buffer.
+    """
+
+    weight: Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def learnable(self) -> bool:
+        return isinstance(self.weight, nn.Parameter) and self.weight.requires_grad
+
+    def forward(self, labels: Tensor) -> Tensor:
+        return self.weight[labels]
+
+
+class TrainableEmbedding(LabelEmbedding):
+    """W_Embed as a parameter, trained with the head (a shared parameter of the variant)."""
+
+    def __init__(self, weight: Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+
+def initial_embedding_weight(num_classes: int, dim: int, init: str) -> Tensor:
+    """A (num_classes, dim) start with rows of unit norm on average (the signal scale of one-hot
+    labels, so the schedule's SNR means the same for every embedding).
+
+    ``orthogonal``: orthonormal rows when num_classes ≤ dim; with more classes than dimensions
+    rows cannot be orthogonal, and the start is the tight frame torch's orthogonal init gives
+    (orthonormal columns), scaled to unit-norm rows on average. ``random``: rows from N(0, I/dim).
+    """
+    weight = torch.empty(num_classes, dim)
+    if init == "random":
+        return nn.init.normal_(weight, std=1.0 / math.sqrt(dim))
+    if init != "orthogonal":
+        raise ValueError(f"unknown embedding init {init!r}; expected one of {', '.join(EMBEDDING_INITS)}")
+    nn.init.orthogonal_(weight)
+    if num_classes > dim:
+        weight *= math.sqrt(num_classes / dim)
+    return weight

@@ -1,0 +1,99 @@
+"""The variant contract: everything the engine needs from NoProp-DT, -CT, -FM or a baseline.
+
+A variant is an nn.Module holding every trainable part (blocks, head, embedding, schedule).
+It names its independently trained ``units``; each unit gets its own optimizer over
+``unit_parameters(unit)``; every other parameter is *shared* (head, W_Embed, a learnable
+schedule) and is updated on every step. ``losses(x, y, unit)`` returns the terms whose sum is
+that unit's objective; the trainer never lets one unit's loss reach another unit.
+
+The engine asks a variant only through the members of ``Variant`` below; each has a default
+where one makes sense. How it infers (steps, sampler) is declared by its config's
+``inference()`` (``noprop_core.plugin.config.VariantConfig``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from noprop_core.diffusion.schedule import NoiseSchedule
+from noprop_core.model.blocks import BlockSpec
+from noprop_core.model.embedding import LabelEmbedding
+
+UPDATE_ORDERS = ("sequential", "simultaneous")
+
+
+@attrs.frozen(kw_only=True)
+class VariantParts:
+    """The plugins a variant is built from, already constructed from the recipe."""
+
+    embedding: LabelEmbedding
+    schedule: NoiseSchedule
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    make_block: Callable[[BlockSpec], nn.Module]  # the recipe's backbone, for a block of this spec
+    make_head: Callable[[], nn.Module]  # the recipe's head p̂_θout(y | z), reading this embedding
+
+
+class Variant(nn.Module):
+    units: list[str]
+    embedding: LabelEmbedding  # W_Embed; set in __init__ (tracking shows image-shaped ones)
+    # "sequential": unit-by-unit, each a full pass over the data per epoch (Algorithm 1);
+    # "simultaneous": every unit is updated on every minibatch.
+    update_order: str = "simultaneous"
+
+    @property
+    def runs_stacked(self) -> bool:
+        """Whether ``fused_losses`` computes every unit in one batched pass (default: no). Speed
+        options that record the whole update (CUDA graphs) need it; ``compile`` skips it."""
+        return False
+
+    def block_modules(self) -> list[nn.Module]:
+        """The block networks (what ``speed.compile`` compiles), e.g. one per unit for DT."""
+        raise NotImplementedError(f"{type(self).__name__} does not name its block modules (Variant.block_modules)")
+
+    def noise_schedule(self) -> NoiseSchedule | None:
+        """The schedule ᾱ(t) the variant trains with, for tracking and metrics; None if it has none."""
+        return None
+
+    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def unit_state(self, unit: str) -> list[Tensor]:
+        """Every tensor a unit's training changes (parameters, and buffers such as batch-norm
+        statistics): what distributed training broadcasts from the unit's owner."""
+        return list(self.unit_parameters(unit))
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        owned = {id(p) for unit in self.units for p in self.unit_parameters(unit)}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in owned]
+
+    def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def fused_losses(self, images: Tensor, labels: Tensor) -> dict[str, dict[str, Tensor]] | None:
+        """Every unit's loss terms from one batched computation, or None (the default): the
+        trainer then calls ``losses`` unit by unit. A variant that fuses its units hands the
+        gradients back to them in ``after_backward``."""
+        return None
+
+    def after_backward(self) -> None:
+        """Called after each backward pass, before gradients are clipped and applied."""
+
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """Class scores (B, num_classes) read off every state of the inference chain, z_0 … z_T:
+        NoProp's own view of how denoising proceeds. The last entry is the prediction."""
+        raise NotImplementedError
+
+    def diagnostics(self) -> dict[str, list[float]]:
+        """Per-epoch values worth watching besides losses and accuracy, each a list over t (for
+        example the back-propagation baseline's mixing weights α_t). Recorded in the history of
+        metrics.json and tracked, one curve per epoch. Default: none."""
+        return {}
+
+    def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Class scores (B, num_classes) by the variant's inference procedure."""
+        return self.trajectory(images, generator)[-1]

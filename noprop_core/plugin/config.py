@@ -1,0 +1,114 @@
+"""Config building blocks of plugins: a base class per plugin kind, and value validators.
+
+Every recipe section is a frozen attrs class. Plugin sections carry a ``name`` that selects the
+plugin; the plugin's own config class (a subclass of its kind's base below) defines the other
+keys. Validators raise ``InvalidValue``, which the recipe loader reports as ``file: key: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class PluginConfig:
+    """Base of every plugin section: ``name`` picks the plugin registered under that name."""
+
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class BackboneConfig(PluginConfig):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class LabelEmbeddingConfig(PluginConfig):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleConfig(PluginConfig):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class HeadConfig(PluginConfig):
+    pass
+
+
+@attrs.frozen
+class Inference:
+    """How a variant infers, as its recipe section says: what ``noprop eval`` reports and may
+    change, and what a smoke run shortens.
+
+    ``steps_key`` / ``sampler_key`` name the recipe keys (in ``[variant]``) that hold the
+    number of inference steps and the sampler; None where the variant cannot change them
+    (NoProp-DT's steps are its blocks)."""
+
+    steps: int | None = None
+    sampler: str | None = None
+    steps_key: str | None = None
+    sampler_key: str | None = None
+    samplers: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class VariantConfig(PluginConfig):
+    def inference(self) -> Inference:
+        """The variant's inference options; the default: none that can be changed."""
+        return Inference()
+
+
+@attrs.frozen(kw_only=True)
+class TrackerConfig(PluginConfig):
+    pass
+
+
+class InvalidValue(ValueError):
+    """A value that is the right type but not acceptable; ``field`` is the key it belongs to."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _check(predicate: Callable[[Any], bool], expectation: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+    def validate(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if not predicate(value):
+            raise InvalidValue(attribute.name, f"expected {expectation}, got {value!r}")
+
+    return validate
+
+
+def at_least(bound: float) -> Callable[[Any, attrs.Attribute, Any], None]:
+    return _check(lambda v: v >= bound, f"a number >= {bound}")
+
+
+def greater_than(bound: float) -> Callable[[Any, attrs.Attribute, Any], None]:
+    return _check(lambda v: v > bound, f"a number > {bound}")
+
+
+def between(low: float, high: float) -> Callable[[Any, attrs.Attribute, Any], None]:
+    return _check(lambda v: low <= v <= high, f"a number in [{low}, {high}]")
+
+
+def one_of(*choices: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+    return _check(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
+
+
+@attrs.frozen(kw_only=True)
+class DatasetConfig(PluginConfig):
+    """Keys every dataset section has. ``root`` defaults to $NOPROP_DATA, then ./data."""
+
+    root: str | None = None
+    subset: int = attrs.field(default=0, validator=at_least(0))  # first N training examples; 0 = all
+    # Where the splits live during training: "device" (batched by indexing on the training
+    # device), "host" (kept in CPU memory, minibatches through a DataLoader), or "auto": the
+    # device when they fit in half of its free memory (noprop_core.engine.data.resolve_placement).
+    placement: str = attrs.field(default="auto", validator=one_of("auto", "device", "host"))
+    workers: int = attrs.field(default=0, validator=at_least(0))  # DataLoader processes ("host" only)

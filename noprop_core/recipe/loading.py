@@ -1,0 +1,142 @@
+"""Loading recipes: TOML files, ``extends`` chains, ``--set`` overrides, and writing them back.
+
+``--set a.b=VALUE`` overrides are applied to the raw TOML before validation; VALUE is read as a
+TOML value, else taken as a plain string.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli
+import tomli_w
+
+from noprop_core.errors import RecipeError
+from noprop_core.plugin.kinds import KINDS
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.conversion import recipe_converter, structure_recipe
+from noprop_core.recipe.schema import Recipe
+
+DEFAULT_RECIPE = "digits_dt.toml"
+
+
+def default_recipe_path() -> Path:
+    """``recipes/digits_dt.toml`` of the working directory if present, else the installed copy."""
+    local = Path("recipes") / DEFAULT_RECIPE
+    if local.is_file():
+        return local
+    return Path(str(resources.files("noprop_recipes") / DEFAULT_RECIPE))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomli.load(handle)
+    except FileNotFoundError:
+        raise RecipeError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise RecipeError([f"{path}: is a directory, expected a .toml recipe"]) from None
+    except OSError as exc:
+        raise RecipeError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except (tomli.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError([f"{path}: not valid TOML: {exc}"]) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=3"`` -> (["train", "epochs"], 3). Values are TOML values or plain strings."""
+    key, sep, raw = text.partition("=")
+    keys = key.strip().split(".")
+    if not sep or not all(k.strip() for k in keys):
+        raise ValueError(f"expected KEY=VALUE with a dotted key, got {text!r}")
+    try:
+        value = tomli.loads(f"value = {raw}")["value"]
+    except tomli.TOMLDecodeError:
+        value = raw
+    return [k.strip() for k in keys], value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str) -> dict[str, Any]:
+    problems = []
+    for text in overrides:
+        try:
+            keys, value = parse_override(text)
+        except ValueError as exc:
+            problems.append(f"{origin}: --set: {exc}")
+            continue
+        table = raw
+        for depth, key in enumerate(keys[:-1]):
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                problems.append(f"{origin}: --set {text}: {'.'.join(keys[: depth + 1])} is not a table")
+                break
+        else:
+            table[keys[-1]] = value
+    if problems:
+        raise RecipeError(problems)
+    return raw
+
+
+# Sections that choose a plugin by ``name``: a recipe that picks another plugin than its base
+# replaces the whole section, since the base's keys belong to the base's plugin.
+PLUGIN_SECTIONS = tuple(kind.section for kind in KINDS)
+EXTENDS = "extends"
+
+
+def merge_onto(base: dict[str, Any], child: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``child`` over ``base``: tables merge key by key, other values replace."""
+    merged = dict(base)
+    for key, value in child.items():
+        inner = (*path, key)
+        same_plugin = inner not in PLUGIN_SECTIONS or (
+            isinstance(value, dict)
+            and isinstance(base.get(key), dict)
+            and value.get("name", base[key].get("name")) == base[key].get("name")
+        )
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and same_plugin:
+            merged[key] = merge_onto(base[key], value, inner)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The recipe at ``path`` with its ``extends`` chain applied (base first, then each child).
+
+    ``extends = "other.toml"`` names a base recipe by a path relative to this file's folder.
+    """
+    raw = read_toml(path)
+    base_name = raw.pop(EXTENDS, None)
+    if base_name is None:
+        return raw
+    if not isinstance(base_name, str):
+        raise RecipeError([f"{path}: {EXTENDS}: expected the file name of a base recipe, got {base_name!r}"])
+    base_path = (path.parent / base_name).resolve()
+    if base_path in chain or base_path == path.resolve():
+        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), base_path))
+        raise RecipeError([f"{path}: {EXTENDS}: recipes extend each other in a circle ({cycle})"])
+    if not base_path.is_file():
+        raise RecipeError([f"{path}: {EXTENDS}: no base recipe {base_name!r} (looked for {base_path})"])
+    return merge_onto(read_with_bases(base_path, (*chain, path.resolve())), raw)
+
+
+def load_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
+    raw = apply_overrides(read_with_bases(path), list(overrides), str(path))
+    return structure_recipe(raw, registry, str(path))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def recipe_to_dict(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    """The fully resolved recipe as plain builtins (no None: TOML has no null)."""
+    return _drop_none(recipe_converter(registry).unstructure(recipe))
+
+
+def dump_recipe(recipe: Recipe, registry: Registry, header: str = "") -> str:
+    text = tomli_w.dumps(recipe_to_dict(recipe, registry))
+    return (header + "\n" if header else "") + text

@@ -1,0 +1,75 @@
+"""The recipe schema: one experiment as frozen attrs classes.
+
+Plugin sections (``data``, ``model.backbone``, ``model.embedding``, ``model.schedule``,
+``model.head``, ``variant``, ``tracker``: ``noprop_core.plugin.kinds.KINDS``) are declared by their
+kind's config base and hold the chosen plugin's own config class. ``[speed]`` belongs to
+``noprop_core.speed``; the other sections are defined here.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from noprop_core.plugin.config import (
+    BackboneConfig,
+    DatasetConfig,
+    HeadConfig,
+    LabelEmbeddingConfig,
+    ScheduleConfig,
+    TrackerConfig,
+    VariantConfig,
+    at_least,
+    between,
+    greater_than,
+    one_of,
+)
+from noprop_core.speed.options import SpeedSection
+
+
+@attrs.frozen(kw_only=True)
+class ModelSection:
+    backbone: BackboneConfig
+    embedding: LabelEmbeddingConfig
+    schedule: ScheduleConfig
+    head: HeadConfig  # absent in a file -> the head kind's default plugin
+
+
+@attrs.frozen(kw_only=True)
+class TrainSection:
+    epochs: int = attrs.field(validator=at_least(1))
+    batch_size: int = attrs.field(default=128, validator=at_least(1))
+    optimizer: str = attrs.field(default="adamw", validator=one_of("adamw", "adam"))
+    lr: float = attrs.field(default=1e-3, validator=greater_than(0))
+    weight_decay: float = attrs.field(default=1e-3, validator=at_least(0))
+    # "constant" (the paper) or "cosine": lr decays to 0 over the epochs, stepped once per epoch.
+    lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
+    # Largest gradient norm per unit (and for the shared parameters); 0 = no clipping.
+    grad_clip: float = attrs.field(default=0.0, validator=at_least(0))
+    # Stop each unit's pass after N minibatches (0 = the whole training set); for quick checks.
+    max_batches: int = attrs.field(default=0, validator=at_least(0))
+
+
+@attrs.frozen(kw_only=True)
+class EvalSection:
+    batch_size: int = attrs.field(default=1000, validator=at_least(1))
+    # Test accuracy every N epochs (and always after the last): inference with 1000 steps can
+    # cost more than an epoch of training on small data.
+    every: int = attrs.field(default=1, validator=at_least(1))
+    # Train accuracy is measured on the first N training examples (0 = all of them):
+    # a full pass over a large training set would cost a third of an epoch.
+    train_subset: int = attrs.field(default=10_000, validator=at_least(0))
+    # Test accuracy on the first N test examples (0 = all of them); for quick checks only.
+    test_subset: int = attrs.field(default=0, validator=at_least(0))
+
+
+@attrs.frozen(kw_only=True)
+class Recipe:
+    seed: int = attrs.field(default=0, validator=between(0, 2**63 - 1))
+    device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
+    data: DatasetConfig
+    model: ModelSection
+    variant: VariantConfig
+    train: TrainSection
+    eval: EvalSection = attrs.field(factory=EvalSection)
+    speed: SpeedSection = attrs.field(factory=SpeedSection)
+    tracker: TrackerConfig  # absent in a file -> the tracker kind's default plugin

@@ -1,0 +1,191 @@
+"""The `noprop` command end to end, as a user runs it (a real subprocess, digits data)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO
+from helpers import NOPROP, deterministic_history
+
+QUICK = ["--set", "train.epochs=2", "--set", "data.subset=300", "--set", "variant.timesteps=3"]
+METRIC_KEYS = {
+    "recipe", "variant", "dataset", "seed", "device", "epochs_completed", "train_accuracy", "test_accuracy",
+    "wall_seconds", "train_examples_per_second", "peak_memory_bytes", "history",
+}  # fmt: skip
+
+
+def noprop(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})}
+    return subprocess.run([NOPROP, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("runs") / "quick"
+    return noprop("run", *QUICK, "--out", str(out)), out
+
+
+def test_run_writes_recipe_checkpoint_and_metrics(quick_run):
+    result, out = quick_run
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= metrics.keys()
+    assert (metrics["variant"], metrics["dataset"], metrics["device"], metrics["epochs_completed"]) == (
+        "dt",
+        "digits",
+        "cpu",
+        2,
+    )
+    assert 0 <= metrics["test_accuracy"] <= 100 and 0 <= metrics["train_accuracy"] <= 100
+    assert metrics["train_examples_per_second"] > 0 and metrics["peak_memory_bytes"] > 50 * 2**20
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert set(metrics["history"][0]["loss"]) == {"ce", "kl", "denoise", "total"}
+    assert set(metrics["history"][0]["loss_per_unit"]) == {"block1", "block2", "block3"}
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert checkpoint["format"] == "noprop-checkpoint-1" and checkpoint["epoch"] == 2
+    assert "blocks.2.fusion.6.weight" in checkpoint["model"]
+    assert "epoch 2/2" in result.stderr  # plain progress lines when not on a terminal
+    assert "test accuracy" in result.stdout  # the summary
+
+
+def test_resolved_recipe_is_valid_and_reruns_the_same_experiment(quick_run, tmp_path):
+    _, out = quick_run
+    resolved = (out / "recipe.toml").read_text()
+    assert resolved.startswith(f"# noprop run {out / 'recipe.toml'}")
+    assert "epochs = 2" in resolved and "subset = 300" in resolved and "timesteps = 3" in resolved
+    assert noprop("validate", str(out / "recipe.toml")).returncode == 0
+    again = noprop("run", str(out / "recipe.toml"), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    first = json.loads((out / "metrics.json").read_text())
+    second = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    # Same seed on CPU: the same losses and accuracies, run after run.
+    assert deterministic_history(second["history"]) == deterministic_history(first["history"])
+    assert second["test_accuracy"] == first["test_accuracy"] and second["train_accuracy"] == first["train_accuracy"]
+
+
+def test_a_different_seed_gives_a_different_run(quick_run, tmp_path):
+    _, out = quick_run
+    result = noprop("run", *QUICK, "--seed", "5", "--out", str(tmp_path / "other"))
+    assert result.returncode == 0, result.stderr
+    first = json.loads((out / "metrics.json").read_text())
+    other = json.loads((tmp_path / "other" / "metrics.json").read_text())
+    assert other["seed"] == 5 and other["history"][0]["loss"] != first["history"][0]["loss"]
+
+
+def test_run_refuses_a_directory_that_holds_a_run(quick_run):
+    _, out = quick_run
+    result = noprop("run", *QUICK, "--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"noprop: error: --out {out}: already holds a run; choose another directory"
+
+
+def test_bad_recipe_exits_2_with_one_line_per_problem_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text((REPO / "recipes" / "digits_dt.toml").read_text().replace("epochs = 16", 'epochs = "ten"'))
+    result = noprop("run", str(bad), "--set", "train.lr=fast", "--out", str(tmp_path / "never"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"noprop: error: {bad}: train.epochs: expected int, got 'ten'",
+        f"noprop: error: {bad}: train.lr: expected a number, got 'fast'",
+    ]
+    assert not (tmp_path / "never").exists()  # nothing ran, nothing was created
+
+
+def test_validate_reports_each_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nepochs = 1\n")
+    good = noprop("validate", "recipes/digits_dt.toml", "recipes/mnist_dt.toml")
+    assert good.returncode == 0 and good.stdout.count(": ok") == 2
+    mixed = noprop("validate", "recipes/digits_dt.toml", str(bad))
+    assert mixed.returncode == 2
+    assert f"{bad}: data: missing required key" in mixed.stderr
+    assert "Traceback" not in mixed.stderr
+
+
+def test_plugins_lists_every_kind_with_its_distribution():
+    result = noprop("plugins")
+    assert result.returncode == 0
+    rows = {tuple(line.split("\t")[:3]) for line in result.stdout.splitlines()}
+    for kind, name in [("variant", "dt"), ("variant", "ct"), ("backbone", "cnn"), ("label_embedding", "onehot"),
+                       ("schedule", "cosine"), ("dataset", "digits"), ("dataset", "mnist"), ("tracker", "none")]:  # fmt: skip
+        assert (kind, name, "noprop") in rows
+
+
+def test_absent_cuda_is_a_one_line_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    result = noprop("run", *QUICK, "--set", "device=cuda", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "noprop: error: device: 'cuda' asked for, but no CUDA device is available here"
+
+
+def test_default_recipe_runs_from_any_directory(tmp_path):
+    # No recipes/ folder here: `noprop run` falls back to the copy installed with the package.
+    result = noprop(
+        "run", "--set", "train.epochs=1", "--set", "data.subset=200", "--set", "variant.timesteps=2", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("digits_dt-")
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 1
+
+
+@pytest.fixture(scope="module")
+def ct_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "ct"
+    result = noprop("run", "recipes/digits_ct.toml", "--set", "train.epochs=1", "--set", "data.subset=200",
+                    "--set", "variant.steps=8", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_eval_changes_the_sampler_and_steps_and_records_each_result(ct_run):
+    first = noprop("eval", str(ct_run), "--sampler", "heun", "--steps", "5")
+    assert first.returncode == 0, first.stderr
+    assert "test accuracy" in first.stdout and "sampler heun, steps 5" in first.stdout
+    again = noprop("eval", str(ct_run))
+    assert again.returncode == 0 and "sampler ancestral, steps 8" in again.stdout
+    evaluations = json.loads((ct_run / "evaluations.json").read_text())
+    assert [(e["sampler"], e["steps"]) for e in evaluations] == [("heun", 5), ("ancestral", 8)]
+    # Evaluating the recipe's own setting reproduces the training run's final test accuracy.
+    assert evaluations[1]["test_accuracy"] == json.loads((ct_run / "metrics.json").read_text())["test_accuracy"]
+
+
+def test_eval_errors_are_one_line(ct_run, quick_run, tmp_path):
+    _, dt_run = quick_run
+    cases = {
+        ("eval", str(dt_run), "--steps", "5"): "--steps: variant 'dt' has no steps to change",
+        (
+            "eval",
+            str(ct_run),
+            "--sampler",
+            "rk4",
+        ): "variant.sampler: expected one of 'ancestral', 'euler', 'heun', got 'rk4'",
+        ("eval", str(tmp_path)): "not a run directory",
+    }
+    for args, message in cases.items():
+        result = noprop(*args)
+        assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, (
+            result.stderr
+        )
+
+
+def test_a_corrupt_checkpoint_is_named_and_left_alone(ct_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(ct_run, broken)
+    (broken / "checkpoint.pt").write_bytes((ct_run / "checkpoint.pt").read_bytes()[:1000])
+    result = noprop("eval", str(broken))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"noprop: error: {broken / 'checkpoint.pt'}: not a readable noprop checkpoint (RuntimeError)"
+    )
+    assert (broken / "checkpoint.pt").stat().st_size == 1000

@@ -1,0 +1,71 @@
+"""`noprop run --smoke` over every shipped recipe, so that a broken recipe cannot land.
+
+MNIST is the real data (from ../shared); CIFAR and MedMNIST files are absent here, and the
+smoke run stands in torchvision's FakeData of the right shape — which the tests check is
+reported, and never done when the real files are present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import attrs
+import pytest
+
+from conftest import REPO
+from noprop_core.cli.run import run
+from noprop_core.cli.smoke import SMOKE_BATCHES, SMOKE_EVAL_EXAMPLES, SMOKE_STEPS
+from noprop_core.errors import DataUnavailable
+from noprop_core.recipe.loading import load_recipe
+
+RECIPES = sorted((REPO / "recipes").glob("*.toml"))
+REAL_HERE = ("digits", "mnist")  # data sets whose files the tests have
+
+
+@pytest.fixture
+def data_root(mnist_root, monkeypatch):
+    monkeypatch.setenv("NOPROP_DATA", str(mnist_root))
+    return mnist_root
+
+
+def no_download(path, registry) -> list[str]:
+    """Keep the tests offline even where a data set could be fetched. (MNIST keeps download on:
+    torchvision then verifies and extracts the .gz files it finds, without network.)"""
+    data = load_recipe(path, registry).data
+    fetchable = "download" in attrs.fields_dict(type(data)) and data.name not in REAL_HERE
+    return ["data.download=false"] if fetchable else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_every_recipe_runs_as_a_smoke_test(path, registry, data_root, tmp_path, capsys):
+    run_dir, metrics = run(path, registry, overrides=no_download(path, registry), out_dir=tmp_path / "run", smoke=True)
+    recipe = load_recipe(run_dir / "recipe.toml", registry)
+    assert metrics["epochs_completed"] == 1 and recipe.train.max_batches == SMOKE_BATCHES
+    assert metrics["test_examples"] == SMOKE_EVAL_EXAMPLES
+    assert getattr(recipe.variant, "steps", 0) <= SMOKE_STEPS
+    assert all(math.isfinite(v) for v in metrics["history"][0]["loss"].values())
+    on_disk = json.loads((run_dir / "metrics.json").read_text())
+    stood_in = metrics["dataset"] not in REAL_HERE
+    assert on_disk["data_stand_in"] is stood_in  # never a stand-in when the real files are present
+    if stood_in:
+        assert "standing in FakeData" in capsys.readouterr().err
+
+
+def test_without_smoke_missing_data_is_an_error_not_a_stand_in(registry, data_root, tmp_path):
+    with pytest.raises(DataUnavailable, match="CIFAR10 is not under"):
+        run(REPO / "recipes" / "cifar10_dt.toml", registry, overrides=["data.download=false"], out_dir=tmp_path / "run")
+
+
+def test_smoke_stand_in_has_the_shape_and_classes_of_the_missing_data(registry, data_root, tmp_path):
+    from noprop_core.cli.smoke import smoke_recipe
+    from noprop_core.engine.experiment import build_experiment
+
+    recipe = smoke_recipe(load_recipe(REPO / "recipes" / "cifar100_dt.toml", registry, ["data.download=false"]))
+    messages = []
+    experiment = build_experiment(recipe, registry, stand_in=True, notify=messages.append)
+    splits = experiment.splits
+    assert experiment.data_stand_in and splits.image_shape == (3, 32, 32) and splits.num_classes == 100
+    assert set(splits.train_labels.tolist()) == set(range(100))  # every class present
+    assert any("FakeData (3×32×32, 100 classes)" in m for m in messages)

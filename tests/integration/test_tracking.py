@@ -1,0 +1,266 @@
+"""Aim tracking, read back with Aim's own SDK; `noprop report` and its plots.
+
+Closed Aim runs live in per-run chunks until Aim's indexer merges them into the repository
+index, which `aim up` does in the background; the SDK only sees indexed runs, so the tests
+index explicitly (``index_runs``) before reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tomli
+
+from conftest import REPO
+from noprop_core.cli.run import run
+
+DIGITS = REPO / "recipes" / "digits_dt.toml"
+SHORT = ["train.epochs=3", "data.subset=800", "variant.timesteps=4", "eval.train_subset=200"]
+
+
+def index_runs(repo_dir):
+    from aim import Repo
+    from aim.sdk.index_manager import RepoIndexManager
+
+    repo = Repo(str(repo_dir))
+    manager = RepoIndexManager.get_index_manager(repo)
+    for run_hash in repo._all_run_hashes():  # the public SDK offers no "index now"
+        manager.index(run_hash)
+    return Repo(str(repo_dir))
+
+
+def values_by_step(metric) -> list[float]:
+    """A metric's values in step order (``values.values_list()`` does not promise an order)."""
+    steps, (values, _epochs, _times) = metric.data.items_list()
+    return [value for _, value in sorted(zip(steps, values))]
+
+
+@pytest.fixture(scope="module")
+def tracked_run(registry, tmp_path_factory):
+    """A short digits run tracked into a fresh Aim repository."""
+    root = tmp_path_factory.mktemp("tracked")
+    overrides = [*SHORT, "tracker.name=aim", f'tracker.repo="{root / "aimrepo"}"']
+    run_dir, metrics = run(DIGITS, registry, overrides=overrides, out_dir=root / "run")
+    return root / "aimrepo", run_dir, metrics
+
+
+@pytest.mark.slow
+def test_aim_run_holds_the_recipe_and_every_metric_with_its_context(tracked_run):
+    repo_dir, run_dir, metrics = tracked_run
+    repo = index_runs(repo_dir)
+    aim_run = repo.get_run(metrics["aim_run_hash"])
+    assert aim_run is not None and aim_run.experiment == "digits_dt"
+    assert aim_run["hparams"] == tomli.loads((run_dir / "recipe.toml").read_text())
+    assert (run_dir / "aim_run.txt").read_text().strip() == metrics["aim_run_hash"]
+
+    series = {}
+    for metric in aim_run.metrics():
+        series.setdefault(metric.name, []).append((metric.context.to_dict(), values_by_step(metric)))
+    assert set(series) >= {"loss", "accuracy", "chain_accuracy", "alpha_bar", "log_snr", "examples_per_second",
+                           "peak_memory_bytes"}  # fmt: skip
+    loss_contexts = {(c["block"], c["term"]) for c, _ in series["loss"]}
+    assert loss_contexts == {(f"block{b}", term) for b in (1, 2, 3, 4) for term in ("ce", "kl", "denoise")}
+    assert all(c["subset"] == "train" for c, _ in series["loss"])
+    # Values equal what metrics.json holds.
+    history = metrics["history"]
+    block2_denoise = next(v for c, v in series["loss"] if c["block"] == "block2" and c["term"] == "denoise")
+    assert block2_denoise == pytest.approx([r["loss_per_unit"]["block2"]["denoise"] for r in history])
+    accuracy = {c["subset"]: v for c, v in series["accuracy"]}
+    assert accuracy["test"] == pytest.approx([r["test_accuracy"] for r in history])
+    assert accuracy["train"] == pytest.approx([r["train_accuracy"] for r in history])
+    chain = {c["epoch"]: v for c, v in series["chain_accuracy"]}
+    assert chain[3] == pytest.approx([value for _, value in history[-1]["chain_accuracy"]])
+    assert chain[3][-1] == pytest.approx(metrics["test_accuracy"])  # the chain ends at the prediction
+    # The fixed cosine schedule is logged once, increasing from ~0 to ~1.
+    ((schedule_context, alpha_bar),) = series["alpha_bar"]
+    assert schedule_context == {"subset": "schedule", "epoch": 0}
+    assert alpha_bar[0] < 1e-3 and alpha_bar[-1] > 0.999 and all(a < b for a, b in zip(alpha_bar, alpha_bar[1:]))
+
+
+@pytest.mark.slow
+def test_learnable_schedule_and_prototypes_are_tracked_as_they_change(registry, tmp_path):
+    overrides = ["train.epochs=2", "data.subset=200", "variant.steps=4", "eval.train_subset=50",
+                 "model.embedding.name=prototype", "tracker.name=aim", f'tracker.repo="{tmp_path / "aim"}"']  # fmt: skip
+    _, metrics = run(REPO / "recipes" / "digits_ct.toml", registry, overrides=overrides, out_dir=tmp_path / "run")
+    aim_run = index_runs(tmp_path / "aim").get_run(metrics["aim_run_hash"])
+    epochs = sorted(m.context.to_dict()["epoch"] for m in aim_run.metrics() if m.name == "alpha_bar")
+    assert epochs == [0, 1, 2]  # start, then after every epoch: the γ network trains
+    from aim.storage.context import Context
+
+    for when in ("start", "end"):  # the class embeddings as images, as in the paper's Figure 2
+        sequence = aim_run.get_image_sequence("class_embeddings", Context({"when": when}))
+        assert sequence is not None
+        images, _epochs, _times = sequence.data.values_list()  # columns
+        assert len(images) == 1 and images[0].to_pil_image().size == (
+            10 * 9 + 1,
+            8 + 2,
+        )  # ten 8×8 classes in a row, 1 px apart
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_into_one_repo_both_arrive(tmp_path):
+    repo_dir = tmp_path / "shared-aim"
+    commands = [
+        [sys.executable, "-m", "noprop_core.cli", "run", str(DIGITS), *[f"--set={o}" for o in SHORT],
+         "--aim-repo", str(repo_dir), "--out", str(tmp_path / f"run{i}"), "--seed", str(i)]
+        for i in range(2)
+    ]  # fmt: skip
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+    hashes = {json.loads((tmp_path / f"run{i}" / "metrics.json").read_text())["aim_run_hash"] for i in range(2)}
+    repo = index_runs(repo_dir)
+    assert len(hashes) == 2 and hashes <= {r.hash for r in repo.iter_runs()}
+    for run_hash in hashes:
+        assert any(m.name == "accuracy" for m in repo.get_run(run_hash).metrics())
+
+
+def test_an_unopenable_repo_warns_and_training_goes_on(registry, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the repository should be")
+    overrides = [
+        "train.epochs=1",
+        "data.subset=100",
+        "variant.timesteps=2",
+        "tracker.name=aim",
+        f'tracker.repo="{blocker}"',
+    ]
+    run_dir, metrics = run(DIGITS, registry, overrides=overrides, out_dir=tmp_path / "run")
+    assert "noprop: warning: Aim open failed" in capsys.readouterr().err
+    assert metrics["aim_run_hash"] is None and metrics["test_accuracy"] is not None
+    assert json.loads((run_dir / "metrics.json").read_text())["epochs_completed"] == 1
+
+
+@pytest.mark.slow
+def test_report_compares_with_the_paper_and_plots(registry, mnist_root, tracked_run, tmp_path, monkeypatch):
+    from noprop_core.cli.main import main
+
+    monkeypatch.setenv("NOPROP_DATA", str(mnist_root))
+    mnist_dir, mnist_metrics = run(REPO / "recipes" / "mnist_dt.toml", registry, out_dir=tmp_path / "mnist", smoke=True,
+                                   overrides=["tracker.name=none"])  # fmt: skip
+    _, digits_dir, _ = tracked_run
+    output = tmp_path / "report.md"
+    with open(output, "w") as handle, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdout", handle)
+        assert main(["report", "--markdown", "--plot", str(tmp_path / "plots"), str(mnist_dir), str(digits_dir)]) == 0
+    lines = output.read_text().splitlines()
+    assert lines[0].startswith("| run | dataset | variant | embedding | epochs | test % |")
+    mnist_row = next(line for line in lines if line.startswith("| mnist |"))
+    cells = [cell.strip() for cell in mnist_row.strip("|").split("|")]
+    assert cells[1:5] == ["mnist", "dt", "onehot", "1/100"] and cells[9] == "99.47"
+    assert float(cells[10]) == pytest.approx(mnist_metrics["test_accuracy"] - 99.47, abs=0.006)
+    digits_row = lines[3]  # header, rule, mnist, digits
+    assert digits_row.rstrip().endswith("|  |  |")  # no paper configuration for digits
+    for name in ("accuracy.png", "chain_accuracy.png", "schedule.png"):
+        data = (tmp_path / "plots" / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_report_on_a_folder_that_is_not_a_run_is_one_line(tmp_path, capsys):
+    from noprop_core.cli.main import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"noprop: error: {tmp_path}: not a run directory (needs metrics.json and recipe.toml)"
+    )
+
+
+def test_paper_numbers_are_matched_by_configuration():
+    from noprop_core.cli.paper import TABLE_1, paper_accuracy
+
+    assert len(TABLE_1) == 3 * 4 * 3 + 3
+    recipe = {"data": {"name": "cifar100"}, "variant": {"name": "fm"}, "model": {
+        "backbone": {"name": "cnn"}, "embedding": {"name": "learned", "dim": 20}, "head": {"name": "softmax"}}}  # fmt: skip
+    assert paper_accuracy(recipe) == 31.14
+    recipe["model"]["embedding"]["dim"] = 21
+    assert paper_accuracy(recipe) is None
+    recipe["model"]["embedding"] = {"name": "prototype", "init": "prototype"}
+    assert paper_accuracy(recipe) == 37.57
+    recipe["model"]["backbone"]["name"] = "resnet18"
+    assert paper_accuracy(recipe) is None
+    assert os.environ.get("NOPROP_AIM_REPO")  # the suite never writes .aim into the working directory
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_json(url: str, timeout: float) -> dict:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """`aim up` starts uvicorn as a child: stop the whole group, then make sure it is gone."""
+    import signal
+    import time
+
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+    raise AssertionError("processes of `aim up` survived SIGKILL")
+
+
+@pytest.mark.slow
+def test_aim_up_serves_the_run_and_the_dashboard_renders(tracked_run, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    repo_dir, _, metrics = tracked_run
+    port = free_port()
+    aim = shutil.which("aim") or str(Path(sys.executable).parent / "aim")
+    server = subprocess.Popen([aim, "up", "--repo", str(repo_dir), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        info = wait_for_json(f"{base}/api/runs/{metrics['aim_run_hash']}/info/", timeout=90)
+        assert info["params"]["hparams"]["variant"]["name"] == "dt"
+        assert info["props"]["experiment"]["name"] == "digits_dt"
+        chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+        if chromium is None:
+            pytest.skip(
+                "Chromium is not installed (Debian: apt-get install chromium); the HTTP checks passed, no screenshot"
+            )
+        shot = tmp_path / "aim-dashboard.png"
+        subprocess.run(
+            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+             "--window-size=1400,900", "--virtual-time-budget=15000", f"--screenshot={shot}",
+             f"{base}/runs/{metrics['aim_run_hash']}/metrics"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 30_000  # a rendered page, not a blank one
+        if os.environ.get("NOPROP_SCREENSHOT_DIR"):  # how docs/aim-dashboard.png is refreshed
+            shutil.copy(shot, Path(os.environ["NOPROP_SCREENSHOT_DIR"]) / shot.name)
+    finally:
+        stop_process_group(server)

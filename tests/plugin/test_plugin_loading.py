@@ -1,0 +1,174 @@
+"""Plugin loading through entry points, the registry, and its errors."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+
+import attrs
+import pytest
+
+from conftest import REPO
+from noprop_core.errors import PluginError
+from noprop_core.plugin.config import BackboneConfig
+from noprop_core.plugin.hookspecs import hookimpl
+from noprop_core.plugin.manager import load_registry
+
+# kind -> {registered name: the entry point (pyproject.toml) that registers it}
+FIRST_PARTY = {
+    "backbone": {"cnn": "cnn", "resnet18": "resnet", "resnet50": "resnet"},
+    "label_embedding": {"onehot": "onehot", "learned": "learned", "prototype": "prototype"},
+    "schedule": {"cosine": "cosine", "learnable_gamma": "learnable_gamma"},
+    "variant": {name: name for name in ["adjoint", "backprop", "ct", "dt", "fm"]},
+    "dataset": {
+        "digits": "digits",
+        "mnist": "torchvision",
+        "cifar10": "torchvision",
+        "cifar100": "torchvision",
+        "torchvision": "torchvision",
+        "medmnist": "medmnist",
+    },
+    "tracker": {"none": "none", "aim": "aim"},
+}
+
+
+def test_first_party_plugins_arrive_through_the_entry_point_group(registry):
+    for kind, names in FIRST_PARTY.items():
+        assert set(names) <= set(registry.names(kind)), kind
+        for name, plugin in names.items():
+            entry = registry.get(kind, name)
+            assert entry.source.distribution == "noprop"
+            assert entry.source.plugin == plugin
+    assert registry.broken == []
+
+
+def test_unknown_name_lists_what_is_available(registry):
+    with pytest.raises(PluginError, match=r"unknown variant 'nope' \(available: adjoint, backprop, ct, dt, fm\)"):
+        registry.get("variant", "nope")
+
+
+@attrs.frozen(kw_only=True)
+class TinyConfig(BackboneConfig):
+    width: int = 4
+
+
+def _plugin(name: str, hook_name: str = "noprop_register_backbones", config: type = TinyConfig) -> types.ModuleType:
+    """An in-process plugin module whose hook registers ``name``."""
+
+    def register(registry):
+        registry.add(name, lambda *args: None, config=config)
+
+    module = types.ModuleType(f"plugin_{name}")
+    setattr(module, hook_name, hookimpl(register))
+    return module
+
+
+def test_an_in_process_plugin_registers_a_backbone():
+    registry = load_registry([("tiny", _plugin("tiny"))], autoload=False)
+    entry = registry.get("backbone", "tiny")
+    assert entry.config is TinyConfig and entry.source.plugin == "tiny"
+
+
+def test_two_plugins_taking_one_name_are_both_named():
+    with pytest.raises(
+        PluginError, match="backbone 'cnn' is registered twice: by plugin 'cnn' of distribution 'noprop"
+    ):
+        load_registry([("impostor", _plugin("cnn"))], autoload=False)
+
+
+def test_a_misspelled_hook_fails_at_once():
+    with pytest.raises(PluginError, match="impostor"):
+        load_registry([("impostor", _plugin("x", hook_name="noprop_register_backbone"))], autoload=False)
+
+
+def test_a_config_class_of_the_wrong_kind_is_refused():
+    plugin = _plugin("odd", hook_name="noprop_register_schedules", config=TinyConfig)
+    with pytest.raises(PluginError, match="derived from noprop_core.ScheduleConfig"):
+        load_registry([("odd", plugin)], autoload=False)
+
+
+@pytest.fixture
+def installed_third_party(tmp_path, monkeypatch):
+    """Two real distributions on sys.path (dist-info + module): one that works, one that fails to import."""
+
+    def distribution(name: str, module: str, source: str) -> None:
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"{name.replace('-', '_')}-1.2.dist-info"  # as wheels name it
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2\n")
+        (info / "entry_points.txt").write_text(f"[noprop]\n{module} = {module}\n")
+
+    distribution(
+        "noprop-good-plugin",
+        "good_backbone",
+        """
+        import attrs
+        from noprop_core.plugin.config import BackboneConfig
+        from noprop_core.plugin.hookspecs import hookimpl
+
+        @attrs.frozen(kw_only=True)
+        class GoodConfig(BackboneConfig):
+            pass
+
+        @hookimpl
+        def noprop_register_backbones(registry):
+            registry.add("good", lambda config, spec: None, config=GoodConfig)
+        """,
+    )
+    distribution("noprop-broken-plugin", "broken_backbone", "raise ImportError('needs a missing library')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for module in ("good_backbone", "broken_backbone"):
+        sys.modules.pop(module, None)
+
+
+def test_third_party_plugins_load_and_broken_ones_are_named(installed_third_party):
+    registry = load_registry(autoload=True)
+    assert registry.get("backbone", "good").source.distribution == "noprop-good-plugin"
+    [broken] = registry.broken
+    assert "plugin 'broken_backbone' of distribution 'noprop-broken-plugin 1.2'" in broken.message()
+    assert "needs a missing library" in broken.message()
+    with pytest.raises(PluginError, match="noprop-broken-plugin"):
+        registry.raise_if_broken()
+
+
+def test_the_autoload_switch_keeps_only_first_party_plugins(installed_third_party, monkeypatch):
+    monkeypatch.setenv("NOPROP_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry = load_registry()
+    assert "good" not in registry.names("backbone") and registry.broken == []
+    assert "cnn" in registry.names("backbone")
+
+
+def test_the_cli_lists_the_rest_and_marks_the_broken_plugin(installed_third_party, tmp_path):
+    import os
+    import subprocess
+
+    from helpers import NOPROP
+
+    env = {k: v for k, v in os.environ.items() if k != "NOPROP_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # where the fixture installed them
+    listing = subprocess.run([NOPROP, "plugins"], env=env, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split("\t") for line in listing.stdout.splitlines()]
+    assert ["backbone", "good", "noprop-good-plugin", "1.2", ""] in rows
+    assert ["backbone", "cnn", "noprop"] == rows[[r[1] for r in rows].index("cnn")][:3]
+    [broken] = [row for row in rows if row[0] == "BROKEN"]
+    assert broken[:4] == ["BROKEN", "broken_backbone", "noprop-broken-plugin", "1.2"]
+    validate = subprocess.run([NOPROP, "validate", "recipes/digits_dt.toml"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=REPO)  # fmt: skip
+    assert validate.returncode == 2
+    assert "plugin 'broken_backbone' of distribution 'noprop-broken-plugin 1.2' is broken" in validate.stderr
+
+
+def test_a_plugin_whose_hook_raises_is_marked_broken_and_the_rest_still_load():
+    def register(registry):
+        raise RuntimeError("cannot register today")
+
+    module = types.ModuleType("raising_plugin")
+    register.__name__ = "noprop_register_datasets"
+    module.noprop_register_datasets = hookimpl(register)
+    registry = load_registry([("raising", module)], autoload=False)
+    [broken] = registry.broken
+    assert "plugin 'raising'" in broken.message() and "cannot register today" in broken.message()
+    assert "digits" in registry.names("dataset")

@@ -1,0 +1,41 @@
+"""The variant contract kit (noprop_core.testing.VariantContract) on every first-party variant."""
+
+from __future__ import annotations
+
+from noprop_core.testing import VariantContract
+
+
+class TestDT(VariantContract):
+    name = "dt"
+    config = {"timesteps": 3}
+
+
+class TestDTStacked(VariantContract):
+    name = "dt"
+    config = {"timesteps": 3, "order": "simultaneous", "fused": True}
+
+
+class TestCT(VariantContract):
+    name = "ct"
+    config = {"steps": 4}
+
+
+class TestCTWithLearnableGammaAndRadialHead(VariantContract):
+    name = "ct"
+    config = {"steps": 4, "sampler": "heun"}
+    parts = {**VariantContract.parts, "schedule": ("learnable_gamma", {}), "head": ("radial", {"sigma": 0.5})}
+
+
+class TestFM(VariantContract):
+    name = "fm"
+    config = {"steps": 4}
+
+
+class TestAdjoint(VariantContract):
+    name = "adjoint"
+    config = {"steps": 4}
+
+
+class TestBackprop(VariantContract):
+    name = "backprop"
+    config = {"timesteps": 3}

@@ -1,0 +1,88 @@
+"""The architecture is checked, not described: import-linter's contracts, the public API, the
+variant contract asked only through its declared members, and the kinds table as the one list."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import noprop_core
+from conftest import REPO
+from noprop_core.plugin import hookspecs
+from noprop_core.plugin.kinds import KINDS
+
+PLUGIN_SOURCES = sorted([*(REPO / "plugins").rglob("*.py"), *(REPO / "examples").rglob("*.py")])
+
+
+def test_import_linter_contracts_are_kept():
+    lint = shutil.which("lint-imports", path=str(REPO / ".venv" / "bin")) or shutil.which("lint-imports")
+    assert lint, "import-linter is a dev dependency: pip install -e '.[dev]'"
+    result = subprocess.run([lint, "--config", str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def imports_of(path):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+
+
+@pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_plugins_import_only_the_public_api(path):
+    """First-party plugins and the third-party example: `noprop_core` itself, or the contract kit
+    in tests; never a core submodule, never another plugin."""
+    allowed = {"noprop_core"} | ({"noprop_core.testing"} if "tests" in path.parts else set())
+    core = [m for m in imports_of(path) if m.split(".")[0] == "noprop_core" and m not in allowed]
+    other_plugins = [m for m in imports_of(path) if m.startswith("noprop_plugins")]
+    assert not core and not other_plugins, (core, other_plugins)
+
+
+def test_every_public_name_resolves_and_none_is_a_submodule():
+    for name in noprop_core.__all__:
+        assert getattr(noprop_core, name) is not None, name
+    assert len(noprop_core.__all__) == len(set(noprop_core.__all__))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        noprop_core.nope  # noqa: B018
+
+
+def test_importing_the_public_api_loads_no_torch_until_a_name_is_used():
+    code = "import sys, noprop_core; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_core_has_at_most_four_top_level_modules():
+    modules = sorted(p.name for p in (REPO / "noprop_core").glob("*.py"))
+    assert len(modules) <= 4, modules
+
+
+def test_hook_specs_come_from_the_kinds_table():
+    assert [name for name in dir(hookspecs) if name.startswith("noprop_register_")] == sorted(k.hook for k in KINDS)
+    for kind in KINDS:
+        assert kind.name in getattr(hookspecs, kind.hook).__doc__
+
+
+def test_the_engine_asks_variants_only_through_the_contract():
+    """No `getattr`/`hasattr` of a variant or its config, no `attrs.fields_dict` of a plugin's
+    config anywhere in the core (the contract test kit aside, which checks declared keys)."""
+    offenders = []
+    for path in (REPO / "noprop_core").rglob("*.py"):
+        if path.name == "testing.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = ast.unparse(node.func)
+            arguments = " ".join(ast.unparse(a) for a in node.args)
+            if name in ("getattr", "hasattr") and "variant" in arguments:
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+            if name == "attrs.fields_dict":
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, "\n".join(offenders)
