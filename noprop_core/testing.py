@@ -138,6 +138,10 @@ class BackboneContract(PluginContract):
             )
         images, z, t = self.inputs(spec)
         torch.testing.assert_close(ImageConditioned(block, images)(z, t), block(images, z, t))
+        image_module = block.image_module()
+        if image_module is not None:  # stacked training may run this module in its place
+            assert any(image_module is m for m in block.modules())
+            torch.testing.assert_close(image_module(images), block.encode_image(images))
 
 
 class LabelEmbeddingContract(PluginContract):

@@ -26,6 +26,11 @@ class Block(nn.Module):
     def encode_image(self, images: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def image_module(self) -> nn.Module | None:
+        """The submodule ``encode_image`` runs, when it is one (stacked training may then run the
+        T blocks' copies as one grouped network); None otherwise."""
+        return None
+
     def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 

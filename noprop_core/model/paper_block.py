@@ -102,6 +102,9 @@ class DiscreteTimeBlock(Block):
     def encode_image(self, images: Tensor) -> Tensor:
         return self.image_path(images)
 
+    def image_module(self) -> nn.Module:
+        return self.image_path
+
     def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
         label = self.label_in(z)
         label = label + self.label_residual(label)
@@ -128,6 +131,9 @@ class ContinuousTimeBlock(Block):
 
     def encode_image(self, images: Tensor) -> Tensor:
         return self.image_path(images)
+
+    def image_module(self) -> nn.Module:
+        return self.image_path
 
     def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
         if t is None:

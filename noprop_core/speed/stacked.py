@@ -10,7 +10,7 @@ work on them as before, and see every update the stacked computation makes.
 Each block still gets only its own loss: the blocks share no parameters and no activations,
 so the gradient of the summed loss with respect to block t's slice is block t's gradient.
 
-Blocks with an ``image_path`` made of plain layers (the paper's conv path) run it as one wide
+Blocks whose ``image_module()`` is made of plain layers (the paper's conv path) run it as one wide
 grouped network (``noprop_core.speed.grouped_network``) and vmap only the rest (``from_features``): vmap's own
 lowering of convolutions copies the activations between layers and is slower than T separate
 blocks on a CPU. Other blocks (ResNet encoders, third-party backbones) are vmapped whole.
@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from noprop_core.model.blocks import Block
 from noprop_core.speed import grouped_network as grouped
 
 
@@ -42,11 +43,14 @@ class StackedBlocks:
     def __init__(self, blocks: nn.ModuleList, grouped_image_path: bool = True):
         self.blocks = blocks
         self.template = copy.deepcopy(blocks[0]).to("meta")  # the architecture, without storage
-        image_path = getattr(self.template, "image_path", None)
+        # A Block whose encode_image is one module of plain layers runs it grouped (see module doc).
+        self.image_path = self.template.image_module() if isinstance(self.template, Block) else None
+        self.image_path_prefix = next(
+            (f"{name}." for name, module in self.template.named_modules() if module is self.image_path), ""
+        )
         self.grouped_image_path = (
-            grouped_image_path and hasattr(self.template, "from_features") and image_path is not None
-            and grouped.supports(image_path)
-        )  # fmt: skip
+            grouped_image_path and self.image_path is not None and grouped.supports(self.image_path)
+        )
         self.rest = _FromFeatures(self.template)
         self.params: dict[str, Tensor] = {}
         self.buffers: dict[str, Tensor] = {}
@@ -101,7 +105,7 @@ class StackedBlocks:
 
     def _grouped_then_vmapped(self, images: Tensor, z: Tensor) -> Tensor:
         features = grouped.grouped_forward(
-            self.template.image_path, "image_path.", self.params, self.buffers, images, len(self.blocks)
+            self.image_path, self.image_path_prefix, self.params, self.buffers, images, len(self.blocks)
         )
 
         def rest_of_block(params, buffers, features_t, z_t):
