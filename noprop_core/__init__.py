@@ -48,9 +48,12 @@ _PUBLIC: dict[str, str] = {
     "Registry": "plugin.registry",
     # the diffusion maths
     **dict.fromkeys(("NoiseSchedule", "DiscreteSchedule", "time_derivative"), "diffusion.schedule"),
-    **dict.fromkeys(("sample_marginal", "posterior_step", "kl_to_standard_normal"), "diffusion.gaussian"),
-    **dict.fromkeys(("convex_denoise", "dt_loss", "ct_loss", "fm_loss"), "diffusion.objectives"),
+    **dict.fromkeys(
+        ("sample_marginal", "posterior_step", "kl_to_standard_normal", "embedding_from_noise"), "diffusion.gaussian"
+    ),
+    **dict.fromkeys(("convex_denoise", "dt_loss", "ct_loss", "fm_loss", "PREDICTION_TARGETS"), "diffusion.objectives"),
     **dict.fromkeys(("dt_chain", "integrate", "probability_flow", "ODE_SOLVERS", "CT_SAMPLERS"), "diffusion.samplers"),
+    **dict.fromkeys(("LogNormalNoiseLevels", "block_interval"), "diffusion.noise_levels"),
     # model parts
     **dict.fromkeys(("Block", "BlockSpec", "ImageConditioned"), "model.blocks"),
     **dict.fromkeys(

@@ -6,10 +6,22 @@ import torch
 from torch import Tensor
 
 
-def sample_marginal(u: Tensor, alpha_bar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """z ~ q(z_t | y) = N(√ᾱ_t u_y, (1 − ᾱ_t) I), reparameterised (gradients reach u)."""
-    noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
+def sample_marginal(
+    u: Tensor, alpha_bar: Tensor, generator: torch.Generator | None = None, noise: Tensor | None = None
+) -> Tensor:
+    """z ~ q(z_t | y) = N(√ᾱ_t u_y, (1 − ᾱ_t) I), reparameterised (gradients reach u); ``noise``
+    gives the standard normal draw ε (drawn here when absent)."""
+    if noise is None:
+        noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
     return alpha_bar.sqrt() * u + (1 - alpha_bar).sqrt() * noise
+
+
+def embedding_from_noise(z: Tensor, noise: Tensor, alpha_bar: Tensor) -> Tensor:
+    """The u for which z = √ᾱ u + √(1 − ᾱ) ε: û = (z − √(1 − ᾱ) ε̂) / √ᾱ (noise prediction → embedding).
+
+    Where ᾱ = 0 (a cosine schedule at t = 0) z holds nothing of u; ᾱ is floored at 1e-6 there."""
+    alpha_bar = alpha_bar.clamp_min(1e-6)
+    return (z - (1 - alpha_bar).sqrt() * noise) / alpha_bar.sqrt()
 
 
 def posterior_step(

@@ -61,6 +61,9 @@ def dt_loss(
     return {"ce": ce, "kl": kl, "denoise": denoise}
 
 
+PREDICTION_TARGETS = ("embedding", "noise")
+
+
 def ct_loss(
     *,
     logits_fn: Callable[[Tensor, Tensor], Tensor],
@@ -69,25 +72,36 @@ def ct_loss(
     labels: Tensor,
     schedule: NoiseSchedule,
     eta: float,
+    target: str = "embedding",
 ) -> dict[str, Tensor]:
     """NoProp-CT (Eq. 9, Algorithm 2), t ~ U(0, 1) per example:
 
     - ``ce``: E[−log p̂(y | z_1)], z_1 ~ q(z_1 | y);
     - ``kl``: KL(q(z_0 | y) ‖ N(0, I));
-    - ``denoise``: (η/2) E[SNR′(t) ‖û_θ(z_t, x, t) − u_y‖²], z_t ~ q(z_t | y).
+    - ``denoise`` with ``target = "embedding"`` (the paper): (η/2) E[SNR′(t) ‖û_θ(z_t, x, t) − u_y‖²],
+      û = softmax(logits) · W_Embed, z_t = √ᾱ u_y + √(1 − ᾱ) ε;
+    - ``denoise`` with ``target = "noise"``: the block predicts ε̂ = logits · W_Embed (unconstrained)
+      and the term is (η/2) E[(SNR′(t)/SNR(t)) ‖ε̂ − ε‖²]: the same objective, since the û
+      implied by ε̂ (``embedding_from_noise``) has ‖û − u_y‖² = ‖ε̂ − ε‖² / SNR(t).
     ``logits_fn(z, t)`` is the block applied to the batch's images.
     """
     u = embedding_weight[labels]
     t = torch.rand(len(labels), device=u.device)
-    z_t = sample_marginal(u, schedule.alpha_bar(t)[:, None])
-    u_hat = convex_denoise(logits_fn(z_t, t), embedding_weight)
-    weight = schedule.snr_derivative(t)
+    noise = torch.randn(u.shape, device=u.device, dtype=u.dtype)
+    z_t = sample_marginal(u, schedule.alpha_bar(t)[:, None], noise=noise)
+    logits = logits_fn(z_t, t)
+    if target == "embedding":
+        weight, error = schedule.snr_derivative(t), (convex_denoise(logits, embedding_weight) - u).pow(2).sum(-1)
+    elif target == "noise":
+        weight, error = schedule.snr_derivative(t) / schedule.snr(t), (logits @ embedding_weight - noise).pow(2).sum(-1)
+    else:
+        raise ValueError(f"unknown prediction target {target!r}; expected one of {PREDICTION_TARGETS}")
     ends = schedule.alpha_bar(torch.tensor([0.0, 1.0], device=u.device))
     z_1 = sample_marginal(u, ends[1])
     return {
         "ce": F.cross_entropy(head(z_1), labels),
         "kl": kl_to_standard_normal(u, ends[0]).mean(),
-        "denoise": 0.5 * eta * (weight * (u_hat - u).pow(2).sum(-1)).mean(),
+        "denoise": 0.5 * eta * (weight * error).mean(),
     }
 
 

@@ -1,5 +1,9 @@
 """`ct`: NoProp-CT (paper Eq. 9, Algorithm 2; continuous time, usually with `learnable_gamma`).
 
+``target = "noise"`` (not in the paper) makes the block predict the noise ε instead of the clean
+embedding, with the loss weight transformed so that the objective is the same (``ct_loss``);
+several NoProp reimplementations report that it trains more easily.
+
 One block û_θ(z_t, x, t); the schedule's parameters ψ are shared parameters, trained with the
 head and the embedding. Inference: ``ancestral`` applies the DT update on a grid of ``steps``
 with ᾱ read off the (learned) schedule; ``euler`` / ``heun`` integrate the probability-flow ODE.
@@ -13,6 +17,7 @@ from torch import Tensor
 
 from noprop_core import (
     CT_SAMPLERS,
+    PREDICTION_TARGETS,
     ImageConditioned,
     Inference,
     SingleBlockVariant,
@@ -22,6 +27,7 @@ from noprop_core import (
     convex_denoise,
     ct_loss,
     dt_chain,
+    embedding_from_noise,
     greater_than,
     hookimpl,
     integrate,
@@ -35,6 +41,8 @@ class CTConfig(VariantConfig):
     eta: float = attrs.field(default=1.0, validator=greater_than(0))
     steps: int = attrs.field(default=1000, validator=at_least(1))  # inference steps
     sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
+    # What the block predicts: the clean embedding u_y (the paper) or the noise ε (see ct_loss).
+    target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))
 
     def inference(self) -> Inference:
         return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
@@ -45,6 +53,7 @@ class NoPropCT(SingleBlockVariant):
     def __init__(self, config: CTConfig, parts: VariantParts):
         super().__init__(parts, steps=config.steps, sampler=config.sampler)
         self.eta = config.eta
+        self.target = config.target
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return ct_loss(
@@ -54,6 +63,7 @@ class NoPropCT(SingleBlockVariant):
             labels=labels,
             schedule=self.schedule,
             eta=self.eta,
+            target=self.target,
         )
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
@@ -61,6 +71,9 @@ class NoPropCT(SingleBlockVariant):
         weight = self.embedding.weight
 
         def denoise(z: Tensor, t: Tensor) -> Tensor:
+            if self.target == "noise":
+                alpha_bar = self.schedule.alpha_bar(t).to(z.dtype)[:, None]
+                return embedding_from_noise(z, logits(z, t) @ weight, alpha_bar)
             return convex_denoise(logits(z, t), weight)
 
         if self.sampler == "ancestral":

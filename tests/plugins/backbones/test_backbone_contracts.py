@@ -18,3 +18,9 @@ class TestResNet50(BackboneContract):
     name = "resnet50"
     image_shapes = [(3, 32, 32)]
     batch = 2
+
+
+class TestViT(BackboneContract):
+    name = "vit"
+    config = {"width": 32, "depth": 2, "heads": 4}
+    image_shapes = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]

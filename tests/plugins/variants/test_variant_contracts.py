@@ -39,3 +39,19 @@ class TestAdjoint(VariantContract):
 class TestBackprop(VariantContract):
     name = "backprop"
     config = {"timesteps": 3}
+
+
+class TestCTPredictingNoise(VariantContract):
+    name = "ct"
+    config = {"steps": 4, "target": "noise"}
+    parts = {**VariantContract.parts, "schedule": ("learnable_gamma", {})}
+
+
+class TestDiffusionBlocks(VariantContract):
+    name = "diffusion_blocks"
+    config = {"blocks": 3, "steps": 2}
+
+
+class TestDiffusionBlocksPredictingNoiseWithOverlap(VariantContract):
+    name = "diffusion_blocks"
+    config = {"blocks": 3, "steps": 2, "sampler": "euler", "target": "noise", "overlap": 0.5, "order": "sequential"}

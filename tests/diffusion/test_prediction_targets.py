@@ -1,0 +1,93 @@
+"""NoProp-CT's prediction target: the clean embedding (the paper) or the noise ε, with the loss
+weight SNR′(t) for the one and SNR′(t)/SNR(t) for the other. Checked by value: the same predictor
+gives the same loss under both, the posterior mean is the optimum of both, and inference turns
+a noise prediction back into the embedding it implies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from noprop_core import ct_loss, embedding_from_noise
+from noprop_plugins.schedules.learnable_gamma import LearnableGammaConfig
+from noprop_plugins.schedules.learnable_gamma import build as build_gamma
+
+CLASSES, BATCH, ETA = 3, 4096, 0.7
+
+
+@pytest.fixture
+def problem():
+    torch.manual_seed(0)
+    schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma")).double()
+    weight = torch.randn(CLASSES, CLASSES, dtype=torch.float64) + 2 * torch.eye(CLASSES, dtype=torch.float64)
+    labels = torch.arange(BATCH) % CLASSES
+    return schedule, weight, labels
+
+
+def posterior_logits(z, t, schedule, weight, theta):
+    """θ · log q(u_k | z, t) up to a constant: θ = 1 is the exact posterior over the classes."""
+    alpha_bar = schedule.alpha_bar(t)[:, None, None]
+    squared = (z[:, None, :] - alpha_bar.sqrt() * weight[None]).pow(2).sum(-1)
+    return -theta * squared / (2 * (1 - alpha_bar[..., 0]))
+
+
+def losses(problem, theta, target, seed=1):
+    """ct_loss with a block that predicts û_θ = softmax(posterior logits)·W, or the ε̂ it implies."""
+    schedule, weight, labels = problem
+
+    def block(z, t):
+        u_hat = posterior_logits(z, t, schedule, weight, theta).softmax(-1) @ weight
+        if target == "embedding":
+            return posterior_logits(z, t, schedule, weight, theta)
+        alpha_bar = schedule.alpha_bar(t)[:, None]
+        noise_hat = (z - alpha_bar.sqrt() * u_hat) / (1 - alpha_bar).sqrt()
+        return noise_hat @ torch.linalg.inv(weight)  # logits whose readout logits·W is ε̂
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
+                       schedule=schedule, eta=ETA, target=target)  # fmt: skip
+
+
+@pytest.mark.parametrize("theta", [0.3, 1.0, 2.5])
+def test_the_same_predictor_gives_the_same_loss_under_both_targets(problem, theta):
+    embedding, noise = losses(problem, theta, "embedding"), losses(problem, theta, "noise")
+    torch.testing.assert_close(noise["denoise"], embedding["denoise"], rtol=1e-9, atol=0)
+    torch.testing.assert_close(noise["ce"], embedding["ce"])
+
+
+def test_the_noise_term_follows_its_formula(problem):
+    schedule, weight, labels = problem
+    recorded = {}
+
+    def block(z, t):
+        recorded.update(z=z, t=t)
+        return torch.ones(len(z), CLASSES, dtype=z.dtype)
+
+    torch.manual_seed(5)
+    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
+                    schedule=schedule, eta=ETA, target="noise")  # fmt: skip
+    z, t = recorded["z"], recorded["t"]
+    u = weight[labels]
+    alpha_bar = schedule.alpha_bar(t)[:, None]
+    noise = (z - alpha_bar.sqrt() * u) / (1 - alpha_bar).sqrt()  # the ε that made z
+    noise_hat = torch.ones(len(z), CLASSES, dtype=z.dtype) @ weight
+    with torch.no_grad():
+        log_snr_slope = schedule.snr_derivative(t) / schedule.snr(t)
+    expected = 0.5 * ETA * (log_snr_slope * (noise_hat - noise).pow(2).sum(-1)).mean()
+    torch.testing.assert_close(terms["denoise"], expected)
+
+
+@pytest.mark.parametrize("target", ["embedding", "noise"])
+def test_the_posterior_mean_is_the_optimum_of_both(problem, target):
+    thetas = [0.5, 0.8, 1.0, 1.25, 2.0]
+    values = [losses(problem, theta, target)["denoise"].item() for theta in thetas]
+    assert thetas[values.index(min(values))] == 1.0, dict(zip(thetas, values))
+
+
+def test_embedding_from_noise_inverts_the_corruption():
+    torch.manual_seed(2)
+    u, noise = torch.randn(6, 4), torch.randn(6, 4)
+    alpha_bar = torch.rand(6, 1) * 0.98 + 0.01
+    z = alpha_bar.sqrt() * u + (1 - alpha_bar).sqrt() * noise
+    torch.testing.assert_close(embedding_from_noise(z, noise, alpha_bar), u, rtol=1e-4, atol=1e-4)
