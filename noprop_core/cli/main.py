@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--steps", type=int, help="inference steps (variants ct, fm, adjoint)")
-    evaluate.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm)")
+    evaluate.add_argument("--steps", type=int, help="inference steps (ct, fm, adjoint; per block: diffusion_blocks)")
+    evaluate.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm, diffusion_blocks)")
 
     report = commands.add_parser("report", help="compare runs side by side and with the paper's Table 1")
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")

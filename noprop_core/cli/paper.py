@@ -51,6 +51,7 @@ def paper_accuracy(recipe: dict) -> float | None:
     if (
         recipe["model"]["backbone"]["name"] != "cnn"
         or recipe["model"].get("head", {}).get("name", "softmax") != "softmax"
+        or recipe["variant"].get("target", "embedding") != "embedding"  # the paper predicts u_y
     ):
         return None
     embedding = paper_embedding(recipe)

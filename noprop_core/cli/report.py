@@ -38,6 +38,12 @@ class RunSummary:
     def paper(self) -> float | None:
         return paper_accuracy(self.recipe)
 
+    @property
+    def variant_label(self) -> str:
+        """The variant's name, with its prediction target where it is not the paper's."""
+        target = self.recipe["variant"].get("target", "embedding")
+        return self.metrics["variant"] + ("" if target == "embedding" else f" ({target} target)")
+
     def row(self) -> tuple[str, ...]:
         m = self.metrics
         embedding = self.recipe["model"]["embedding"]
@@ -46,7 +52,7 @@ class RunSummary:
         epochs = f"{m['epochs_completed']}" + (f"/{paper_epochs}" if paper_epochs else "")
         test, paper = m.get("test_accuracy"), self.paper
         return (
-            self.run_dir.name, m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""), m["variant"], label,
+            self.run_dir.name, m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""), self.variant_label, label,
             epochs, percent(test), percent(m.get("train_accuracy")), f"{m['wall_seconds']:.0f} s",
             f"{m['peak_memory_bytes'] / 2**30:.2f} GiB", percent(paper),
             f"{test - paper:+.2f}" if test is not None and paper is not None else "",
