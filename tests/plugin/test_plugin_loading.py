@@ -11,16 +11,17 @@ import pytest
 
 from conftest import REPO
 from noprop_core.errors import PluginError
-from noprop_core.plugin.config import BackboneConfig
+from noprop_core.plugin.config import BackboneConfig, ScheduleConfig
 from noprop_core.plugin.hookspecs import hookimpl
 from noprop_core.plugin.manager import load_registry
 
 # kind -> {registered name: the entry point (pyproject.toml) that registers it}
 FIRST_PARTY = {
-    "backbone": {"cnn": "cnn", "resnet18": "resnet", "resnet50": "resnet"},
+    "backbone": {"cnn": "cnn", "resnet18": "resnet", "resnet50": "resnet", "vit": "vit"},
     "label_embedding": {"onehot": "onehot", "learned": "learned", "prototype": "prototype"},
     "schedule": {"cosine": "cosine", "learnable_gamma": "learnable_gamma"},
-    "variant": {name: name for name in ["adjoint", "backprop", "ct", "dt", "fm"]},
+    "variant": {name: name for name in ["adjoint", "backprop", "ct", "diffusion_blocks", "dt", "fm"]},
+    "head": {"softmax": "softmax", "radial": "radial"},
     "dataset": {
         "digits": "digits",
         "mnist": "torchvision",
@@ -106,7 +107,7 @@ def installed_third_party(tmp_path, monkeypatch):
         "good_backbone",
         """
         import attrs
-        from noprop_core.plugin.config import BackboneConfig
+        from noprop_core.plugin.config import BackboneConfig, ScheduleConfig
         from noprop_core.plugin.hookspecs import hookimpl
 
         @attrs.frozen(kw_only=True)
@@ -174,3 +175,21 @@ def test_a_plugin_whose_hook_raises_is_marked_broken_and_the_rest_still_load():
     [broken] = registry.broken
     assert "plugin 'raising'" in broken.message() and "cannot register today" in broken.message()
     assert "digits" in registry.names("dataset")
+
+
+def test_a_factory_that_cannot_be_called_as_its_kind_says_is_refused_naming_the_plugin():
+    plugin = types.ModuleType("needy_plugin")
+
+    @hookimpl
+    def noprop_register_schedules(registry):
+        registry.add("needy", lambda config, extra: None, config=TinyScheduleConfig)
+
+    plugin.noprop_register_schedules = noprop_register_schedules
+    with pytest.raises(PluginError, match=r"plugin 'needy_plugin' .*: schedule 'needy': factory\(config, extra\) "
+                                          r"cannot be called as \(config\)"):  # fmt: skip
+        load_registry([("needy_plugin", plugin)], autoload=False)
+
+
+@attrs.frozen(kw_only=True)
+class TinyScheduleConfig(ScheduleConfig):
+    pass
