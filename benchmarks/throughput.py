@@ -44,7 +44,7 @@ from noprop_core.model.blocks import BlockSpec
 from noprop_core.model.variant import Variant, VariantParts
 from noprop_core.recipe.schema import EvalSection, Recipe, TrainSection
 from noprop_core.speed.cuda_graph import WARMUP_STEPS
-from noprop_core.speed.options import SpeedSection
+from noprop_core.speed.section import SpeedSection
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.embeddings.onehot import OneHotEmbedding

@@ -20,7 +20,7 @@ from noprop_core.plugin.config import InvalidValue
 from noprop_core.plugin.kinds import BY_CONFIG_BASE, KINDS
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
-from noprop_core.speed.options import MOVED_FROM_TRAIN
+from noprop_core.speed.section import MOVED_FROM_TRAIN
 
 
 def _strict(kind: type, label: str) -> Callable[[Any, type], Any]:

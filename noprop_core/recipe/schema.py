@@ -23,7 +23,7 @@ from noprop_core.plugin.config import (
     greater_than,
     one_of,
 )
-from noprop_core.speed.options import SpeedSection
+from noprop_core.speed.section import SpeedSection
 
 
 @attrs.frozen(kw_only=True)

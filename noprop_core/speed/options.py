@@ -1,50 +1,14 @@
-"""The recipe's ``[speed]`` section: how fast, never what is computed. All off by default.
-
-- ``compile``: ``torch.compile`` every block in place (``nn.Module.compile``: parameter names and
-  checkpoints stay the same) with the named backend: ``"inductor"`` (generated kernels; the
-  first steps pay the compilation), ``"cudagraphs"`` (CUDA graphs: replays each block's
-  kernels without launch overhead; CUDA only), ``"eager"`` (graph capture only: checks that a
-  block compiles, without speed-up). Stacked blocks (vmap) are not compiled.
-- ``channels_last``: images and 4-D weights in NHWC layout, which convolution kernels on recent
-  GPUs (and oneDNN on CPU) prefer.
-- ``autocast = "bf16"``: the training losses computed under ``torch.autocast`` in bfloat16 (on
-  CUDA, and on CPU where oneDNN supports it); parameters and optimizer state stay float32.
-- ``cuda_graph``: the stacked update of all blocks (a variant that runs stacked, e.g. ``dt``
-  with ``order = "simultaneous"`` and ``fused = true``) recorded once as a CUDA graph and
-  replayed on every minibatch (``noprop_core.speed.cuda_graph``): on a GPU the host, not the
-  GPU, limits a stacked step without it.
-- ``distributed``: under torchrun, ``"blocks"`` shards the units over ranks, ``"data"`` splits
-  each minibatch (``noprop_core.speed.distributed``). Ignored in a single process.
-
-These keys lived in ``[train]`` before; ``MOVED_FROM_TRAIN`` lets the recipe loader say so.
-"""
+"""Applying the recipe's ``[speed]`` section (``noprop_core.speed.section``) to a model and its losses."""
 
 from __future__ import annotations
 
 import contextlib
 
-import attrs
 import torch
 
 from noprop_core.errors import NopropError
 from noprop_core.model.variant import Variant
-from noprop_core.plugin.config import one_of
-
-COMPILE_BACKENDS = ("none", "inductor", "cudagraphs", "eager")
-AUTOCAST_DTYPES = ("none", "bf16")
-DISTRIBUTED_MODES = ("blocks", "data")
-
-
-@attrs.frozen(kw_only=True)
-class SpeedSection:
-    compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS))
-    channels_last: bool = False
-    autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES))
-    cuda_graph: bool = False
-    distributed: str = attrs.field(default="blocks", validator=one_of(*DISTRIBUTED_MODES))
-
-
-MOVED_FROM_TRAIN = tuple(field.name for field in attrs.fields(SpeedSection))
+from noprop_core.speed.section import SpeedSection
 
 
 def check_supported(speed: SpeedSection, device: torch.device, variant: Variant, distributed: bool = False) -> None:
