@@ -9,7 +9,8 @@ paper's Figure 6 block (``noprop_core.paper_block``), so every variant can use i
 
 Attention is written out with ``scaled_dot_product_attention`` rather than through
 ``nn.TransformerEncoderLayer``, whose inference fast path cannot run under ``vmap`` (stacked
-DT training vmaps whole blocks).
+DT training vmaps whole blocks). Under vmap on CPU, PyTorch runs the attention kernel block by
+block (it warns so): the same result, without the batching speed-up.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from noprop_core.speed.grouped_network import grouped_forward, supports
 from noprop_core.speed.stacked import StackedBlocks
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
+from noprop_plugins.backbones.vit import ViTConfig
+from noprop_plugins.backbones.vit import build as build_vit
 from noprop_plugins.embeddings.onehot import OneHotEmbedding
 from noprop_plugins.heads.softmax import SoftmaxHead
 from noprop_plugins.schedules.cosine import CosineSchedule
@@ -22,16 +24,22 @@ from noprop_plugins.variants.dt import DTConfig, NoPropDT
 T, B, CLASSES = 3, 16, 10
 
 
-def make_dt(fused: bool, grouped_image_path: bool = True) -> NoPropDT:
+BACKBONES = {
+    "cnn": lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
+    "vit": lambda spec: build_vit(ViTConfig(name="vit", width=16, depth=1, heads=2, patch_size=2, dropout=0.0), spec),
+}
+
+
+def make_dt(fused: bool, grouped_image_path: bool = True, backbone: str = "cnn") -> NoPropDT:
     torch.manual_seed(7)  # both variants start from the same parameters
     parts = VariantParts(
         embedding=OneHotEmbedding(CLASSES), schedule=CosineSchedule(), image_shape=(1, 8, 8), num_classes=CLASSES,
-        make_block=lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
-        make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
+        make_block=BACKBONES[backbone], make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
     )  # fmt: skip
     variant = NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=fused), parts)
     if fused:
-        assert variant.stacked.grouped_image_path  # the paper's conv path qualifies
+        # the paper's conv path qualifies for the grouped network; a transformer encoder does not
+        assert variant.stacked.grouped_image_path == (backbone == "cnn")
         variant.stacked = StackedBlocks(variant.blocks, grouped_image_path=grouped_image_path)
     return variant
 
@@ -67,9 +75,13 @@ def step(variant: NoPropDT, terms) -> None:
         optimizer.step()
 
 
-@pytest.mark.parametrize("grouped_image_path", [True, False], ids=["grouped-conv-path", "vmap-whole-block"])
-def test_fused_update_equals_the_per_block_update(grouped_image_path):
-    fused, plain = make_dt(True, grouped_image_path), make_dt(False)
+@pytest.mark.parametrize(
+    ("backbone", "grouped_image_path"),
+    [("cnn", True), ("cnn", False), ("vit", False)],
+    ids=["grouped-conv-path", "vmap-whole-block", "vit-vmapped"],
+)
+def test_fused_update_equals_the_per_block_update(backbone, grouped_image_path):
+    fused, plain = make_dt(True, grouped_image_path, backbone), make_dt(False, backbone=backbone)
     fused.train(), plain.train()
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(B, 1, 8, 8, generator=generator)
