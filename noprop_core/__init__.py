@@ -72,6 +72,7 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(("Head", "start_at_nearest_embedding"), "model.heads"),
     **dict.fromkeys(("Variant", "VariantParts", "UPDATE_ORDERS"), "model.variant"),
     "SingleBlockVariant": "model.single_block",
+    "BlockPerUnitVariant": "model.block_units",
     "StackedBlocks": "speed.stacked",
     # data sets and trackers
     **dict.fromkeys(("TensorSplits", "standardized_splits", "resolve_data_root"), "engine.data"),

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Normal
 
+STANDARD_NORMAL = Normal(torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
+
 
 @attrs.frozen
 class LogNormalNoiseLevels:
@@ -37,15 +39,13 @@ class LogNormalNoiseLevels:
         """σ(t): σ_max at t = 0, σ_min at t = 1, the log-normal's quantile in between."""
         low, high = self.cdf_range
         cdf = (high - t.double() * (high - low)).clamp(1e-15, 1 - 1e-15)
-        standard = Normal(torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
-        sigma = torch.exp(self.p_mean + self.p_std * standard.icdf(cdf))
+        sigma = torch.exp(self.p_mean + self.p_std * STANDARD_NORMAL.icdf(cdf))
         return sigma.clamp(self.sigma_min, self.sigma_max).to(t.dtype if t.is_floating_point() else torch.float32)
 
     def t_of(self, sigma: Tensor) -> Tensor:
         """The inverse of ``sigma``: t ∈ [0, 1] of a noise level."""
         low, high = self.cdf_range
-        standard = Normal(torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
-        cdf = standard.cdf((sigma.double().log() - self.p_mean) / self.p_std)
+        cdf = STANDARD_NORMAL.cdf((sigma.double().log() - self.p_mean) / self.p_std)
         return ((high - cdf) / (high - low)).to(sigma.dtype)
 
 

@@ -35,18 +35,18 @@ from __future__ import annotations
 import attrs
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from noprop_core import (
     ODE_SOLVERS,
     PREDICTION_TARGETS,
     UPDATE_ORDERS,
+    BlockPerUnitVariant,
     BlockSpec,
     ImageConditioned,
     Inference,
     InvalidValue,
     LogNormalNoiseLevels,
-    Variant,
     VariantConfig,
     VariantParts,
     at_least,
@@ -82,7 +82,7 @@ class DiffusionBlocksConfig(VariantConfig):
                          samplers=ODE_SOLVERS)  # fmt: skip
 
 
-class DiffusionBlocks(Variant):
+class DiffusionBlocks(BlockPerUnitVariant):
     def __init__(self, config: DiffusionBlocksConfig, parts: VariantParts):
         super().__init__()
         self.config = config
@@ -91,22 +91,8 @@ class DiffusionBlocks(Variant):
         self.embedding = parts.embedding
         spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim,
                          num_classes=parts.num_classes, time_conditioned=True)  # fmt: skip
-        self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.blocks))
+        self.set_blocks(parts.make_block(spec) for _ in range(config.blocks))
         self.head = parts.make_head()
-        self.units = [f"block{b}" for b in range(1, config.blocks + 1)]
-
-    def block_index(self, unit: str) -> int:
-        return self.units.index(unit)
-
-    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
-        return list(self.blocks[self.block_index(unit)].parameters())
-
-    def unit_state(self, unit: str) -> list[Tensor]:
-        block = self.blocks[self.block_index(unit)]
-        return [*block.parameters(), *block.buffers()]
-
-    def block_modules(self) -> list[nn.Module]:
-        return list(self.blocks)
 
     def interval(self, block: int, overlap: float | None = None) -> tuple[float, float]:
         """Block ``block`` ∈ 1..B's t-interval (training widens it by ``overlap``, inference does not)."""

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import attrs
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from noprop_core import (
     UPDATE_ORDERS,
+    BlockPerUnitVariant,
     BlockSpec,
     DiscreteSchedule,
     Inference,
     InvalidValue,
     NoiseSchedule,
     StackedBlocks,
-    Variant,
     VariantConfig,
     VariantParts,
     at_least,
@@ -53,7 +53,7 @@ class DTConfig(VariantConfig):
         return Inference(steps=self.timesteps)  # the chain has one step per block: not adjustable
 
 
-class NoPropDT(Variant):
+class NoPropDT(BlockPerUnitVariant):
     def __init__(self, config: DTConfig, parts: VariantParts):
         super().__init__()
         self.eta = config.eta
@@ -63,9 +63,8 @@ class NoPropDT(Variant):
         spec = BlockSpec(
             image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
         )
-        self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
+        self.set_blocks(parts.make_block(spec) for _ in range(config.timesteps))
         self.head = parts.make_head()
-        self.units = [f"block{t}" for t in range(1, config.timesteps + 1)]
         self._fixed_chain: DiscreteSchedule | None = None
         self.stacked = StackedBlocks(self.blocks) if config.fused else None
 
@@ -78,25 +77,12 @@ class NoPropDT(Variant):
             self._fixed_chain = self.schedule.discretize(len(self.blocks)).to(device)
         return self._fixed_chain
 
-    def block_index(self, unit: str) -> int:
-        return self.units.index(unit)
-
     @property
     def runs_stacked(self) -> bool:
         return self.stacked is not None
 
-    def block_modules(self) -> list[nn.Module]:
-        return list(self.blocks)
-
     def noise_schedule(self) -> NoiseSchedule:
         return self.schedule
-
-    def unit_parameters(self, unit: str) -> list[nn.Parameter]:
-        return list(self.blocks[self.block_index(unit)].parameters())
-
-    def unit_state(self, unit: str) -> list[Tensor]:
-        block = self.blocks[self.block_index(unit)]
-        return [*block.parameters(), *block.buffers()]
 
     def _loss(self, denoiser, labels: Tensor, t: Tensor, noise=None) -> dict[str, Tensor]:
         return dt_loss(denoiser=denoiser, head=self.head, embedding_weight=self.embedding.weight, labels=labels,
