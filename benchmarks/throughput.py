@@ -6,6 +6,9 @@ reported), so machine noise hits all alike:
 - ``reference``: a hand-written PyTorch loop for one DT block step (sample z_{t−1} and z_T,
   forward, the three loss terms, backward, AdamW) — what noprop's machinery must not slow down;
 - ``sequential``: noprop's trainer updating one block (Algorithm 1's inner step);
+- ``torch_dropout``: ``sequential`` with the blocks' dropout layers swapped for ``torch.nn.Dropout``
+  (noprop's own ``Dropout`` draws its CPU masks from uniform numbers; see
+  ``benchmarks/dropout.py``): the DT block step before and after that change, side by side;
 - ``fused``: noprop's trainer updating all T blocks in one pass (``fused = true``: the conv path as
   one grouped network, the rest vmapped), per block;
 - ``backprop``: the back-propagation baseline's end-to-end step through all T blocks, per block;
@@ -19,6 +22,12 @@ its peak, the end of the forward pass: parameters + gradients of the updated par
 two moments for every parameter (as after the first epoch) + every distinct tensor storage autograd
 saves for backward (counted with ``torch.autograd.graph.saved_tensors_hooks``, parameters excluded).
 Process RSS is not used: the runtime dominates it.
+
+Fraction of the limit: every contender's FLOPs per step (forward and backward, counted with
+``torch.utils.flop_counter.FlopCounterMode``; the optimizer's element-wise work is not counted;
+stacked contenders are credited with the sequential step's count per block)
+over its time give achieved FLOP/s, shown against this device's peak measured in the same run: a
+large float32 matmul (``--peak-size``, 2048 by default).
 
     python benchmarks/throughput.py            # the full tables (MNIST-, CIFAR-, digits-shaped, DT/CT/FM)
     python benchmarks/throughput.py --json     # one JSON object, MNIST-shaped DT only, < 1 min on 2 cores
@@ -34,6 +43,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from noprop_core.engine.data import TensorSplits
 from noprop_core.engine.experiment import Experiment
@@ -166,10 +176,35 @@ def step_memory_bytes(trainer: Trainer, units: list[str], images, labels) -> int
     return parameter_bytes + gradient_bytes + 2 * parameter_bytes + sum(saved.values())
 
 
+def with_torch_dropout(variant: Variant) -> Variant:
+    """The same model with every dropout layer a ``torch.nn.Dropout`` (the mask drawn by ``bernoulli_``)."""
+    for module in list(variant.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, torch.nn.Dropout):
+                setattr(module, name, torch.nn.Dropout(child.p))
+    return variant
+
+
+def matmul_peak_flops(size: int, device, repeats: int) -> float:
+    """FLOP/s of a size × size float32 matmul: the device's attainable peak for dense work."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    seconds = min(milliseconds(lambda: a @ b, 2, device, warmup=1) for _ in range(repeats)) / 1e3
+    return 2 * size**3 / seconds
+
+
+def flops_per_step(step: Callable[[], None], divisor: int) -> float:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / divisor
+
+
 def dt_trainers(image_shape, size, device):
     images, labels = batch(image_shape, size, device)
     torch.manual_seed(0)
     sequential = trainer_for(NoPropDT(DTConfig(name="dt", timesteps=T), parts(image_shape)), images, labels, device)
+    torch.manual_seed(0)
+    torch_dropout_variant = with_torch_dropout(NoPropDT(DTConfig(name="dt", timesteps=T), parts(image_shape)))
+    torch_dropout = trainer_for(torch_dropout_variant, images, labels, device)
     fused_config = DTConfig(name="dt", timesteps=T, order="simultaneous", fused=True)
     fused = trainer_for(NoPropDT(fused_config, parts(image_shape)), images, labels, device)
     backprop_config = BackpropConfig(name="backprop", timesteps=T)
@@ -177,15 +212,16 @@ def dt_trainers(image_shape, size, device):
     graphed = None
     if device.type == "cuda":  # the fused update replayed as one CUDA graph (speed.cuda_graph)
         graphed = trainer_for(NoPropDT(fused_config, parts(image_shape)), images, labels, device, cuda_graph=True)
-    return images, labels, sequential, fused, backprop, graphed
+    return images, labels, sequential, torch_dropout, fused, backprop, graphed
 
 
 def dt_measurements(image_shape, size, device, steps, repeats):
-    images, labels, sequential, fused, backprop, graphed = dt_trainers(image_shape, size, device)
+    images, labels, sequential, torch_dropout, fused, backprop, graphed = dt_trainers(image_shape, size, device)
     every_block = fused.variant.units
     contenders = {
         "reference": (reference_step(images, labels, device), steps, 1),
         "sequential": (lambda: sequential.update(images, labels, ["block5"]), steps, 1),
+        "torch_dropout": (lambda: torch_dropout.update(images, labels, ["block5"]), steps, 1),
         "fused": (lambda: fused.update(images, labels, every_block), max(1, steps // 3), T),
         "backprop": (lambda: backprop.update(images, labels, ["model"]), max(1, steps // 3), T),
     }
@@ -198,7 +234,14 @@ def dt_measurements(image_shape, size, device, steps, repeats):
         for _ in range(WARMUP_STEPS + 1):  # eager warm-up steps, then the recording
             graphed.update(images, labels, every_block)
         contenders["fused_graph"] = (lambda: graphed.update(images, labels, every_block), max(1, steps // 3), T)
-    return interleaved(contenders, repeats, device), memory, (images, sequential)
+    stacked = {"fused", "fused_graph"}
+    flops = {
+        name: flops_per_step(step, divisor) for name, (step, _, divisor) in contenders.items() if name not in stacked
+    }
+    # The stacked update does the sequential step's arithmetic once per block; counted on the latter
+    # because FlopCounterMode's backward formula for grouped convolutions ignores the groups (T× too many).
+    flops.update(dict.fromkeys(stacked & contenders.keys(), flops["sequential"]))
+    return interleaved(contenders, repeats, device), memory, flops, (images, sequential)
 
 
 def single_block_trainers(image_shape, size, device):
@@ -221,18 +264,21 @@ def inference_latency(variant: Variant, images, steps_options, device, attribute
     return results
 
 
-def print_tables(args, device, mnist_times, mnist_memory, mnist_dt) -> None:
+def print_tables(args, device, peak, mnist_times, mnist_memory, mnist_flops, mnist_dt) -> None:
     print(f"Training, batch {args.batch}, T = {T}, {device}, {torch.get_num_threads()} threads "
           f"(median of {args.repeats}; ms per block per minibatch)")  # fmt: skip
+    print(f"  peak: {args.peak_size}² float32 matmul, {peak / 1e9:.1f} GFLOP/s")
     for shape_name, shape in SHAPES.items():
         if shape_name == "MNIST":
-            times, memory = mnist_times, mnist_memory
+            times, memory, flops = mnist_times, mnist_memory, mnist_flops
         else:
-            times, memory, _ = dt_measurements(shape, args.batch, device, args.steps, args.repeats)
+            times, memory, flops, _ = dt_measurements(shape, args.batch, device, args.steps, args.repeats)
         print(f"\n  DT, {shape_name}-shaped {shape}")
         for name, value in times.items():
-            print(f"    {name:<11} {value:9.2f} ms  {args.batch * 1e3 / value:9.0f} examples·blocks/s  "
-                  f"{value / times['reference']:.3f}× reference")  # fmt: skip
+            achieved = flops[name] / (value / 1e3)
+            print(f"    {name:<13} {value:9.2f} ms  {args.batch * 1e3 / value:9.0f} examples·blocks/s  "
+                  f"{value / times['reference']:.3f}× reference  {achieved / 1e9:7.1f} GFLOP/s "
+                  f"= {100 * achieved / peak:5.1f} % of peak")  # fmt: skip
         for name, value in memory.items():
             print(f"    peak memory {name:<9} {value / 2**20:8.1f} MiB  {value / memory['backprop']:.2f}× backprop")
         images, labels, ct, fm = single_block_trainers(shape, args.batch, device)
@@ -257,12 +303,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per repeat (fused, backprop: a third)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--peak-size", type=int, default=2048, help="side of the matmul that measures the peak")
     args = parser.parse_args()
     device = torch.device(args.device)
 
-    times, memory, mnist_dt = dt_measurements(SHAPES["MNIST"], args.batch, device, args.steps, args.repeats)
+    peak = matmul_peak_flops(args.peak_size, device, args.repeats)
+    times, memory, flops, mnist_dt = dt_measurements(SHAPES["MNIST"], args.batch, device, args.steps, args.repeats)
     if not args.json:
-        print_tables(args, device, times, memory, mnist_dt)
+        print_tables(args, device, peak, times, memory, flops, mnist_dt)
         return
     print(json.dumps({
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -270,6 +318,10 @@ def main() -> None:
         "batch": args.batch,
         "timesteps": T,
         **{f"{name}_block_step_ms": value for name, value in times.items()},
+        "peak_matmul_flops_per_second": peak,
+        **{f"{name}_flops_per_block_step": flops[name] for name in times},
+        **{f"{name}_fraction_of_peak": flops[name] / (times[name] / 1e3) / peak for name in times},
+        "torch_dropout_over_sequential": times["torch_dropout"] / times["sequential"],
         "sequential_over_reference": times["sequential"] / times["reference"],
         "fused_speedup_over_sequential": times["sequential"] / times["fused"],
         **({"fused_graph_speedup_over_sequential": times["sequential"] / times["fused_graph"]}

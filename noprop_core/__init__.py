@@ -71,6 +71,7 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(("LabelEmbedding", "TrainableEmbedding", "initial_embedding_weight"), "model.embedding"),
     **dict.fromkeys(("Head", "start_at_nearest_embedding"), "model.heads"),
     **dict.fromkeys(("Variant", "VariantParts", "UPDATE_ORDERS"), "model.variant"),
+    "Dropout": "model.dropout",
     "SingleBlockVariant": "model.single_block",
     "BlockPerUnitVariant": "model.block_units",
     "StackedBlocks": "speed.stacked",

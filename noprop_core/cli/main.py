@@ -71,6 +71,7 @@ def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
         ("wall time", f"{metrics['wall_seconds']:.1f} s"),
         ("training throughput", f"{metrics['train_examples_per_second']:.0f} examples/s"),
         ("peak memory", f"{metrics['peak_memory_bytes'] / 2**20:.0f} MiB ({metrics['device']})"),
+        ("CPU threads", f"{metrics['threads']} ({metrics['threads_reason']})"),
         ("run directory", str(run_dir)),
     ]
     for key, value in rows:

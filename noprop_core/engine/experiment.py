@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import attrs
 import torch
@@ -15,6 +16,7 @@ from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import Distributed
 from noprop_core.speed.options import apply_to_model, check_supported, prepare_images
+from noprop_core.speed.threads import ThreadChoice, apply_threads, choose_threads
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,6 +43,7 @@ class Experiment:
     data_stand_in: bool = False  # synthetic data stood in for absent files (smoke runs only)
     distributed: Distributed | None = None  # set when launched by torchrun on several processes
     data_placement: str = "device"  # where the splits are: "device" or "host" (data.placement)
+    threads: ThreadChoice = ThreadChoice(None, "not chosen")  # speed.threads, as applied
 
 
 def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
@@ -67,6 +70,9 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
                     data_stand_in: bool = False, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
     """The recipe's model and training set-up on data already loaded (benchmarks pass their own)."""
     splits = splits.first_test(recipe.eval.test_subset)
+    values_per_batch = math.prod(splits.image_shape) * recipe.train.batch_size
+    threads = choose_threads(recipe.speed.threads, values_per_batch=values_per_batch)
+    threads = attrs.evolve(threads, count=apply_threads(threads))
     placement = resolve_placement(recipe.data.placement, splits, device)
     if placement == "device":
         splits = splits.to(device)
@@ -108,4 +114,4 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
                 "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
             )
     return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in,
-                      distributed=distributed, data_placement=placement)  # fmt: skip
+                      distributed=distributed, data_placement=placement, threads=threads)  # fmt: skip

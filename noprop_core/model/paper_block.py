@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from noprop_core.errors import NopropError
 from noprop_core.model.blocks import Block, BlockSpec
+from noprop_core.model.dropout import Dropout
 
 HIDDEN = 256
 TIME_EMBEDDING = 64
@@ -52,9 +53,9 @@ def conv_encoder(channels: int, dropout: float) -> nn.Sequential:
     """Figure 6's image path: conv32–ReLU–maxpool–drop, conv64–ReLU–drop, conv128–ReLU–maxpool–drop,
     flatten. Convolutions are 3×3 with padding 1 (the figure gives no padding; this keeps 28 px → 7 px)."""
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Dropout(dropout),
-        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+        nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), Dropout(dropout),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), Dropout(dropout),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), Dropout(dropout),
         nn.Flatten(),
     )  # fmt: skip
 

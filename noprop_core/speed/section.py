@@ -13,6 +13,8 @@
   with ``order = "simultaneous"`` and ``fused = true``) recorded once as a CUDA graph and
   replayed on every minibatch (``noprop_core.speed.cuda_graph``): on a GPU the host, not the
   GPU, limits a stacked step without it.
+- ``threads``: intra-op CPU threads: ``"auto"`` (default; the rule is in
+  ``noprop_core.speed.threads``), ``"torch"`` (PyTorch's own default, one per core) or a number.
 - ``distributed``: under torchrun, ``"blocks"`` shards the units over ranks, ``"data"`` splits
   each minibatch (``noprop_core.speed.distributed``). Ignored in a single process.
 
@@ -24,11 +26,20 @@ from __future__ import annotations
 
 import attrs
 
-from noprop_core.plugin.config import one_of
+from noprop_core.plugin.config import InvalidValue, one_of
 
 COMPILE_BACKENDS = ("none", "inductor", "cudagraphs", "eager")
 AUTOCAST_DTYPES = ("none", "bf16")
 DISTRIBUTED_MODES = ("blocks", "data")
+
+
+THREAD_POLICIES = ("auto", "torch")
+
+
+def thread_setting(_instance, attribute, value) -> None:
+    if value in THREAD_POLICIES or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096):
+        return
+    raise InvalidValue(attribute.name, f"expected 'auto', 'torch' or a whole number from 1 to 4096, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +49,7 @@ class SpeedSection:
     autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES))
     cuda_graph: bool = False
     distributed: str = attrs.field(default="blocks", validator=one_of(*DISTRIBUTED_MODES))
+    threads: str | int = attrs.field(default="auto", validator=thread_setting)
 
 
-MOVED_FROM_TRAIN = tuple(field.name for field in attrs.fields(SpeedSection))
+MOVED_FROM_TRAIN = tuple(field.name for field in attrs.fields(SpeedSection) if field.name != "threads")

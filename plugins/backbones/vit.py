@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from noprop_core import (
     BackboneConfig,
     BlockSpec,
+    Dropout,
     NopropError,
     at_least,
     between,
@@ -51,9 +52,9 @@ class TransformerLayer(nn.Module):
         self.attention_out = nn.Linear(width, width)
         self.mlp_norm = nn.LayerNorm(width)
         self.mlp = nn.Sequential(
-            nn.Linear(width, mlp_ratio * width), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_ratio * width, width)
+            nn.Linear(width, mlp_ratio * width), nn.GELU(), Dropout(dropout), nn.Linear(mlp_ratio * width, width)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, patches, width)
         batch, patches, width = x.shape
