@@ -57,15 +57,19 @@ from noprop_core.speed.cuda_graph import WARMUP_STEPS
 from noprop_core.speed.section import SpeedSection
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
-from noprop_plugins.embeddings.onehot import OneHotEmbedding
-from noprop_plugins.heads.softmax import SoftmaxHead
-from noprop_plugins.schedules.cosine import CosineSchedule
+from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_plugins.heads.softmax.head import SoftmaxHead
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
 from noprop_plugins.schedules.learnable_gamma import LearnableGammaConfig
 from noprop_plugins.schedules.learnable_gamma import build as build_gamma
-from noprop_plugins.variants.backprop import BackpropChain, BackpropConfig
-from noprop_plugins.variants.ct import CTConfig, NoPropCT
-from noprop_plugins.variants.dt import DTConfig, NoPropDT
-from noprop_plugins.variants.fm import FMConfig, NoPropFM
+from noprop_plugins.variants.backprop import BackpropConfig
+from noprop_plugins.variants.backprop.model import BackpropChain
+from noprop_plugins.variants.ct import CTConfig
+from noprop_plugins.variants.ct.model import NoPropCT
+from noprop_plugins.variants.dt import DTConfig
+from noprop_plugins.variants.dt.model import NoPropDT
+from noprop_plugins.variants.fm import FMConfig
+from noprop_plugins.variants.fm.model import NoPropFM
 
 SHAPES = {"MNIST": (1, 28, 28), "CIFAR": (3, 32, 32), "digits": (1, 8, 8)}  # digits: where fusing pays on a CPU
 CLASSES, T = 10, 10

@@ -51,8 +51,9 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(
         ("sample_marginal", "posterior_step", "kl_to_standard_normal", "embedding_from_noise"), "diffusion.gaussian"
     ),
-    **dict.fromkeys(("convex_denoise", "dt_loss", "ct_loss", "fm_loss", "PREDICTION_TARGETS"), "diffusion.objectives"),
-    **dict.fromkeys(("dt_chain", "integrate", "probability_flow", "ODE_SOLVERS", "CT_SAMPLERS"), "diffusion.samplers"),
+    **dict.fromkeys(("convex_denoise", "dt_loss", "ct_loss", "fm_loss"), "diffusion.objectives"),
+    **dict.fromkeys(("PREDICTION_TARGETS", "ODE_SOLVERS", "CT_SAMPLERS"), "diffusion.choices"),
+    **dict.fromkeys(("dt_chain", "integrate", "probability_flow"), "diffusion.samplers"),
     **dict.fromkeys(("LogNormalNoiseLevels", "block_interval"), "diffusion.noise_levels"),
     # model parts
     **dict.fromkeys(("Block", "BlockSpec", "ImageConditioned"), "model.blocks"),
@@ -70,7 +71,8 @@ _PUBLIC: dict[str, str] = {
     ),  # fmt: skip
     **dict.fromkeys(("LabelEmbedding", "TrainableEmbedding", "initial_embedding_weight"), "model.embedding"),
     **dict.fromkeys(("Head", "start_at_nearest_embedding"), "model.heads"),
-    **dict.fromkeys(("Variant", "VariantParts", "UPDATE_ORDERS"), "model.variant"),
+    **dict.fromkeys(("Variant", "VariantParts"), "model.variant"),
+    "UPDATE_ORDERS": "model.choices",
     "Dropout": "model.dropout",
     "SingleBlockVariant": "model.single_block",
     "BlockPerUnitVariant": "model.block_units",

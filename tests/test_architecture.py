@@ -60,6 +60,36 @@ def test_the_public_api_the_command_line_and_the_recipe_schema_load_no_torch(mod
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+LIGHT_COMMANDS = {
+    "--help": ["--help"],
+    "--version": ["--version"],
+    "plugins": ["plugins"],
+    "validate": ["validate", *(str(p) for p in sorted((REPO / "recipes").glob("*.toml")))],
+}
+
+
+@pytest.mark.parametrize("command", LIGHT_COMMANDS.values(), ids=LIGHT_COMMANDS.keys())
+def test_light_commands_import_no_torch_and_no_aim(command):
+    """`noprop --help`, `--version`, `plugins` and `validate` (every shipped recipe, every
+    first-party plugin registered) start without torch, torchvision or Aim: first-party
+    plugins keep torch in the modules their factories import when a run builds them."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from noprop_core.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        status = main(sys.argv[1:])\n"
+        "    except SystemExit as exc:\n"
+        "        status = exc.code\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'aim', 'medmnist') if m in sys.modules]\n"
+        "print(status, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *command], capture_output=True, text=True, timeout=120, cwd=REPO
+    )
+    assert result.stdout.strip().splitlines()[-1] in ("0 []", "None []"), result.stdout + result.stderr
+
+
 def test_the_core_has_at_most_four_top_level_modules():
     modules = sorted(p.name for p in (REPO / "noprop_core").glob("*.py"))
     assert len(modules) <= 4, modules

@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from noprop_core import __version__
 from noprop_core.cli.progress import make_progress
 from noprop_core.errors import NopropError
 from noprop_core.plugin.kinds import KINDS
@@ -21,6 +22,7 @@ from noprop_core.recipe.loading import default_recipe_path, dump_recipe, load_re
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noprop", description="Train networks with NoProp.")
+    parser.add_argument("--version", action="version", version=f"noprop {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="train and evaluate one recipe")

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from noprop_core.diffusion.choices import PREDICTION_TARGETS
 from noprop_core.diffusion.gaussian import kl_to_standard_normal, sample_marginal
 from noprop_core.diffusion.schedule import DiscreteSchedule, NoiseSchedule
 
@@ -59,9 +60,6 @@ def dt_loss(
     kl = kl_to_standard_normal(u, chain.alpha_bar[0]).mean().expand(blocks)
     denoise = 0.5 * chain.steps * eta * chain.snr_weight[t - 1] * squared_error
     return {"ce": ce, "kl": kl, "denoise": denoise}
-
-
-PREDICTION_TARGETS = ("embedding", "noise")
 
 
 def ct_loss(

@@ -11,11 +11,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from noprop_core.diffusion.choices import ODE_SOLVERS
 from noprop_core.diffusion.gaussian import posterior_step
 from noprop_core.diffusion.schedule import DiscreteSchedule, NoiseSchedule, time_derivative
-
-ODE_SOLVERS = ("euler", "heun")
-CT_SAMPLERS = ("ancestral", *ODE_SOLVERS)
 
 Velocity = Callable[[Tensor, Tensor], Tensor]  # v(z, t) with t a scalar tensor
 

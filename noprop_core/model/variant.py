@@ -23,8 +23,6 @@ from noprop_core.diffusion.schedule import NoiseSchedule
 from noprop_core.model.blocks import BlockSpec
 from noprop_core.model.embedding import LabelEmbedding
 
-UPDATE_ORDERS = ("sequential", "simultaneous")
-
 
 @attrs.frozen(kw_only=True)
 class VariantParts:

@@ -12,7 +12,7 @@ from helpers import random_batch, small_dt
 from noprop_core.diffusion.gaussian import kl_to_standard_normal
 from noprop_core.diffusion.objectives import dt_loss
 from noprop_core.diffusion.samplers import dt_chain
-from noprop_plugins.schedules.cosine import CosineSchedule
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
 
 
 @pytest.mark.parametrize("alpha_bar", [1e-6, 0.02, 0.3, 0.9])

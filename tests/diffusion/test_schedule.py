@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from noprop_core.diffusion.schedule import DiscreteSchedule
-from noprop_plugins.schedules.cosine import CosineSchedule
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
 
 
 @pytest.fixture

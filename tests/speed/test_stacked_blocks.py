@@ -16,10 +16,11 @@ from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
 from noprop_plugins.backbones.vit import ViTConfig
 from noprop_plugins.backbones.vit import build as build_vit
-from noprop_plugins.embeddings.onehot import OneHotEmbedding
-from noprop_plugins.heads.softmax import SoftmaxHead
-from noprop_plugins.schedules.cosine import CosineSchedule
-from noprop_plugins.variants.dt import DTConfig, NoPropDT
+from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_plugins.heads.softmax.head import SoftmaxHead
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
+from noprop_plugins.variants.dt import DTConfig
+from noprop_plugins.variants.dt.model import NoPropDT
 
 T, B, CLASSES = 3, 16, 10
 

@@ -12,11 +12,13 @@ from noprop_core import TrainableEmbedding, initial_embedding_weight, start_at_n
 from noprop_core.model.blocks import BlockSpec
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
-from noprop_plugins.embeddings.onehot import OneHotEmbedding
-from noprop_plugins.embeddings.prototype import PrototypeConfig, median_medoids
+from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_plugins.embeddings.prototype import PrototypeConfig
 from noprop_plugins.embeddings.prototype import build as build_prototype
-from noprop_plugins.heads.radial import RadialHead, RadialHeadConfig
+from noprop_plugins.embeddings.prototype.embedding import median_medoids
+from noprop_plugins.heads.radial import RadialHeadConfig
 from noprop_plugins.heads.radial import build as build_radial
+from noprop_plugins.heads.radial.head import RadialHead
 from noprop_plugins.heads.softmax import SoftmaxHeadConfig
 from noprop_plugins.heads.softmax import build as build_softmax
 

@@ -14,14 +14,18 @@ from noprop_core.diffusion.samplers import integrate, probability_flow
 from noprop_core.model.variant import VariantParts
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn
-from noprop_plugins.embeddings.onehot import OneHotEmbedding
-from noprop_plugins.heads.softmax import SoftmaxHead
-from noprop_plugins.schedules.cosine import CosineSchedule
-from noprop_plugins.schedules.learnable_gamma import LearnableGammaSchedule
-from noprop_plugins.variants.adjoint import AdjointConfig, AdjointODE, VectorField
-from noprop_plugins.variants.backprop import BackpropChain, BackpropConfig
-from noprop_plugins.variants.ct import CTConfig, NoPropCT
-from noprop_plugins.variants.fm import FMConfig, NoPropFM
+from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_plugins.heads.softmax.head import SoftmaxHead
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
+from noprop_plugins.schedules.learnable_gamma.schedule import LearnableGammaSchedule
+from noprop_plugins.variants.adjoint import AdjointConfig
+from noprop_plugins.variants.adjoint.model import AdjointODE, VectorField
+from noprop_plugins.variants.backprop import BackpropConfig
+from noprop_plugins.variants.backprop.model import BackpropChain
+from noprop_plugins.variants.ct import CTConfig
+from noprop_plugins.variants.ct.model import NoPropCT
+from noprop_plugins.variants.fm import FMConfig
+from noprop_plugins.variants.fm.model import NoPropFM
 
 
 def parts(schedule=None, classes=10):

@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from noprop_core import LogNormalNoiseLevels, VariantParts, block_interval
-from noprop_plugins.embeddings.onehot import OneHotEmbedding
-from noprop_plugins.heads.softmax import SoftmaxHead
-from noprop_plugins.schedules.cosine import CosineSchedule
-from noprop_plugins.variants.diffusion_blocks import DiffusionBlocks, DiffusionBlocksConfig
+from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_plugins.heads.softmax.head import SoftmaxHead
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
+from noprop_plugins.variants.diffusion_blocks import DiffusionBlocksConfig
+from noprop_plugins.variants.diffusion_blocks.model import DiffusionBlocks
 
 LEVELS = LogNormalNoiseLevels()
 

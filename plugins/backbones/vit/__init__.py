@@ -1,0 +1,48 @@
+"""`vit`: a small vision transformer (Dosovitskiy et al. 2021) as the image encoder of a NoProp block.
+
+The image is cut into square patches of ``patch_size`` pixels, each embedded linearly to
+``width`` features, plus a learned position embedding; ``depth`` pre-norm transformer layers
+(multi-head self-attention with ``heads`` heads, then an MLP of ``mlp_ratio`` × width with
+GELU, each around a residual connection) follow, and the final layer norm's output is averaged
+over the patches. The rest of the block — label path, time path, fusion, logits — is the
+paper's Figure 6 block (``noprop_core.paper_block``), so every variant can use it.
+
+Attention is written out with ``scaled_dot_product_attention`` rather than through
+``nn.TransformerEncoderLayer``, whose inference fast path cannot run under ``vmap`` (stacked
+DT training vmaps whole blocks). Under vmap on CPU, PyTorch runs the attention kernel block by
+block (it warns so): the same result, without the batching speed-up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from noprop_core import BackboneConfig, at_least, between, hookimpl
+
+if TYPE_CHECKING:
+    from noprop_core import BlockSpec
+
+
+@attrs.frozen(kw_only=True)
+class ViTConfig(BackboneConfig):
+    patch_size: int = attrs.field(default=4, validator=at_least(1))
+    width: int = attrs.field(default=128, validator=at_least(1))
+    depth: int = attrs.field(default=4, validator=at_least(1))
+    heads: int = attrs.field(default=4, validator=at_least(1))
+    mlp_ratio: int = attrs.field(default=2, validator=at_least(1))
+    dropout: float = attrs.field(default=0.1, validator=between(0.0, 0.9))
+
+
+def build(config: ViTConfig, spec: BlockSpec):
+    from .encoder import build as implementation  # torch: imported when the plugin is used
+
+    return implementation(config, spec)
+
+
+@hookimpl
+def noprop_register_backbones(registry):
+    registry.add(
+        "vit", build, config=ViTConfig, description="small vision transformer image encoder in the paper's block"
+    )

@@ -1,0 +1,29 @@
+"""`digits`: scikit-learn's bundled 8×8 handwritten digits (1 797 images, no download).
+
+The train/test split is fixed by ``split_seed`` (stratified), independent of the recipe's
+seed, so every run of a recipe is scored on the same test images. Pixels (0..16) are scaled
+to [0, 1] and standardised with the training set's mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from noprop_core import DatasetConfig, at_least, between, hookimpl
+
+
+@attrs.frozen(kw_only=True)
+class DigitsConfig(DatasetConfig):
+    test_fraction: float = attrs.field(default=0.2, validator=between(0.05, 0.95))
+    split_seed: int = attrs.field(default=0, validator=at_least(0))
+
+
+def load(config: DigitsConfig):
+    from .loading import load as implementation  # torch: imported when the plugin is used
+
+    return implementation(config)
+
+
+@hookimpl
+def noprop_register_datasets(registry):
+    registry.add("digits", load, config=DigitsConfig, description="scikit-learn 8×8 digits, bundled, no download")

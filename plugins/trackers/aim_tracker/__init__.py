@@ -1,0 +1,39 @@
+"""`aim`: track runs in an Aim repository (the default tracker). View them with `aim up`.
+
+One Aim run per `noprop run`, experiment = the recipe's file stem. The repository is the
+folder holding ``.aim``: ``tracker.repo`` (or ``noprop run --aim-repo``), else $NOPROP_AIM_REPO,
+else the working directory; it is created if missing. ``run["hparams"]`` is the resolved recipe.
+The run's hash goes to metrics.json (``aim_run_hash``) and to RUN_DIR/aim_run.txt, so that
+``noprop run --resume`` continues the same Aim run.
+
+Tracking never costs a run: if the repository cannot be opened, or a write fails, training
+goes on with one warning and the run directory still gets everything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from noprop_core import TrackerConfig, hookimpl
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@attrs.frozen(kw_only=True)
+class AimConfig(TrackerConfig):
+    repo: str | None = None  # folder holding .aim; default $NOPROP_AIM_REPO, else the working directory
+    experiment: str | None = None  # default: the recipe's file stem
+
+
+def build(config: AimConfig, *, experiment: str, run_dir: Path, **_context):
+    from .tracker import build as implementation  # torch: imported when the plugin is used
+
+    return implementation(config, experiment=experiment, run_dir=run_dir, **_context)
+
+
+@hookimpl
+def noprop_register_trackers(registry):
+    registry.add("aim", build, config=AimConfig, description="Aim repository (default); view with `aim up`")

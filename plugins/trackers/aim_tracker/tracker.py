@@ -1,0 +1,104 @@
+"""The torch part of the plugin in this folder (see its ``__init__``)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from noprop_core import Tracker
+
+from . import AimConfig
+
+AIM_REPO_ENV = "NOPROP_AIM_REPO"
+RUN_HASH_FILE = "aim_run.txt"
+
+
+def init_lock_path(repo: Path) -> Path:
+    """A lock file per repository, outside it (the working directory stays clean)."""
+    digest = hashlib.sha1(str(repo).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"noprop-aim-{digest}.lock"
+
+
+def resolve_repo(config: AimConfig) -> Path:
+    return Path(config.repo or os.environ.get(AIM_REPO_ENV) or ".").expanduser().absolute()
+
+
+class AimTracker(Tracker):
+    def __init__(self, config: AimConfig, experiment: str, run_dir: Path):
+        self.repo = resolve_repo(config)
+        self.experiment = config.experiment or experiment
+        self.run_dir = run_dir
+        self.run = None
+        self.failed = False
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        if not self.failed:
+            print(f"noprop: warning: Aim {what} failed for repo {self.repo} ({type(exc).__name__}: {exc}); "
+                  f"training goes on without tracking, {self.run_dir} keeps everything", file=sys.stderr)  # fmt: skip
+        self.failed = True
+
+    def start(self, hparams: dict[str, Any]) -> None:
+        try:
+            from aim import Run
+
+            self.repo.mkdir(parents=True, exist_ok=True)
+            hash_file = self.run_dir / RUN_HASH_FILE
+            previous = hash_file.read_text().strip() if hash_file.is_file() else None
+            # Aim initialises a new repository without guarding against a second process doing
+            # the same (one of two concurrent first runs then fails): opening is serialised.
+            with open(init_lock_path(self.repo), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if previous:  # a resumed run continues its Aim run
+                    self.run = Run(run_hash=previous, repo=str(self.repo))
+                else:
+                    self.run = Run(repo=str(self.repo), experiment=self.experiment)
+                    hash_file.write_text(self.run.hash + "\n")
+            self.run["hparams"] = hparams
+            self.run_id = self.run.hash
+        except Exception as exc:  # noqa: BLE001 - any failure of the tracker must not stop training
+            self.run = None
+            self._warn("open", exc)
+
+    def track(self, value: float, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.track(value, name=name, step=step, epoch=epoch, context=context)
+        except Exception as exc:  # noqa: BLE001
+            self._warn("track", exc)
+            self.close()
+
+    def track_image(self, image: Tensor, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            from aim import Image
+
+            self.run.track(
+                Image(image, caption=f"{name} {context}"), name=name, step=step, epoch=epoch, context=context
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._warn("track", exc)
+            self.close()
+
+    def metrics_fields(self) -> dict[str, Any]:
+        return {"aim_run_hash": self.run_id, "aim_repo": str(self.repo)}
+
+    def close(self) -> None:
+        run, self.run = self.run, None
+        if run is not None:
+            try:
+                run.close()
+            except Exception as exc:  # noqa: BLE001
+                self._warn("close", exc)
+
+
+def build(config: AimConfig, *, experiment: str, run_dir: Path, **_context) -> AimTracker:
+    return AimTracker(config, experiment, run_dir)

@@ -1,0 +1,54 @@
+"""`ct`: NoProp-CT (paper Eq. 9, Algorithm 2; continuous time, usually with `learnable_gamma`).
+
+``target = "noise"`` (not in the paper) makes the block predict the noise ε instead of the clean
+embedding, with the loss weight transformed so that the objective is the same (``ct_loss``);
+several NoProp reimplementations report that it trains more easily.
+
+One block û_θ(z_t, x, t); the schedule's parameters ψ are shared parameters, trained with the
+head and the embedding. Inference: ``ancestral`` applies the DT update on a grid of ``steps``
+with ᾱ read off the (learned) schedule; ``euler`` / ``heun`` integrate the probability-flow ODE.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from noprop_core import (
+    CT_SAMPLERS,
+    PREDICTION_TARGETS,
+    Inference,
+    VariantConfig,
+    at_least,
+    greater_than,
+    hookimpl,
+    one_of,
+)
+
+if TYPE_CHECKING:
+    from noprop_core import Inference, VariantParts
+
+
+@attrs.frozen(kw_only=True)
+class CTConfig(VariantConfig):
+    eta: float = attrs.field(default=1.0, validator=greater_than(0))
+    steps: int = attrs.field(default=1000, validator=at_least(1))  # inference steps
+    sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
+    # What the block predicts: the clean embedding u_y (the paper) or the noise ε (see ct_loss).
+    target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
+                         samplers=CT_SAMPLERS)  # fmt: skip
+
+
+def build(config: CTConfig, parts: VariantParts):
+    from .model import build as implementation  # torch: imported when the plugin is used
+
+    return implementation(config, parts)
+
+
+@hookimpl
+def noprop_register_variants(registry):
+    registry.add("ct", build, config=CTConfig, description="NoProp-CT: one block, continuous time (Algorithm 2)")

@@ -1,0 +1,49 @@
+"""`dt`: NoProp-DT (paper §2.1, Eq. 8, Algorithm 1).
+
+T blocks û_θt(z_{t−1}, x), a linear head p̂_θout(y | z) = softmax(Linear(z)) (Eq. 14) and the
+class embeddings W_Embed. Each block is its own unit: its loss (see
+``noprop_core.dt_loss``) only reaches its own parameters and the shared head and embedding.
+Inference chains the blocks from z_0 ~ N(0, I) with the a_t, b_t, c_t update.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from noprop_core import UPDATE_ORDERS, Inference, InvalidValue, VariantConfig, at_least, greater_than, hookimpl, one_of
+
+if TYPE_CHECKING:
+    from noprop_core import Inference, VariantParts
+
+
+@attrs.frozen(kw_only=True)
+class DTConfig(VariantConfig):
+    timesteps: int = attrs.field(default=10, validator=at_least(1))
+    eta: float = attrs.field(default=0.1, validator=greater_than(0))
+    order: str = attrs.field(default="sequential", validator=one_of(*UPDATE_ORDERS))
+    # With order = "simultaneous": compute all T blocks in one vmapped pass (noprop_core.StackedBlocks).
+    # Same updates as unfused; faster where kernel launches dominate (GPUs, small blocks).
+    fused: bool = False
+
+    def __attrs_post_init__(self):
+        if self.fused and self.order != "simultaneous":
+            raise InvalidValue(
+                "fused",
+                f"fused = true needs order = 'simultaneous' (all blocks on each minibatch), got order = {self.order!r}",
+            )
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.timesteps)  # the chain has one step per block: not adjustable
+
+
+def build(config: DTConfig, parts: VariantParts):
+    from .model import build as implementation  # torch: imported when the plugin is used
+
+    return implementation(config, parts)
+
+
+@hookimpl
+def noprop_register_variants(registry):
+    registry.add("dt", build, config=DTConfig, description="NoProp-DT: T blocks, each trained alone (Algorithm 1)")

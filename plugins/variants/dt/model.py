@@ -1,0 +1,94 @@
+"""The torch part of the plugin in this folder (see its ``__init__``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from noprop_core import (
+    BlockPerUnitVariant,
+    BlockSpec,
+    DiscreteSchedule,
+    NoiseSchedule,
+    StackedBlocks,
+    VariantParts,
+    convex_denoise,
+    dt_chain,
+    dt_loss,
+)
+
+from . import DTConfig
+
+
+class NoPropDT(BlockPerUnitVariant):
+    def __init__(self, config: DTConfig, parts: VariantParts):
+        super().__init__()
+        self.eta = config.eta
+        self.update_order = config.order
+        self.embedding = parts.embedding
+        self.schedule = parts.schedule
+        spec = BlockSpec(
+            image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
+        )
+        self.set_blocks(parts.make_block(spec) for _ in range(config.timesteps))
+        self.head = parts.make_head()
+        self._fixed_chain: DiscreteSchedule | None = None
+        self.stacked = StackedBlocks(self.blocks) if config.fused else None
+
+    def chain(self) -> DiscreteSchedule:
+        """The discretised schedule; computed once unless the schedule is learnable."""
+        if self.schedule.learnable:
+            return self.schedule.discretize(len(self.blocks))
+        device = self.embedding.weight.device
+        if self._fixed_chain is None or self._fixed_chain.alpha_bar.device != device:
+            self._fixed_chain = self.schedule.discretize(len(self.blocks)).to(device)
+        return self._fixed_chain
+
+    @property
+    def runs_stacked(self) -> bool:
+        return self.stacked is not None
+
+    def noise_schedule(self) -> NoiseSchedule:
+        return self.schedule
+
+    def _loss(self, denoiser, labels: Tensor, t: Tensor, noise=None) -> dict[str, Tensor]:
+        return dt_loss(denoiser=denoiser, head=self.head, embedding_weight=self.embedding.weight, labels=labels,
+                       chain=self.chain(), t=t, eta=self.eta, noise=noise)  # fmt: skip
+
+    def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
+        block = self.blocks[self.block_index(unit)]
+        t = torch.tensor([self.block_index(unit) + 1], device=labels.device)
+        terms = self._loss(lambda z_prev: block(images, z_prev[0]).unsqueeze(0), labels, t)
+        return {name: value[0] for name, value in terms.items()}
+
+    def fused_losses(self, images: Tensor, labels: Tensor, noise: tuple[Tensor, Tensor] | None = None):
+        """Every block's L_t in one stacked pass (the same ``dt_loss`` as one block's); ``noise``
+        optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d)."""
+        if self.stacked is None:
+            return None
+        steps = len(self.blocks)
+        if noise is None:  # both draws before the blocks run: one kernel for the stacked step
+            u_shape = (len(labels), self.embedding.dim)
+            noise = torch.randn(2, steps, *u_shape, device=labels.device).unbind(0)
+        t = torch.arange(1, steps + 1, device=labels.device)
+        terms = self._loss(lambda z_prev: self.stacked(images, z_prev), labels, t, noise)
+        return {unit: {name: value[index] for name, value in terms.items()} for index, unit in enumerate(self.units)}
+
+    def after_backward(self) -> None:
+        if self.stacked is not None:
+            self.stacked.hand_back_gradients()
+
+    def inference_states(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        weight = self.embedding.weight
+
+        def denoise(t: int, z_prev: Tensor) -> Tensor:
+            return convex_denoise(self.blocks[t - 1](images, z_prev), weight)
+
+        return dt_chain(denoise, self.chain(), len(images), weight.shape[1], device=images.device, generator=generator)
+
+    def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        return [self.head(z) for z in self.inference_states(images, generator)]
+
+
+def build(config: DTConfig, parts: VariantParts) -> NoPropDT:
+    return NoPropDT(config, parts)

@@ -1,0 +1,40 @@
+"""`fm`: NoProp-FM (paper Eq. 10–13, Algorithm 3): flow matching in label-embedding space.
+
+v_θ(z_t, x, t) = logits · W_Embed (unconstrained weights). Inference integrates dz/dt = v from
+z_0 ~ N(0, I) over [0, 1] and predicts the class whose embedding is nearest to z_1.
+``sigma`` is the width of the probability path N(t z_1 + (1 − t) z_0, σ²); the paper gives no
+value, and 0 (the straight conditional path) is the default.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from noprop_core import ODE_SOLVERS, Inference, VariantConfig, at_least, hookimpl, one_of
+
+if TYPE_CHECKING:
+    from noprop_core import Inference, VariantParts
+
+
+@attrs.frozen(kw_only=True)
+class FMConfig(VariantConfig):
+    sigma: float = attrs.field(default=0.0, validator=at_least(0))
+    steps: int = attrs.field(default=1000, validator=at_least(1))
+    sampler: str = attrs.field(default="euler", validator=one_of(*ODE_SOLVERS))
+
+    def inference(self) -> Inference:
+        return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
+                         samplers=ODE_SOLVERS)  # fmt: skip
+
+
+def build(config: FMConfig, parts: VariantParts):
+    from .model import build as implementation  # torch: imported when the plugin is used
+
+    return implementation(config, parts)
+
+
+@hookimpl
+def noprop_register_variants(registry):
+    registry.add("fm", build, config=FMConfig, description="NoProp-FM: flow matching in embedding space")
