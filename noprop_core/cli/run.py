@@ -23,6 +23,7 @@ from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import dump_recipe, load_recipe, recipe_to_dict
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import setup
+from noprop_core.speed.options import describe_path
 from noprop_core.speed.threads import busy_hint
 
 
@@ -79,13 +80,19 @@ def run(
     experiment = build_experiment(
         recipe, registry, device, stand_in=smoke, notify=progress.message, distributed=distributed
     )
-    warn_if_cpus_busy(experiment, progress)
+    announce_speed_path(experiment, progress)
     trainer = Trainer(experiment, progress)
     return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started)
 
 
-def warn_if_cpus_busy(experiment: Experiment, progress: Progress) -> None:
-    if experiment.device.type == "cpu" and experiment.threads.count is not None:
+def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
+    """The speed path this run took, and a hint when a faster faithful one exists here."""
+    recipe, device = experiment.recipe, experiment.device
+    progress.message(f"speed: {describe_path(experiment.variant, recipe.speed, device)}")
+    hint = recipe.variant.faster_path(device.type)
+    if hint:
+        progress.message(f"hint: {hint}")
+    if device.type == "cpu" and experiment.threads.count is not None:
         hint = busy_hint(experiment.threads.count)
         if hint:
             progress.message(hint)
@@ -104,7 +111,7 @@ def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = Non
     experiment = build_experiment(
         recipe, registry, resolve_device(recipe.device), stand_in=stand_in, notify=progress.message
     )
-    warn_if_cpus_busy(experiment, progress)
+    announce_speed_path(experiment, progress)
     trainer = Trainer(experiment, progress)
     trainer.load_state_dict(checkpoint)
     return run_dir, _train(

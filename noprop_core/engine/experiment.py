@@ -15,7 +15,7 @@ from noprop_core.model.variant import Variant, VariantParts
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import Distributed
-from noprop_core.speed.options import apply_to_model, check_supported, prepare_images
+from noprop_core.speed.options import apply_to_model, check_supported, prepare_images, resolve_cuda_graph
 from noprop_core.speed.threads import ThreadChoice, apply_threads, choose_threads
 
 
@@ -96,8 +96,12 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
             registry.build, "head", recipe.model.head, embedding=embedding, num_classes=splits.num_classes
         ),
     )
-    variant = registry.build("variant", recipe.variant, parts).to(device)
-    speed = recipe.speed
+    # Choices left to the device (variant.order = "auto", speed.cuda_graph = "auto") are made
+    # here; the experiment's recipe is what runs (metrics.json and the checkpoint record it).
+    variant_config = recipe.variant.resolved_for(device.type)
+    variant = registry.build("variant", variant_config, parts).to(device)
+    speed = resolve_cuda_graph(recipe.speed, device, variant, distributed=distributed is not None)
+    recipe = attrs.evolve(recipe, variant=variant_config, speed=speed)
     check_supported(speed, device, variant, distributed=distributed is not None)
     try:
         apply_to_model(variant, speed)

@@ -62,6 +62,16 @@ class VariantConfig(PluginConfig):
         """The variant's inference options; the default: none that can be changed."""
         return Inference()
 
+    def resolved_for(self, device_type: str) -> VariantConfig:
+        """This config with choices left to the device made (e.g. ``order = "auto"``); the
+        engine builds the variant from it. The default: nothing left open."""
+        return self
+
+    def faster_path(self, device_type: str) -> str | None:
+        """A one-line hint when a faster, equally faithful way to train this config exists on
+        this kind of device (the run prints it); None when there is none."""
+        return None
+
 
 @attrs.frozen(kw_only=True)
 class TrackerConfig(PluginConfig):

@@ -24,9 +24,11 @@ from noprop_core.speed.section import MOVED_FROM_TRAIN
 
 
 def _strict(kind: type | tuple[type, ...], label: str) -> Callable[[Any, type], Any]:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+
     def structure(value: Any, _type: type) -> Any:
         # bool is a subclass of int in Python; a recipe's `true` is never a number.
-        if isinstance(value, bool) and bool is not kind or not isinstance(value, kind):
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             raise InvalidValue("", f"expected {label}, got {value!r}")
         return value
 
@@ -72,6 +74,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(float, _structure_float)
     # A name or a count (speed.threads): passed on as given; the field's validator says what fits.
     converter.register_structure_hook(str | int, _strict((str, int), "a string or a whole number"))
+    converter.register_structure_hook(bool | str, _strict((bool, str), "true, false or a string"))
     # Plugin sections are declared by their kind's base class but hold a plugin's subclass:
     # unstructure the instance's own fields, not the declared ones.
     converter.register_unstructure_hook_func(lambda cls: cls in BY_CONFIG_BASE, lambda obj: attrs.asdict(obj))

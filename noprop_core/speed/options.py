@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import attrs
 import torch
 
 from noprop_core.errors import NopropError
@@ -25,6 +26,25 @@ def check_supported(speed: SpeedSection, device: torch.device, variant: Variant,
         )
     if distributed:
         raise NopropError("speed.cuda_graph: not available under torchrun (the all-reduce is not recorded)")
+
+
+def resolve_cuda_graph(speed: SpeedSection, device: torch.device, variant: Variant, distributed: bool) -> SpeedSection:
+    """``cuda_graph = "auto"``: on where a graph applies (CUDA, a stacked variant, no compile, one process)."""
+    if speed.cuda_graph != "auto":
+        return speed
+    applies = device.type == "cuda" and variant.runs_stacked and speed.compile == "none" and not distributed
+    return attrs.evolve(speed, cuda_graph=applies)
+
+
+def describe_path(variant: Variant, speed: SpeedSection, device: torch.device) -> str:
+    """One line: how this run trains, e.g. "order simultaneous, fused, CUDA graph on cuda:0"."""
+    parts = [f"order {variant.update_order}"]
+    parts += ["fused (stacked blocks)"] if variant.runs_stacked else []
+    parts += ["CUDA graph"] if speed.cuda_graph is True else []
+    parts += [f"compile {speed.compile}"] if speed.compile != "none" else []
+    parts += ["bf16 autocast"] if speed.autocast == "bf16" else []
+    parts += ["channels_last"] if speed.channels_last else []
+    return f"{', '.join(parts)} on {device}"
 
 
 def apply_to_model(variant: Variant, speed: SpeedSection) -> None:

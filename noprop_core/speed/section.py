@@ -12,7 +12,8 @@
 - ``cuda_graph``: the stacked update of all blocks (a variant that runs stacked, e.g. ``dt``
   with ``order = "simultaneous"`` and ``fused = true``) recorded once as a CUDA graph and
   replayed on every minibatch (``noprop_core.speed.cuda_graph``): on a GPU the host, not the
-  GPU, limits a stacked step without it.
+  GPU, limits a stacked step without it. ``"auto"`` (default): on where it applies (CUDA, a
+  stacked variant, no ``compile``, a single process).
 - ``threads``: intra-op CPU threads: ``"auto"`` (default; the rule is in
   ``noprop_core.speed.threads``), ``"torch"`` (PyTorch's own default, one per core) or a number.
 - ``distributed``: under torchrun, ``"blocks"`` shards the units over ranks, ``"data"`` splits
@@ -47,7 +48,7 @@ class SpeedSection:
     compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS))
     channels_last: bool = False
     autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES))
-    cuda_graph: bool = False
+    cuda_graph: bool | str = attrs.field(default="auto", validator=one_of(True, False, "auto"))
     distributed: str = attrs.field(default="blocks", validator=one_of(*DISTRIBUTED_MODES))
     threads: str | int = attrs.field(default="auto", validator=thread_setting)
 

@@ -52,6 +52,10 @@ def test_run_writes_recipe_checkpoint_and_metrics(quick_run):
     assert "blocks.2.fusion.6.weight" in checkpoint["model"]
     assert "epoch 2/2" in result.stderr  # plain progress lines when not on a terminal
     assert "test accuracy" in result.stdout  # the summary
+    # The speed path and the thread choice, printed and recorded.
+    assert "speed: order sequential on cpu" in result.stderr and "CPU threads" in result.stdout
+    assert metrics["speed_path"] == "order sequential on cpu"
+    assert metrics["threads"] >= 1 and metrics["threads_reason"]
 
 
 def test_resolved_recipe_is_valid_and_reruns_the_same_experiment(quick_run, tmp_path):

@@ -24,6 +24,7 @@ class NoPropDT(BlockPerUnitVariant):
     def __init__(self, config: DTConfig, parts: VariantParts):
         super().__init__()
         self.eta = config.eta
+        config = config.resolved_for("cpu")  # built outside the engine with order = "auto": Algorithm 1
         self.update_order = config.order
         self.embedding = parts.embedding
         self.schedule = parts.schedule
