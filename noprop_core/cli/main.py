@@ -30,7 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
     run.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
-    run.add_argument("--seed", type=int, help="same as --set seed=N")
+    run.add_argument("--seed", type=int, help="one model with this seed (same as --set seed=N --set seeds=[])")
+    run.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                     help="the paper's protocol: one model per seed into OUT/seed-<N>/, then OUT/protocol.json "
+                          "(also the recipe key seeds = [...])")  # fmt: skip
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="with several seeds: train N at a time in child processes (default 1: one after another)")  # fmt: skip
+    run.add_argument("--group", help=argparse.SUPPRESS)  # a seed group's name, set for its child processes
     run.add_argument("--aim-repo", type=Path, metavar="DIR",
                      help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)")  # fmt: skip
     run.add_argument("--smoke", action="store_true",
@@ -48,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate.add_argument("--steps", type=int, help="inference steps (ct, fm, adjoint; per block: diffusion_blocks)")
     evaluate.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm, diffusion_blocks)")
+    evaluate.add_argument("--inference-runs", type=int, metavar="N",
+                          help="repeat inference N times with independent noise (test and train accuracy)")  # fmt: skip
 
     report = commands.add_parser("report", help="compare runs side by side and with the paper's Table 1")
     report.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
@@ -85,22 +93,85 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     from noprop_core.cli.run import resume, run  # imports torch-heavy modules only when training
 
     progress = make_progress(console)
+    if args.jobs < 1:
+        raise NopropError(f"--jobs: expected a number >= 1, got {args.jobs}")
     if args.resume is not None:
         options = {"RECIPE": args.recipe, "--set": args.overrides or None, "--out": args.out, "--seed": args.seed,
-                   "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
+                   "--seeds": args.seeds, "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
         given = [flag for flag, value in options.items() if value is not None]
         if given:
-            raise NopropError(f"--resume continues a run exactly as it was; it takes no {', '.join(given)}")
+            raise NopropError(f"--resume continues one run exactly as it was; it takes no {', '.join(given)} "
+                              "(to continue a seed group, run its command again: finished seeds are kept)")  # fmt: skip
         run_dir, metrics = resume(args.resume, registry, progress=progress)
-    else:
-        overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
-        if args.aim_repo is not None:
-            overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
-        recipe = args.recipe or default_recipe_path()
-        run_dir, metrics = run(recipe, registry, overrides=overrides, out_dir=args.out, progress=progress,
-                               started=started, smoke=args.smoke)  # fmt: skip
+        _summary(console, run_dir, metrics)
+        return 0
+    if args.seed is not None and args.seeds is not None:
+        raise NopropError("--seed, --seeds: give one (--seed N trains one model, --seeds N [N ...] one per seed)")
+    overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])
+    if args.aim_repo is not None:
+        overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
+    recipe_path = args.recipe or default_recipe_path()
+    recipe = load_recipe(recipe_path, registry, overrides)
+    seeds = args.seeds if args.seeds is not None else recipe.seeds
+    if seeds and args.smoke:  # a smoke test checks the code path: the group's first seed is enough
+        overrides += ["seeds=[]", f"seed={seeds[0]}"]
+    elif seeds:
+        return _command_seed_group(args, recipe_path, recipe, seeds, overrides, registry, console)
+    run_dir, metrics = run(recipe_path, registry, overrides=overrides, out_dir=args.out, progress=progress,
+                           started=started, smoke=args.smoke, group=args.group)  # fmt: skip
     _summary(console, run_dir, metrics)
     return 0
+
+
+def _command_seed_group(args, recipe_path, recipe, seeds, overrides, registry: Registry, console: Console) -> int:
+    from noprop_core.cli.run import resume, run
+    from noprop_core.cli.seeds import child_process_trainer, run_seed_group
+
+    if args.jobs > 1:
+        train_one, resume_one = child_process_trainer(recipe_path, args.jobs)
+    else:
+
+        def train_one(seed_overrides, directory, group):
+            run(recipe_path, registry, overrides=seed_overrides, out_dir=directory, progress=make_progress(console),
+                group=group)  # fmt: skip
+
+        def resume_one(directory):
+            resume(directory, registry, progress=make_progress(console))
+
+    out, protocol = run_seed_group(recipe_path, recipe, registry, seeds=list(seeds), overrides=overrides, out=args.out,
+                                   jobs=args.jobs, train_one=train_one, resume_one=resume_one,
+                                   notify=lambda text: print(text, file=sys.stderr))  # fmt: skip
+    _protocol_summary(console, out, protocol)
+    return 0
+
+
+def _protocol_summary(console: Console, out: Path, protocol: dict) -> None:
+    table = Table("seed", "test %", "train %", "epochs", "wall", title=f"noprop run — {protocol['recipe']}, "
+                  f"{len(protocol['seeds'])} seeds × {protocol['inference_runs']} inference runs")  # fmt: skip
+    for entry in protocol["runs"]:
+        table.add_row(str(entry["seed"]), _mean_text(entry["test_accuracy_runs"]),
+                      _mean_text(entry["train_accuracy_runs"]), str(entry["epochs_completed"]),
+                      f"{entry['wall_seconds']:.0f} s")  # fmt: skip
+    test, train = protocol["test_accuracy"], protocol["train_accuracy"]
+    table.add_row("all", f"{_spread_text(test)} (n = {test['n']})", f"{_spread_text(train)} (n = {train['n']})",
+                  "", f"{protocol['wall_seconds']:.0f} s")  # fmt: skip
+    paper = protocol.get("paper")
+    if paper:
+        verdict = {True: "within the combined spread", False: "outside the combined spread", None: ""}
+        table.caption = (f"paper (Table 1): test {_spread_text(paper['test_accuracy'])}, train "
+                         f"{_spread_text(paper['train_accuracy'])}; {verdict[paper['test_within_spread']]}")  # fmt: skip
+    console.print(table)
+    console.print(f"protocol: {out / 'protocol.json'}")
+
+
+def _spread_text(value: dict) -> str:
+    if value.get("standard_error") is None:
+        return f"{value['mean']:.2f}"
+    return f"{value['mean']:.2f} ± {value['standard_error']:.2f}"
+
+
+def _mean_text(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.2f}"
 
 
 def _command_eval(args: argparse.Namespace, registry: Registry, console: Console) -> int:
@@ -109,7 +180,10 @@ def _command_eval(args: argparse.Namespace, registry: Registry, console: Console
     registry.raise_if_broken()
     if args.steps is not None and args.steps < 1:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
-    result = evaluate_run(args.run_dir, registry, steps=args.steps, sampler=args.sampler)
+    if args.inference_runs is not None and args.inference_runs < 1:
+        raise NopropError(f"--inference-runs: expected a number >= 1, got {args.inference_runs}")
+    result = evaluate_run(args.run_dir, registry, steps=args.steps, sampler=args.sampler,
+                          inference_runs=args.inference_runs)  # fmt: skip
     how = ", ".join(f"{k} {result[k]}" for k in ("sampler", "steps") if result[k] is not None)
     console.print(f"{args.run_dir}: test accuracy {result['test_accuracy']:.2f} % ({how}; {result['seconds']:.1f} s)")
     return 0
@@ -134,21 +208,26 @@ def _command_validate(args: argparse.Namespace, registry: Registry, console: Con
 
 
 def _command_report(args: argparse.Namespace, console: Console) -> int:
-    from noprop_core.cli.report import COLUMNS, SOURCE, load_run, markdown_table
+    from noprop_core.cli.report import CAPTION, COLUMNS, expand, group_rows, load_run, markdown_table, table_rows
 
-    runs = [load_run(path) for path in args.run_dirs]
+    runs = [load_run(path) for path in expand(args.run_dirs)]
+    rows = group_rows(runs)
     if args.markdown:
-        print(markdown_table(runs), end="")
+        print(markdown_table(rows), end="")
     else:
-        table = Table(*COLUMNS, title="noprop report", caption=f"paper %: {SOURCE}; epochs: done/paper's")
-        for run in runs:
-            table.add_row(*run.row())
+        cells, footnotes = table_rows(rows)
+        table = Table(*COLUMNS, title="noprop report", caption=CAPTION)
+        for row in cells:
+            table.add_row(*row)
         # Off a terminal (logs, pipes) the table keeps its full width instead of wrapping to 80 columns.
-        Console(width=None if console.is_terminal else 200, soft_wrap=True).print(table)
+        wide = Console(width=None if console.is_terminal else 240, soft_wrap=True)
+        wide.print(table)
+        for index, note in enumerate(footnotes, 1):
+            wide.print(f"[{index}] {note}", markup=False)
     if args.plot is not None:
         from noprop_core.cli.plots import write_plots
 
-        for path in write_plots(runs, args.plot):
+        for path in write_plots(runs, args.plot, rows):
             print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noprop_core.cli.report import RunSummary
+from noprop_core.cli.report import Row, RunSummary
 
 
-def write_plots(runs: list[RunSummary], out_dir: Path) -> list[Path]:
+def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -63,4 +63,38 @@ def write_plots(runs: list[RunSummary], out_dir: Path) -> list[Path]:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     save(figure, "schedule.png")
+
+    groups = [row for row in rows if len(row.runs) > 1]
+    if groups:
+        save(seed_band_figure(plt, groups), "seed_groups.png")
     return written
+
+
+def seed_band_figure(plt, groups: list[Row]):
+    """Test accuracy per epoch of each seed group: the mean over seeds with a band of ± one
+    standard error across seeds, and each seed as a thin line."""
+    from noprop_core.engine.protocol import spread
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for index, row in enumerate(groups):
+        colour = f"C{index % 10}"
+        curves = {}
+        for run in row.runs:
+            points = {
+                r["epoch"]: r["test_accuracy"] for r in run.metrics["history"] if r.get("test_accuracy") is not None
+            }
+            curves[run.metrics["seed"]] = points
+            axis.plot(list(points), list(points.values()), color=colour, alpha=0.3, linewidth=0.8)
+        epochs = sorted(set.intersection(*(set(points) for points in curves.values())))
+        spreads = [spread([points[epoch] for points in curves.values()]) for epoch in epochs]
+        means = [s.mean for s in spreads]
+        errors = [s.standard_error or 0.0 for s in spreads]
+        axis.plot(
+            epochs, means, color=colour, marker="o", markersize=3, label=f"{row.name}: mean of {len(curves)} seeds"
+        )
+        axis.fill_between(epochs, [m - e for m, e in zip(means, errors)], [m + e for m, e in zip(means, errors)],
+                          color=colour, alpha=0.25)  # fmt: skip
+    axis.set(xlabel="epoch", ylabel="test accuracy (%)", title="Seed groups: mean ± standard error across seeds")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    return figure

@@ -1,4 +1,12 @@
-"""`noprop report RUN_DIR...`: runs side by side, against the paper where a run matches it."""
+"""`noprop report RUN_DIR...`: runs side by side, seeds of one configuration pooled into one
+row, against the paper where a row is the paper's configuration at the paper's budget.
+
+Run directories whose resolved recipes differ only in ``seed`` form one row: its accuracies are
+the mean ± standard error over every inference run of every seed (n of them), as Table 1 pools
+3 seeds × 5 inference runs. Δ is shown only when the configuration is one the paper ran (its
+CNN, softmax head, prediction target) *and* the budget is the paper's: its epochs (Table 3), all
+of the real training data, the full test set. Otherwise the row says why not, in a footnote.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,9 @@ from typing import Any
 import attrs
 import tomli
 
-from noprop_core.cli.paper import EPOCHS, SOURCE, paper_accuracy
+from noprop_core.cli.paper import EPOCHS, SOURCE, PaperValues, paper_values
 from noprop_core.engine import run_directory
+from noprop_core.engine.protocol import Spread, agrees, spread
 from noprop_core.errors import NopropError
 
 COLUMNS = (
@@ -18,13 +27,16 @@ COLUMNS = (
     "dataset",
     "variant",
     "embedding",
+    "backbone",
     "epochs",
+    "n",
     "test %",
     "train %",
     "wall",
     "peak memory",
-    "paper %",
+    "paper test %",
     "Δ",
+    "within spread",
 )
 
 
@@ -35,32 +47,97 @@ class RunSummary:
     recipe: dict[str, Any]
 
     @property
-    def paper(self) -> float | None:
-        return paper_accuracy(self.recipe)
-
-    @property
     def variant_label(self) -> str:
         """The variant's name, with its prediction target where it is not the paper's."""
         target = self.recipe["variant"].get("target", "embedding")
         return self.metrics["variant"] + ("" if target == "embedding" else f" ({target} target)")
 
-    def row(self) -> tuple[str, ...]:
-        m = self.metrics
-        embedding = self.recipe["model"]["embedding"]
+    def accuracy_runs(self, split: str) -> list[float]:
+        runs = self.metrics.get(f"{split}_accuracy_runs")
+        value = self.metrics.get(f"{split}_accuracy")
+        return list(runs) if runs else ([] if value is None else [value])
+
+    def configuration(self) -> str:
+        """What must be equal for runs to be seeds of one configuration: the recipe without its seeds."""
+        recipe = {key: value for key, value in self.recipe.items() if key not in ("seed", "seeds")}
+        return json.dumps([recipe, bool(self.metrics.get("data_stand_in"))], sort_keys=True)
+
+
+@attrs.frozen
+class Row:
+    """One configuration: one run, or the seeds of a group pooled."""
+
+    runs: tuple[RunSummary, ...]
+
+    @property
+    def first(self) -> RunSummary:
+        return self.runs[0]
+
+    @property
+    def name(self) -> str:
+        parents = {run.run_dir.parent for run in self.runs}
+        if len(self.runs) > 1 and len(parents) == 1:
+            return f"{next(iter(parents)).name} ({len(self.runs)} seeds)"
+        return self.first.run_dir.name + (f" (+{len(self.runs) - 1} seeds)" if len(self.runs) > 1 else "")
+
+    def spread(self, split: str) -> Spread | None:
+        values = [value for run in self.runs for value in run.accuracy_runs(split)]
+        return spread(values) if values else None
+
+    @property
+    def paper(self) -> PaperValues | None:
+        return paper_values(self.first.recipe)
+
+    def budget_mismatch(self) -> str | None:
+        """Why this row is not at the paper's budget, or None when it is."""
+        metrics, recipe = self.first.metrics, self.first.recipe
+        paper_epochs = EPOCHS.get((metrics["dataset"], metrics["variant"]))
+        if metrics.get("data_stand_in"):
+            return "stand-in data (the real files were absent)"
+        if recipe["data"].get("subset"):
+            return f"trained on the first {recipe['data']['subset']} examples only"
+        if recipe.get("eval", {}).get("test_subset"):
+            return f"tested on the first {recipe['eval']['test_subset']} test examples only"
+        done = min(run.metrics["epochs_completed"] for run in self.runs)
+        if paper_epochs is not None and done != paper_epochs:
+            return f"{done} of the paper's {paper_epochs} epochs"
+        return None
+
+    def cells(self, footnotes: list[str]) -> tuple[str, ...]:
+        m, recipe = self.first.metrics, self.first.recipe
+        embedding = recipe["model"]["embedding"]
         label = embedding["name"] + (f"-{embedding['dim']}" if "dim" in embedding else "")
         paper_epochs = EPOCHS.get((m["dataset"], m["variant"]))
         epochs = f"{m['epochs_completed']}" + (f"/{paper_epochs}" if paper_epochs else "")
-        test, paper = m.get("test_accuracy"), self.paper
+        test, train, paper = self.spread("test"), self.spread("train"), self.paper
+        delta = within = ""
+        if paper is not None and test is not None:
+            reason = self.budget_mismatch()
+            if reason is None:
+                delta = f"{test.mean - paper.test:+.2f}"
+                verdict = agrees(test, paper.test, paper.test_se)
+                within = {True: "yes", False: "no", None: "(one value)"}[verdict]
+            else:
+                footnotes.append(f"{self.name}: no Δ: {reason}")
+                delta = f"[{len(footnotes)}]"
+        walls = [run.metrics["wall_seconds"] for run in self.runs]
+        peak = max(run.metrics["peak_memory_bytes"] for run in self.runs)
         return (
-            self.run_dir.name, m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""), self.variant_label, label,
-            epochs, percent(test), percent(m.get("train_accuracy")), f"{m['wall_seconds']:.0f} s",
-            f"{m['peak_memory_bytes'] / 2**30:.2f} GiB", percent(paper),
-            f"{test - paper:+.2f}" if test is not None and paper is not None else "",
+            self.name, m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""), self.first.variant_label,
+            label, recipe["model"]["backbone"]["name"], epochs, str(test.n if test else 0),
+            test.text() if test else "", train.text() if train else "",
+            f"{sum(walls):.0f} s" if len(walls) == 1 else f"{sum(walls):.0f} s ({len(walls)} runs)",
+            f"{peak / 2**30:.2f} GiB", "" if paper is None else f"{paper.test:.2f} ± {paper.test_se:.2f}",
+            delta, within,
         )  # fmt: skip
 
 
-def percent(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def group_rows(runs: list[RunSummary]) -> list[Row]:
+    """Runs of one configuration that differ only in seed, as one row each, in first-seen order."""
+    groups: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        groups.setdefault(run.configuration(), []).append(run)
+    return [Row(tuple(members)) for members in groups.values()]
 
 
 def load_run(run_dir: Path) -> RunSummary:
@@ -75,9 +152,30 @@ def load_run(run_dir: Path) -> RunSummary:
     return RunSummary(run_dir, metrics, recipe)
 
 
-def markdown_table(runs: list[RunSummary]) -> str:
+def expand(paths: list[Path]) -> list[Path]:
+    """A seed group's folder (holding protocol.json) stands for its seed-<N>/ run directories."""
+    expanded = []
+    for path in paths:
+        if (path / "protocol.json").is_file() and not (path / run_directory.METRICS).is_file():
+            expanded += sorted(p for p in path.glob("seed-*") if p.is_dir())
+        else:
+            expanded.append(path)
+    return expanded
+
+
+def table_rows(rows: list[Row]) -> tuple[list[tuple[str, ...]], list[str]]:
+    footnotes: list[str] = []
+    return [row.cells(footnotes) for row in rows], footnotes
+
+
+CAPTION = (f"paper: {SOURCE}, mean ± standard error of 3 seeds × 5 inference runs; n: values pooled here "
+           "(seeds × inference runs); Δ = test − paper; within spread: |Δ| ≤ 2·√(se² + se_paper²); "
+           "epochs: done / the paper's (Table 3)")  # fmt: skip
+
+
+def markdown_table(rows: list[Row]) -> str:
+    cells, footnotes = table_rows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(run.row()) + " |" for run in runs]
-    note = (f"\nepochs: completed / the paper's (Table 3). paper %: {SOURCE} (mean of 3 seeds × 5 inference runs); "
-            f"Δ = test − paper.")  # fmt: skip
-    return "\n".join(lines) + "\n" + note + "\n"
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    notes = "".join(f"\n[{index}] {note}" for index, note in enumerate(footnotes, 1))
+    return "\n".join(lines) + "\n\n" + CAPTION + ".\n" + (notes.lstrip("\n") + "\n" if notes else "")

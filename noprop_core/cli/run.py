@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 
 from noprop_core.cli.smoke import smoke_recipe
 from noprop_core.engine import run_directory
+from noprop_core.engine.evaluation import final_accuracy_runs
 from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.engine.metrics import collect_metrics
 from noprop_core.engine.progress import Progress
@@ -55,6 +57,7 @@ def run(
     progress: Progress | None = None,
     started: float | None = None,
     smoke: bool = False,
+    group: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Train one recipe end to end; returns the run directory and its metrics.
 
@@ -80,9 +83,11 @@ def run(
     experiment = build_experiment(
         recipe, registry, device, stand_in=smoke, notify=progress.message, distributed=distributed
     )
+    if distributed is None or distributed.is_main:  # with the choices the device made (order = "auto"…)
+        run_directory.write_text(resolved, dump_recipe(experiment.recipe, registry, header=f"# noprop run {resolved}"))
     announce_speed_path(experiment, progress)
     trainer = Trainer(experiment, progress)
-    return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started)
+    return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started, group)
 
 
 def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
@@ -120,7 +125,13 @@ def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = Non
 
 
 def _train(
-    recipe_path: str, run_dir: Path, experiment: Experiment, trainer: Trainer, registry: Registry, started: float
+    recipe_path: str,
+    run_dir: Path,
+    experiment: Experiment,
+    trainer: Trainer,
+    registry: Registry,
+    started: float,
+    group: str | None = None,
 ) -> dict[str, Any]:
     recipe = experiment.recipe
     writes = experiment.distributed is None or experiment.distributed.is_main
@@ -140,7 +151,8 @@ def _train(
         )
 
     try:
-        trainer.tracker.start(recipe_to_dict(recipe, registry))
+        # A seed group's runs share a `group` hparam, so the dashboard can aggregate them.
+        trainer.tracker.start({**recipe_to_dict(recipe, registry), **({"group": group} if group else {})})
         with trainer.progress, stop_gracefully(trainer, trainer.progress):
             trainer.fit(on_epoch_end=save)
     except TrainingInterrupted:
@@ -152,10 +164,19 @@ def _train(
         ) from None
     finally:
         trainer.tracker.close()
-    metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
     splits = experiment.splits
+    if recipe.eval.inference_runs > 1:
+        trainer.progress.message(
+            f"final evaluation: {recipe.eval.inference_runs} inference runs with independent noise"
+        )
+    # The last epoch is always evaluated: its evaluation is inference run 0.
+    runs = final_accuracy_runs(experiment.variant, splits, recipe, trainer.history[-1])
+    metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
     metrics.update(
-        train_accuracy=trainer.history[-1].train_accuracy,  # the last epoch is always evaluated
+        test_accuracy=statistics.fmean(runs["test_accuracy_runs"]),
+        train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
+        **runs,
+        inference_runs=recipe.eval.inference_runs,
         train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
         tracker_run=trainer.tracker.run_id,
         **trainer.tracker.metrics_fields(),

@@ -4,7 +4,8 @@ A smoke run keeps the recipe's variant, backbone, embedding, schedule, head and 
 shrinks only the amount of work: one epoch that stops each unit after ``SMOKE_BATCHES``
 minibatches of at most ``SMOKE_BATCH_SIZE`` examples (the data set is loaded whole, so
 embeddings initialised from the training images see what a full run sees), inference and ODE
-steps capped at ``SMOKE_STEPS``, and accuracy on the first ``SMOKE_EVAL_EXAMPLES`` test and training examples. The shrunk recipe is
+steps capped at ``SMOKE_STEPS``, at most 2 final inference runs, one seed (the first of a
+seed group), and accuracy on the first ``SMOKE_EVAL_EXAMPLES`` test and training examples. The shrunk recipe is
 what the run directory records.
 
 When the recipe's data files are absent and cannot be fetched, a smoke run stands in
@@ -41,5 +42,6 @@ def smoke_recipe(recipe: Recipe) -> Recipe:
             train_subset=SMOKE_EVAL_EXAMPLES,
             test_subset=SMOKE_EVAL_EXAMPLES,
             batch_size=min(recipe.eval.batch_size, SMOKE_EVAL_EXAMPLES),
+            inference_runs=min(recipe.eval.inference_runs, 2),
         ),  # fmt: skip
     )

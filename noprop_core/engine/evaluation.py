@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from noprop_core.engine.data import TensorSplits, ordered_batches
+from noprop_core.engine.protocol import inference_seed
 from noprop_core.model.variant import Variant
 from noprop_core.recipe.schema import Recipe
 
@@ -65,6 +66,34 @@ def schedule_curve(variant: Variant, device: torch.device) -> dict[str, list[flo
     t = torch.linspace(0, 1, SCHEDULE_POINTS, device=device)
     alpha_bar = schedule.alpha_bar(t).double().cpu()
     return {"t": t.tolist(), "alpha_bar": alpha_bar.tolist(), "log_snr": (alpha_bar / (1 - alpha_bar)).log().tolist()}
+
+
+def accuracy_runs(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, runs: int,
+                  first: float | None = None) -> list[float]:  # fmt: skip
+    """Percent correct of ``runs`` inference runs with independent noise (run k seeded by
+    ``inference_seed(seed, k)``); ``first``: run 0's result when already measured."""
+    results = []
+    for run in range(runs):
+        if run == 0 and first is not None:
+            results.append(first)
+            continue
+        results.append(accuracy(variant, images, labels, batch_size=batch_size, seed=inference_seed(seed, run)))
+    return results
+
+
+def final_accuracy_runs(variant: Variant, splits: TensorSplits, recipe: Recipe, last) -> dict[str, list[float]]:
+    """The final evaluation's inference runs (``eval.inference_runs``); run 0 is the last
+    epoch's own evaluation (``last``, an EpochRecord), reused."""
+    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "runs": recipe.eval.inference_runs}
+    count = recipe.eval.train_subset or len(splits.train_labels)
+    return {
+        "test_accuracy_runs": accuracy_runs(
+            variant, splits.test_images, splits.test_labels, first=last.test_accuracy, **settings
+        ),  # fmt: skip
+        "train_accuracy_runs": accuracy_runs(
+            variant, splits.train_images[:count], splits.train_labels[:count], first=last.train_accuracy, **settings
+        ),  # fmt: skip
+    }
 
 
 def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, object]:

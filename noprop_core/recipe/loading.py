@@ -6,6 +6,7 @@ TOML value, else taken as a plain string.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,10 @@ def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     ``extends = "other.toml"`` names a base recipe by a path relative to this file's folder.
     """
     raw = read_toml(path)
+    if "seed" in raw and isinstance(raw.get("seeds"), list) and raw["seeds"]:
+        raise RecipeError(
+            [f"{path}: seeds: seed is set too; give one (seed = N trains one model, seeds = [...] one per seed)"]
+        )
     base_name = raw.pop(EXTENDS, None)
     if base_name is None:
         return raw
@@ -118,11 +123,22 @@ def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise RecipeError([f"{path}: {EXTENDS}: recipes extend each other in a circle ({cycle})"])
     if not base_path.is_file():
         raise RecipeError([f"{path}: {EXTENDS}: no base recipe {base_name!r} (looked for {base_path})"])
-    return merge_onto(read_with_bases(base_path, (*chain, path.resolve())), raw)
+    return one_seed_key(merge_onto(read_with_bases(base_path, (*chain, path.resolve())), raw), raw.keys())
+
+
+def one_seed_key(merged: dict[str, Any], given: Iterable[str]) -> dict[str, Any]:
+    """``seed`` and ``seeds`` replace each other: the one given last (by a child recipe or --set) wins."""
+    given = set(given)
+    if "seed" in given and "seeds" not in given:
+        merged.pop("seeds", None)
+    elif "seeds" in given and "seed" not in given:
+        merged.pop("seed", None)
+    return merged
 
 
 def load_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
     raw = apply_overrides(read_with_bases(path), list(overrides), str(path))
+    raw = one_seed_key(raw, (text.split("=", 1)[0].strip() for text in overrides))
     return structure_recipe(raw, registry, str(path))
 
 
@@ -133,8 +149,11 @@ def _drop_none(value: Any) -> Any:
 
 
 def recipe_to_dict(recipe: Recipe, registry: Registry) -> dict[str, Any]:
-    """The fully resolved recipe as plain builtins (no None: TOML has no null)."""
-    return _drop_none(recipe_converter(registry).unstructure(recipe))
+    """The fully resolved recipe as plain builtins (no None: TOML has no null), with ``seeds``
+    for a seed group and ``seed`` otherwise (a file holds one of them)."""
+    resolved = _drop_none(recipe_converter(registry).unstructure(recipe))
+    resolved.pop("seed" if recipe.seeds else "seeds")
+    return resolved
 
 
 def dump_recipe(recipe: Recipe, registry: Registry, header: str = "") -> str:

@@ -14,6 +14,7 @@ from noprop_core.plugin.config import (
     BackboneConfig,
     DatasetConfig,
     HeadConfig,
+    InvalidValue,
     LabelEmbeddingConfig,
     ScheduleConfig,
     TrackerConfig,
@@ -60,11 +61,27 @@ class EvalSection:
     train_subset: int = attrs.field(default=10_000, validator=at_least(0))
     # Test accuracy on the first N test examples (0 = all of them); for quick checks only.
     test_subset: int = attrs.field(default=0, validator=at_least(0))
+    # The final evaluation repeats inference N times with independent noise (the paper: 5);
+    # metrics.json keeps every run and reports their mean.
+    inference_runs: int = attrs.field(default=1, validator=between(1, 1000))
+
+
+def distinct_seeds(_instance, attribute, value: list[int]) -> None:
+    repeated = sorted({seed for seed in value if value.count(seed) > 1})
+    if repeated:
+        raise InvalidValue(
+            attribute.name, f"seed {', '.join(map(str, repeated))} given twice; each seed trains one model"
+        )
+    outside = [seed for seed in value if not 0 <= seed <= 2**63 - 1]
+    if outside:
+        raise InvalidValue(attribute.name, f"expected whole numbers from 0 to 2**63 - 1, got {outside[0]}")
 
 
 @attrs.frozen(kw_only=True)
 class Recipe:
     seed: int = attrs.field(default=0, validator=between(0, 2**63 - 1))
+    # The paper's protocol: one model per seed (`noprop run` writes OUT/seed-<N>/ and OUT/protocol.json).
+    seeds: list[int] = attrs.field(factory=list, validator=distinct_seeds)
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
     data: DatasetConfig
     model: ModelSection

@@ -39,7 +39,10 @@ def tables(table: dict, prefix: tuple = ()) -> list[tuple]:
 
 LEAVES, TABLES = leaves(BASE), tables(BASE)
 NUMERIC = [(path, value) for path, value in LEAVES if isinstance(value, (int, float)) and not isinstance(value, bool)]
-WRONG = {int: ["ten", 1.5, True, [1]], float: ["x", True, [0.5]], str: [3, 1.5, True, ["a"]], bool: ["yes", 1]}
+WRONG = {int: ["ten", 1.5, True, [1]], float: ["x", True, [0.5]], str: [3, 1.5, True, ["a"]], bool: ["yes", 1],
+         list: [3, "x", [1.5], [True]]}  # fmt: skip
+# Keys that take more than one type: wrong values of their own.
+WRONG_AT = {("speed", "threads"): ["many", 0, 1.5, True, ["a"]], ("speed", "cuda_graph"): ["sometimes", 3, 1.5, ["a"]]}
 
 
 def mutated(path: tuple, value: object = None, delete: bool = False) -> dict:
@@ -60,7 +63,7 @@ def mutations(draw) -> tuple[dict, str]:
     kind = draw(st.sampled_from(["wrong type", "unknown key", "missing", "unknown plugin", "negative"]))
     if kind == "wrong type":
         path, value = draw(st.sampled_from(LEAVES))
-        return mutated(path, draw(st.sampled_from(WRONG[type(value)]))), ".".join(path)
+        return mutated(path, draw(st.sampled_from(WRONG_AT.get(path) or WRONG[type(value)]))), ".".join(path)
     if kind == "unknown key":
         table = draw(st.sampled_from(TABLES))
         name = draw(

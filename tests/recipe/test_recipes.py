@@ -103,7 +103,8 @@ def test_mnist_recipe_has_the_paper_hyperparameters(registry):
         1e-3,
         100,
     )
-    assert (variant.timesteps, variant.eta, variant.order) == (10, 0.1, "sequential")
+    # "auto": Algorithm 1 on a CPU, the fused simultaneous update on a GPU (tests/speed/test_speed_path.py)
+    assert (variant.timesteps, variant.eta, variant.order) == (10, 0.1, "auto")
 
 
 def _errors(tmp_path, registry, text: str, overrides=()) -> list[str]:
@@ -144,7 +145,7 @@ BAD = {
     "bad choice": (VALID + 'order = "random"\n', "train.order: unknown key"),
     "bad order": (
         VALID.replace('name = "dt"', 'name = "dt"\norder = "random"'),
-        "variant.order: expected one of 'sequential', 'simultaneous', got 'random'",
+        "variant.order: expected one of 'auto', 'sequential', 'simultaneous', got 'random'",
     ),
     "bad placement": (
         VALID.replace("[data]", '[data]\nplacement = "gpu"'),

@@ -1,0 +1,152 @@
+"""What reproducing Table 1 costs on this device: every row timed briefly, the full protocol predicted.
+
+For each of the 39 Table 1 rows (13 methods × MNIST, CIFAR-10, CIFAR-100) the shipped recipe
+(``recipes/<data>_<variant>[_dim20|_prototype].toml``) is built with its real model, optimizers,
+batch size and update order on random images of the data set's shape (the cost of a step does
+not depend on the pixels), and timed through noprop's own trainer:
+
+- training: one warm-up epoch of ``--batches`` minibatches (``train.max_batches``), then a
+  timed one; scaled to a full epoch of the data set (60 000 / 50 000 training images);
+- evaluation: the variant's own inference on ``--eval-examples`` images, scaled to what the
+  protocol evaluates: test set + ``eval.train_subset`` training images on every evaluated epoch
+  (``eval.every``), and ``inference_runs − 1`` more of each at the end.
+
+Predicted protocol wall time = seeds × (epochs × epoch + evaluations), with the paper's epochs
+(Table 3), 3 seeds and 5 inference runs. Warm-up effects (compilation, autotuning) and data
+loading are not in it; on a GPU the paper recipes' default path (``order = "auto"``: fused,
+CUDA graph) is what is timed.
+
+    python benchmarks/table1_cost.py                       # the table, every row
+    python benchmarks/table1_cost.py --match "mnist_*" --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from noprop_core.cli.paper import DATASETS, EPOCHS, TABLE_1
+from noprop_core.engine.data import TensorSplits
+from noprop_core.engine.evaluation import accuracy
+from noprop_core.engine.experiment import build_on_splits, resolve_device
+from noprop_core.engine.progress import Progress
+from noprop_core.engine.tracking import Tracker
+from noprop_core.engine.trainer import Trainer
+from noprop_core.plugin.manager import load_registry
+from noprop_core.recipe.loading import load_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAPES = {"mnist": ((1, 28, 28), 10, 60_000, 10_000), "cifar10": ((3, 32, 32), 10, 50_000, 10_000),
+          "cifar100": ((3, 32, 32), 100, 50_000, 10_000)}  # fmt: skip
+SEEDS, INFERENCE_RUNS = 3, 5
+SUFFIX = {"onehot": "", "dim20": "_dim20", "prototype": "_prototype"}
+
+
+def rows() -> list[tuple[str, str, str, str]]:
+    """(recipe stem, data set, variant, embedding) of every Table 1 row, in the paper's order."""
+    return [
+        (f"{dataset}_{variant}{SUFFIX[embedding]}", dataset, variant, embedding)
+        for (dataset, variant, embedding) in TABLE_1
+        if dataset in DATASETS
+    ]
+
+
+def random_splits(dataset: str, examples: int) -> TensorSplits:
+    shape, classes, _, _ = SHAPES[dataset]
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(examples, *shape, generator=generator)
+    labels = torch.arange(examples) % classes  # every class present (prototypes need one of each)
+    return TensorSplits(name=dataset, train_images=images, train_labels=labels, test_images=images,
+                        test_labels=labels, num_classes=classes)  # fmt: skip
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(stem: str, dataset: str, registry, batches: int, eval_examples: int, device_name: str) -> dict:
+    recipe = load_recipe(ROOT / "recipes" / f"{stem}.toml", registry,
+                         [f"train.max_batches={batches}", "tracker.name=none", f"device={json.dumps(device_name)}"])  # fmt: skip
+    _, _, train_size, test_size = SHAPES[dataset]
+    examples = max(batches * recipe.train.batch_size, eval_examples, SHAPES[dataset][1] * 4)
+    device = resolve_device(recipe.device)
+    trainer = Trainer(
+        build_on_splits(recipe, registry, random_splits(dataset, examples), device), Progress(), Tracker()
+    )
+    trainer.train_epoch(1)  # warm-up: allocations, autotuning, lazy optimizer state
+    synchronize(device)
+    started = time.perf_counter()
+    trainer.train_epoch(2)
+    synchronize(device)
+    measured = time.perf_counter() - started
+    epoch = measured * math.ceil(train_size / recipe.train.batch_size) / batches
+
+    splits = trainer.experiment.splits
+    images, labels = splits.test_images[:eval_examples], splits.test_labels[:eval_examples]
+    accuracy(trainer.variant, images[:16], labels[:16], batch_size=recipe.eval.batch_size, seed=0)  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    accuracy(trainer.variant, images, labels, batch_size=recipe.eval.batch_size, seed=0)
+    synchronize(device)
+    per_example = (time.perf_counter() - started) / len(labels)
+    evaluated = test_size + min(recipe.eval.train_subset or train_size, train_size)
+    epochs = EPOCHS[(dataset, recipe.variant.name)]
+    evaluations = math.ceil(epochs / recipe.eval.every) + (INFERENCE_RUNS - 1)
+    evaluation = evaluations * evaluated * per_example
+    return {
+        "recipe": stem,
+        "epochs": epochs,
+        "epoch_seconds": epoch,
+        "evaluation_seconds": evaluation,
+        "protocol_seconds": SEEDS * (epochs * epoch + evaluation),
+        "order": trainer.variant.update_order,
+        "fused": trainer.variant.runs_stacked,
+    }
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.1f} min"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--match", action="append", help="recipe stems (glob), repeatable; default: all 39 rows")
+    parser.add_argument("--batches", type=int, default=2, help="minibatches timed per epoch (default 2)")
+    parser.add_argument("--eval-examples", type=int, default=128, help="images timed through inference")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true")
+    options = parser.parse_args()
+    registry = load_registry()
+    chosen = [row for row in rows() if not options.match or any(fnmatch.fnmatch(row[0], p) for p in options.match)]
+    results = []
+    for stem, dataset, _, _ in chosen:
+        results.append(measure(stem, dataset, registry, options.batches, options.eval_examples, options.device))
+        print(f"{stem}: epoch {results[-1]['epoch_seconds']:.1f} s", file=sys.stderr)
+    total = sum(r["protocol_seconds"] for r in results)
+    device = torch.device(
+        options.device if options.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    if options.json:
+        print(json.dumps({"device": name, "seeds": SEEDS, "inference_runs": INFERENCE_RUNS, "rows": results,
+                          "total_protocol_seconds": total}, indent=2))  # fmt: skip
+        return
+    print(f"Table 1 protocol cost on {name}: {SEEDS} seeds × Table 3 epochs + {INFERENCE_RUNS} inference runs")
+    print(f"{'recipe':<26} {'path':<22} {'epochs':>6} {'epoch':>10} {'evaluation':>11} {'protocol':>11}")
+    for r in results:
+        path = r["order"] + (", fused" if r["fused"] else "")
+        print(f"{r['recipe']:<26} {path:<22} {r['epochs']:>6} {r['epoch_seconds']:>9.1f}s "
+              f"{hours(r['evaluation_seconds']):>11} {hours(r['protocol_seconds']):>11}")  # fmt: skip
+    print(f"{'total':<26} {'':<22} {'':>6} {'':>10} {'':>11} {hours(total):>11}")
+
+
+if __name__ == "__main__":
+    main()

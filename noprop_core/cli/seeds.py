@@ -1,0 +1,156 @@
+"""`noprop run RECIPE --seeds 0 1 2`: the paper's protocol in one command.
+
+One model per seed, each in its own normal run directory ``OUT/seed-<N>/`` (``--resume``,
+``eval`` and ``report`` work on it), then ``OUT/protocol.json``: every seed's accuracies of
+its final inference runs (``eval.inference_runs``) pooled into mean ± standard error, next to
+the paper's Table 1 value with its standard error where the configuration is the paper's.
+
+Seeds run one after another in this process, or ``jobs`` at a time in child processes (each
+with ``NOPROP_JOBS`` set, so the thread policy divides the CPUs among them). Starting the same
+command again keeps finished seeds and resumes interrupted ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from noprop_core.cli.paper import paper_values
+from noprop_core.engine import run_directory
+from noprop_core.engine.protocol import agrees, spread
+from noprop_core.errors import NopropError
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.loading import recipe_to_dict
+from noprop_core.recipe.schema import Recipe
+from noprop_core.speed.threads import JOBS_ENV
+
+PROTOCOL = "protocol.json"
+
+
+def seed_dir(out: Path, seed: int) -> Path:
+    return out / f"seed-{seed}"
+
+
+def finished(run_dir: Path) -> bool:
+    """A run's metrics.json gets its train accuracy only once training has ended."""
+    try:
+        return json.loads((run_dir / run_directory.METRICS).read_text()).get("train_accuracy") is not None
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def check_seeds(seeds: list[int]) -> None:
+    duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+    if duplicates:
+        raise NopropError(f"--seeds: seed {', '.join(map(str, duplicates))} given twice; each seed trains one model")
+    negative = [s for s in seeds if not 0 <= s < 2**63]
+    if negative:
+        raise NopropError(f"--seeds: expected whole numbers from 0 to 2**63 - 1, got {negative[0]}")
+
+
+def run_seed_group(
+    recipe_path: Path,
+    recipe: Recipe,
+    registry: Registry,
+    *,
+    seeds: list[int],
+    overrides: list[str],
+    out: Path | None,
+    jobs: int,
+    train_one: Callable[[list[str], Path, str], None],
+    resume_one: Callable[[Path], None],
+    notify: Callable[[str], None],
+) -> tuple[Path, dict[str, Any]]:
+    """Train every seed (or keep / resume it), then write and return OUT/protocol.json."""
+    check_seeds(seeds)
+    out = out or run_directory.default_run_dir(recipe_path)
+    if out.exists() and not out.is_dir():
+        raise NopropError(f"--out {out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    group = out.name
+    started = time.perf_counter()
+    todo = []
+    for seed in seeds:
+        directory = seed_dir(out, seed)
+        if finished(directory):
+            notify(f"seed {seed}: {directory} already finished; kept")
+        elif (directory / run_directory.CHECKPOINT).is_file():
+            notify(f"seed {seed}: resuming {directory}")
+            todo.append((seed, lambda d=directory: resume_one(d)))
+        else:
+            seed_overrides = [*overrides, "seeds=[]", f"seed={seed}"]
+            todo.append((seed, lambda o=seed_overrides, d=directory: train_one(o, d, group)))
+    if jobs <= 1:
+        for seed, work in todo:
+            notify(f"seed {seed} of {seeds}")
+            work()
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [pool.submit(work) for _, work in todo]:
+                future.result()
+    protocol = summarize(recipe_path, recipe, registry, out, seeds, time.perf_counter() - started)
+    run_directory.write_json(out / PROTOCOL, protocol)
+    return out, protocol
+
+
+def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable, Callable]:
+    """train_one / resume_one that run `noprop run` in child processes, logging to OUT/seed-N.log."""
+    environment = {**os.environ, JOBS_ENV: str(jobs)}
+
+    def launch(arguments: list[str], log: Path) -> None:
+        with log.open("w") as stream:
+            result = subprocess.run([sys.executable, "-m", "noprop_core.cli", "run", *arguments], env=environment,
+                                    stdout=stream, stderr=subprocess.STDOUT, check=False)  # fmt: skip
+        if result.returncode != 0:
+            last = [line for line in log.read_text().splitlines() if line.strip()][-1:] or ["(no output)"]
+            raise NopropError(f"{log.with_suffix('')}: the seed's run failed ({last[0]}); log: {log}")
+
+    def train_one(overrides: list[str], directory: Path, group: str) -> None:
+        sets = [argument for override in overrides for argument in ("--set", override)]
+        launch([str(recipe_path), *sets, "--out", str(directory), "--group", group], directory.with_suffix(".log"))
+
+    def resume_one(directory: Path) -> None:
+        launch(["--resume", str(directory)], directory.with_suffix(".log"))
+
+    return train_one, resume_one
+
+
+def summarize(recipe_path: Path, recipe: Recipe, registry: Registry, out: Path, seeds: list[int],
+              wall_seconds: float) -> dict[str, Any]:  # fmt: skip
+    runs = []
+    for seed in seeds:
+        metrics = json.loads((seed_dir(out, seed) / run_directory.METRICS).read_text())
+        runs.append({
+            "seed": seed,
+            "run_dir": seed_dir(out, seed).name,
+            "test_accuracy_runs": metrics.get("test_accuracy_runs") or [metrics["test_accuracy"]],
+            "train_accuracy_runs": metrics.get("train_accuracy_runs") or [metrics["train_accuracy"]],
+            "epochs_completed": metrics["epochs_completed"],
+            "wall_seconds": metrics["wall_seconds"],
+        })  # fmt: skip
+    test = spread([value for run in runs for value in run["test_accuracy_runs"]])
+    train = spread([value for run in runs for value in run["train_accuracy_runs"]])
+    resolved = recipe_to_dict(recipe, registry)
+    paper = paper_values(resolved)
+    return {
+        "recipe": str(recipe_path),
+        "group": out.name,
+        "seeds": seeds,
+        "inference_runs": recipe.eval.inference_runs,
+        "test_accuracy": test.as_dict(),
+        "train_accuracy": train.as_dict(),
+        "paper": None if paper is None else {
+            "test_accuracy": {"mean": paper.test, "standard_error": paper.test_se},
+            "train_accuracy": {"mean": paper.train, "standard_error": paper.train_se},
+            "test_within_spread": agrees(test, paper.test, paper.test_se),
+        },
+        "wall_seconds": wall_seconds,
+        "runs": runs,
+    }  # fmt: skip
