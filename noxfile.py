@@ -8,7 +8,7 @@ needs the network.
 
     nox -s "recipes(cifar100_dt)"       # one recipe through `noprop run --smoke`
     nox -t smoke                        # every recipe
-    nox -s paper -- --match "mnist_*" --seeds 0 1 2   # full Table 1 runs, then one report
+    nox -s paper -- --match "mnist_*"    # Table 1 rows with the paper's protocol, then runs/paper/report.md
     nox -s bench                        # the benchmarks
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 from pathlib import Path
 
 import nox
@@ -49,40 +48,32 @@ def recipes(session: nox.Session, recipe: str) -> None:
     session.run("noprop", "run", f"recipes/{recipe}.toml", "--smoke", "--out", str(out), *session.posargs)
 
 
-def finished(run_dir: Path) -> bool:
-    """A run's metrics.json gets its train accuracy only once training has ended."""
-    metrics = run_dir / "metrics.json"
-    return metrics.is_file() and json.loads(metrics.read_text()).get("train_accuracy") is not None
-
-
 @nox.session(default=False)
 def paper(session: nox.Session) -> None:
-    """Full-length Table 1 recipes (a GPU box), then `noprop report` against the paper.
+    """Table 1 with the paper's protocol (a GPU box), then `noprop report` against the paper.
 
-    Options after `--`: --match GLOB (recipe stems, repeatable; default: every mnist/cifar
-    recipe), --seeds N [N ...] (default 0), --out DIR (default runs/paper).
+    Each recipe runs as `noprop run RECIPE --seeds 0 1 2 --out runs/paper/<recipe>`, each seed
+    evaluated with the recipe's inference runs (the paper recipes: 5), pooled into mean ± standard error.
+    Running the session again keeps finished seeds and resumes interrupted ones. Options after
+    `--`: --match GLOB (recipe stems, repeatable; default: every mnist/cifar recipe),
+    --seeds N [N ...] (default 0 1 2), --out DIR (default runs/paper).
     """
     parser = argparse.ArgumentParser(prog="nox -s paper --")
     parser.add_argument("--match", action="append", default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("runs/paper"))
     options = parser.parse_args(session.posargs)
     patterns = options.match or ["mnist_*", "cifar10_*", "cifar100_*"]
     chosen = [stem for stem in RECIPES if any(fnmatch.fnmatch(stem, p) for p in patterns)]
     if not chosen:
         session.error(f"no recipe matches {patterns}")
-    run_dirs = []
+    seeds = ["--seeds", *map(str, options.seeds)]  # every recipe as a seed group: rerunning keeps finished seeds
+    groups = []
     for stem in chosen:
-        for seed in options.seeds:
-            run_dir = options.out / f"{stem}-seed{seed}"
-            if finished(run_dir):
-                session.log(f"{run_dir} already finished; kept")  # rerunning the session resumes the rest
-            elif (run_dir / "checkpoint.pt").is_file():
-                session.run("noprop", "run", "--resume", str(run_dir))
-            else:
-                session.run("noprop", "run", f"recipes/{stem}.toml", "--seed", str(seed), "--out", str(run_dir))
-            run_dirs.append(str(run_dir))
-    report = session.run("noprop", "report", "--markdown", *run_dirs, silent=True)
+        group = options.out / stem
+        session.run("noprop", "run", f"recipes/{stem}.toml", *seeds, "--out", str(group))
+        groups.append(str(group))
+    report = session.run("noprop", "report", "--markdown", *groups, silent=True)
     (options.out / "report.md").write_text(report)
     session.log(f"report: {options.out / 'report.md'}")
 
