@@ -51,7 +51,7 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(
         ("sample_marginal", "posterior_step", "kl_to_standard_normal", "embedding_from_noise"), "diffusion.gaussian"
     ),
-    **dict.fromkeys(("convex_denoise", "dt_loss", "ct_loss", "fm_loss"), "diffusion.objectives"),
+    **dict.fromkeys(("convex_denoise", "dt_loss", "dt_noisy_inputs", "ct_loss", "fm_loss"), "diffusion.objectives"),
     **dict.fromkeys(("PREDICTION_TARGETS", "ODE_SOLVERS", "CT_SAMPLERS"), "diffusion.choices"),
     **dict.fromkeys(("dt_chain", "integrate", "probability_flow"), "diffusion.samplers"),
     **dict.fromkeys(("LogNormalNoiseLevels", "block_interval"), "diffusion.noise_levels"),

@@ -124,22 +124,21 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
 
 
 def _command_seed_group(args, recipe_path, recipe, seeds, overrides, registry: Registry, console: Console) -> int:
-    from noprop_core.cli.run import resume, run
+    from noprop_core.cli.run import resume, run_stacked
     from noprop_core.cli.seeds import child_process_trainer, run_seed_group
 
     if args.jobs > 1:
-        train_one, resume_one = child_process_trainer(recipe_path, args.jobs)
+        train_fresh, resume_one = child_process_trainer(recipe_path, args.jobs)
     else:
 
-        def train_one(seed_overrides, directory, group):
-            run(recipe_path, registry, overrides=seed_overrides, out_dir=directory, progress=make_progress(console),
-                group=group)  # fmt: skip
+        def train_fresh(runs, group):
+            run_stacked(recipe_path, registry, runs, group=group, progress=make_progress(console))
 
         def resume_one(directory):
             resume(directory, registry, progress=make_progress(console))
 
     out, protocol = run_seed_group(recipe_path, recipe, registry, seeds=list(seeds), overrides=overrides, out=args.out,
-                                   jobs=args.jobs, train_one=train_one, resume_one=resume_one,
+                                   train_fresh=train_fresh, resume_one=resume_one,
                                    notify=lambda text: print(text, file=sys.stderr))  # fmt: skip
     _protocol_summary(console, out, protocol)
     return 0

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 
 from noprop_core.cli.smoke import smoke_recipe
@@ -19,6 +20,7 @@ from noprop_core.engine.evaluation import final_accuracy_runs
 from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.engine.metrics import collect_metrics
 from noprop_core.engine.progress import Progress
+from noprop_core.engine.seed_stack import SeedStack, unstackable
 from noprop_core.engine.trainer import Trainer, TrainingInterrupted
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.registry import Registry
@@ -30,14 +32,15 @@ from noprop_core.speed.threads import busy_hint
 
 
 @contextlib.contextmanager
-def stop_gracefully(trainer: Trainer, progress: Progress) -> Iterator[None]:
-    """The first Ctrl-C or SIGTERM asks the trainer to stop after the current step (so the
-    checkpoint is consistent); a second Ctrl-C interrupts at once."""
+def stop_gracefully(trainers: list[Trainer], progress: Progress) -> Iterator[None]:
+    """The first Ctrl-C or SIGTERM asks the trainers to stop after the current step (so the
+    checkpoints are consistent); a second Ctrl-C interrupts at once."""
 
     def request_stop(signum: int, _frame: Any) -> None:
-        if trainer.stop_requested and signum == signal.SIGINT:
+        if trainers[0].stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        trainer.stop_requested = True
+        for trainer in trainers:
+            trainer.stop_requested = True
         progress.message(f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint")
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -63,6 +66,23 @@ def run(
 
     ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
     synthetic data for absent files (see noprop_core.cli.smoke)."""
+    session = prepare(recipe_path, registry, overrides=overrides, out_dir=out_dir, progress=progress,
+                      started=started, smoke=smoke, group=group)  # fmt: skip
+    return session.run_dir, _train(session)
+
+
+def prepare(
+    recipe_path: Path,
+    registry: Registry,
+    *,
+    overrides: list[str] = (),
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+    started: float | None = None,
+    smoke: bool = False,
+    group: str | None = None,
+) -> RunSession:
+    """Validate, write the run directory's recipe, build the experiment and its trainer."""
     started = time.perf_counter() if started is None else started
     registry.raise_if_broken()
     recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
@@ -87,7 +107,50 @@ def run(
         run_directory.write_text(resolved, dump_recipe(experiment.recipe, registry, header=f"# noprop run {resolved}"))
     announce_speed_path(experiment, progress)
     trainer = Trainer(experiment, progress)
-    return run_dir, _train(str(recipe_path), run_dir, experiment, trainer, registry, started, group)
+    return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group)
+
+
+def run_stacked(
+    recipe_path: Path, registry: Registry, runs: list[tuple[list[str], Path]], *, group: str, progress: Progress
+) -> list[dict[str, Any]]:
+    """Train several seeds of one recipe (``runs``: each seed's overrides and run directory)
+    together: stacked into one computation where the update is fused (``SeedStack``), else
+    one after another. Returns each run's metrics."""
+    sessions = []
+    for index, (overrides, run_dir) in enumerate(runs):
+        quiet = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - one progress display: the first run's
+        sessions.append(prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir,
+                                progress=progress if index == 0 else quiet, group=group))  # fmt: skip
+    trainers = [session.trainer for session in sessions]
+    reason = unstackable(trainers)
+    if reason is not None:
+        progress.message(f"seeds one after another ({reason})")
+        return [_train(attrs.evolve(session, trainer=_with_progress(session.trainer, progress)))
+                for session in sessions]  # fmt: skip
+    progress.message(f"seeds {', '.join(str(s.experiment.recipe.seed) for s in sessions)} stacked: "
+                     f"{len(sessions)} × {len(trainers[0].variant.units)} blocks in one computation")  # fmt: skip
+    by_trainer = {id(session.trainer): session for session in sessions}
+    try:
+        for session in sessions:
+            session.start()
+        with progress, stop_gracefully(trainers, progress):
+            SeedStack(trainers).fit(on_epoch_end=lambda trainer: by_trainer[id(trainer)].save(trainer))
+    except TrainingInterrupted:
+        for session in sessions:
+            session.save(session.trainer)
+        raise RunInterrupted(
+            f"stopped after {trainers[0].step} steps; every seed's checkpoint saved. Continue with the same "
+            "command (each seed resumes from its checkpoint)"
+        ) from None
+    finally:
+        for session in sessions:
+            session.trainer.tracker.close()
+    return [session.conclude() for session in sessions]
+
+
+def _with_progress(trainer: Trainer, progress: Progress) -> Trainer:
+    trainer.progress = progress
+    return trainer
 
 
 def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
@@ -119,69 +182,89 @@ def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = Non
     announce_speed_path(experiment, progress)
     trainer = Trainer(experiment, progress)
     trainer.load_state_dict(checkpoint)
-    return run_dir, _train(
-        checkpoint["recipe_path"], run_dir, experiment, trainer, registry, started - checkpoint["wall_seconds"]
-    )
+    session = RunSession(checkpoint["recipe_path"], run_dir, experiment, trainer, registry,
+                         started - checkpoint["wall_seconds"])  # fmt: skip
+    return run_dir, _train(session)
 
 
-def _train(
-    recipe_path: str,
-    run_dir: Path,
-    experiment: Experiment,
-    trainer: Trainer,
-    registry: Registry,
-    started: float,
-    group: str | None = None,
-) -> dict[str, Any]:
-    recipe = experiment.recipe
-    writes = experiment.distributed is None or experiment.distributed.is_main
-    if writes:
-        trainer.tracker = registry.build("tracker", recipe.tracker, experiment=Path(recipe_path).stem, run_dir=run_dir)
+@attrs.frozen
+class RunSession:
+    """One run being trained: where it writes, what it trains, and its bookkeeping."""
 
-    def save(trainer: Trainer) -> None:
-        if not writes:
-            return
-        wall = time.perf_counter() - started
-        state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": recipe_path,
-                 "wall_seconds": wall, "recipe": recipe_to_dict(recipe, registry),
-                 "data_stand_in": experiment.data_stand_in}  # fmt: skip
-        run_directory.save_checkpoint(run_dir / run_directory.CHECKPOINT, state)
-        run_directory.write_json(
-            run_dir / run_directory.METRICS, collect_metrics(recipe_path, experiment, trainer, wall)
+    recipe_path: str
+    run_dir: Path
+    experiment: Experiment
+    trainer: Trainer
+    registry: Registry
+    started: float  # perf_counter() at the run's start, less the time of earlier sessions
+    group: str | None = None  # a seed group's name: an Aim hparam, so the dashboard can aggregate
+
+    @property
+    def writes(self) -> bool:
+        return self.experiment.distributed is None or self.experiment.distributed.is_main
+
+    def start(self) -> None:
+        recipe, registry = self.experiment.recipe, self.registry
+        if self.writes:
+            self.trainer.tracker = registry.build(
+                "tracker", recipe.tracker, experiment=Path(self.recipe_path).stem, run_dir=self.run_dir
+            )
+        self.trainer.tracker.start(
+            {**recipe_to_dict(recipe, registry), **({"group": self.group} if self.group else {})}
         )
 
+    def save(self, trainer: Trainer) -> None:
+        """The checkpoint and metrics.json, after every epoch and on a requested stop."""
+        if not self.writes:
+            return
+        experiment, wall = self.experiment, time.perf_counter() - self.started
+        state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": self.recipe_path,
+                 "wall_seconds": wall, "recipe": recipe_to_dict(experiment.recipe, self.registry),
+                 "data_stand_in": experiment.data_stand_in}  # fmt: skip
+        run_directory.save_checkpoint(self.run_dir / run_directory.CHECKPOINT, state)
+        run_directory.write_json(
+            self.run_dir / run_directory.METRICS, collect_metrics(self.recipe_path, experiment, trainer, wall)
+        )
+
+    def conclude(self) -> dict[str, Any]:
+        """The final evaluation (``eval.inference_runs``) and the finished run's metrics.json."""
+        experiment, trainer = self.experiment, self.trainer
+        recipe, splits = experiment.recipe, experiment.splits
+        if recipe.eval.inference_runs > 1:
+            trainer.progress.message(
+                f"final evaluation: {recipe.eval.inference_runs} inference runs with independent noise"
+            )
+        # The last epoch is always evaluated: its evaluation is inference run 0.
+        runs = final_accuracy_runs(experiment.variant, splits, recipe, trainer.history[-1])
+        metrics = collect_metrics(self.recipe_path, experiment, trainer, time.perf_counter() - self.started)
+        metrics.update(
+            test_accuracy=statistics.fmean(runs["test_accuracy_runs"]),
+            train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
+            **runs,
+            inference_runs=recipe.eval.inference_runs,
+            train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
+            tracker_run=trainer.tracker.run_id,
+            **trainer.tracker.metrics_fields(),
+            world_size=experiment.distributed.world_size if experiment.distributed else 1,
+        )
+        if self.writes:
+            run_directory.write_json(self.run_dir / run_directory.METRICS, metrics)
+        return metrics
+
+
+def _train(session: RunSession) -> dict[str, Any]:
+    trainer = session.trainer
     try:
-        # A seed group's runs share a `group` hparam, so the dashboard can aggregate them.
-        trainer.tracker.start({**recipe_to_dict(recipe, registry), **({"group": group} if group else {})})
-        with trainer.progress, stop_gracefully(trainer, trainer.progress):
-            trainer.fit(on_epoch_end=save)
+        session.start()
+        with trainer.progress, stop_gracefully([trainer], trainer.progress):
+            trainer.fit(on_epoch_end=session.save)
     except TrainingInterrupted:
-        save(trainer)
+        session.save(trainer)
         position = trainer.current
         raise RunInterrupted(
             f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
-            f"Continue with: noprop run --resume {run_dir}"
+            f"Continue with: noprop run --resume {session.run_dir}"
         ) from None
     finally:
         trainer.tracker.close()
-    splits = experiment.splits
-    if recipe.eval.inference_runs > 1:
-        trainer.progress.message(
-            f"final evaluation: {recipe.eval.inference_runs} inference runs with independent noise"
-        )
-    # The last epoch is always evaluated: its evaluation is inference run 0.
-    runs = final_accuracy_runs(experiment.variant, splits, recipe, trainer.history[-1])
-    metrics = collect_metrics(recipe_path, experiment, trainer, time.perf_counter() - started)
-    metrics.update(
-        test_accuracy=statistics.fmean(runs["test_accuracy_runs"]),
-        train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
-        **runs,
-        inference_runs=recipe.eval.inference_runs,
-        train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
-        tracker_run=trainer.tracker.run_id,
-        **trainer.tracker.metrics_fields(),
-        world_size=experiment.distributed.world_size if experiment.distributed else 1,
-    )
-    if writes:
-        run_directory.write_json(run_dir / run_directory.METRICS, metrics)
-    return metrics
+    return session.conclude()

@@ -5,9 +5,11 @@ One model per seed, each in its own normal run directory ``OUT/seed-<N>/`` (``--
 its final inference runs (``eval.inference_runs``) pooled into mean ± standard error, next to
 the paper's Table 1 value with its standard error where the configuration is the paper's.
 
-Seeds run one after another in this process, or ``jobs`` at a time in child processes (each
-with ``NOPROP_JOBS`` set, so the thread policy divides the CPUs among them). Starting the same
-command again keeps finished seeds and resumes interrupted ones.
+In this process, new seeds train together: stacked into one computation where the update is
+fused (``noprop_core.engine.seed_stack``: S seeds × T blocks in one pass), else one after
+another. With ``--jobs N`` they run N at a time in child processes (each with ``NOPROP_JOBS``
+set, so the thread policy divides the CPUs among them). Starting the same command again keeps
+finished seeds and resumes interrupted ones, each from its own checkpoint.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def check_seeds(seeds: list[int]) -> None:
         raise NopropError(f"--seeds: expected whole numbers from 0 to 2**63 - 1, got {negative[0]}")
 
 
+FreshRuns = list[tuple[list[str], Path]]  # each new seed's overrides and run directory
+
+
 def run_seed_group(
     recipe_path: Path,
     recipe: Recipe,
@@ -63,8 +68,7 @@ def run_seed_group(
     seeds: list[int],
     overrides: list[str],
     out: Path | None,
-    jobs: int,
-    train_one: Callable[[list[str], Path, str], None],
+    train_fresh: Callable[[FreshRuns, str], None],
     resume_one: Callable[[Path], None],
     notify: Callable[[str], None],
 ) -> tuple[Path, dict[str, Any]]:
@@ -74,34 +78,27 @@ def run_seed_group(
     if out.exists() and not out.is_dir():
         raise NopropError(f"--out {out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    group = out.name
     started = time.perf_counter()
-    todo = []
+    fresh: FreshRuns = []
     for seed in seeds:
         directory = seed_dir(out, seed)
         if finished(directory):
             notify(f"seed {seed}: {directory} already finished; kept")
         elif (directory / run_directory.CHECKPOINT).is_file():
             notify(f"seed {seed}: resuming {directory}")
-            todo.append((seed, lambda d=directory: resume_one(d)))
+            resume_one(directory)
         else:
-            seed_overrides = [*overrides, "seeds=[]", f"seed={seed}"]
-            todo.append((seed, lambda o=seed_overrides, d=directory: train_one(o, d, group)))
-    if jobs <= 1:
-        for seed, work in todo:
-            notify(f"seed {seed} of {seeds}")
-            work()
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for future in [pool.submit(work) for _, work in todo]:
-                future.result()
+            fresh.append(([*overrides, "seeds=[]", f"seed={seed}"], directory))
+    if fresh:
+        train_fresh(fresh, out.name)
     protocol = summarize(recipe_path, recipe, registry, out, seeds, time.perf_counter() - started)
     run_directory.write_json(out / PROTOCOL, protocol)
     return out, protocol
 
 
 def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable, Callable]:
-    """train_one / resume_one that run `noprop run` in child processes, logging to OUT/seed-N.log."""
+    """train_fresh / resume_one that run `noprop run` in ``jobs`` child processes at a time,
+    each logging to OUT/seed-N.log."""
     environment = {**os.environ, JOBS_ENV: str(jobs)}
 
     def launch(arguments: list[str], log: Path) -> None:
@@ -116,10 +113,15 @@ def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable, Calla
         sets = [argument for override in overrides for argument in ("--set", override)]
         launch([str(recipe_path), *sets, "--out", str(directory), "--group", group], directory.with_suffix(".log"))
 
+    def train_fresh(runs: FreshRuns, group: str) -> None:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [pool.submit(train_one, overrides, directory, group) for overrides, directory in runs]:
+                future.result()
+
     def resume_one(directory: Path) -> None:
         launch(["--resume", str(directory)], directory.with_suffix(".log"))
 
-    return train_one, resume_one
+    return train_fresh, resume_one
 
 
 def summarize(recipe_path: Path, recipe: Recipe, registry: Registry, out: Path, seeds: list[int],

@@ -18,6 +18,15 @@ def convex_denoise(logits: Tensor, embedding_weight: Tensor) -> Tensor:
     return logits.softmax(-1) @ embedding_weight
 
 
+def dt_noisy_inputs(embedding_weight: Tensor, labels: Tensor, chain: DiscreteSchedule, t: Tensor,
+                    eps_prev: Tensor) -> Tensor:  # fmt: skip
+    """z_{t−1} = √ᾱ_{t−1} u_y + √(1 − ᾱ_{t−1}) ε for K blocks (t a (K,) tensor in 1..T): (K, B, d),
+    what block t sees in training."""
+    u = embedding_weight[labels]
+    alpha_prev = chain.alpha_bar[t - 1].view(-1, 1, 1)  # ᾱ_{t−1}
+    return alpha_prev.sqrt() * u + (1 - alpha_prev).sqrt() * eps_prev
+
+
 def dt_loss(
     *,
     denoiser: Callable[[Tensor], Tensor],
@@ -45,8 +54,7 @@ def dt_loss(
     blocks = len(t)
     shape = (blocks, *u.shape)
     eps_prev = noise[0] if noise is not None else torch.randn(shape, device=u.device, dtype=u.dtype)
-    alpha_prev = chain.alpha_bar[t - 1].view(-1, 1, 1)  # ᾱ_{t−1}
-    z_prev = alpha_prev.sqrt() * u + (1 - alpha_prev).sqrt() * eps_prev
+    z_prev = dt_noisy_inputs(embedding_weight, labels, chain, t, eps_prev)
     u_hat = convex_denoise(denoiser(z_prev), embedding_weight)  # (K, B, d)
     squared_error = (u_hat - u).pow(2).sum(-1).mean(-1)  # (K,)
     eps_last = noise[1] if noise is not None else torch.randn(shape, device=u.device, dtype=u.dtype)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -99,6 +99,7 @@ class Trainer:
         self.step = 0
         self.current: EpochProgress | None = None  # set while an epoch is under way
         self.stop_requested = False  # set from a signal handler; checked after every step
+        self._epoch_started = 0.0  # perf_counter() at the epoch's start, less the time before an interruption
 
     @property
     def tracker(self) -> Tracker:
@@ -123,6 +124,12 @@ class Trainer:
         index = self.variant.units.index(unit)
         return ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + index) % 2**63
 
+    def step_generator(self) -> torch.Generator:
+        """The random draws of a stacked step (noise, dropout) of this run at the current step:
+        the same whether the run trains alone or stacked with other seeds (``SeedStack``)."""
+        seed = ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + 999_983) % 2**63
+        return torch.Generator(device=self.experiment.device).manual_seed(seed)
+
     def unit_losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         devices = [self.experiment.device] if self.experiment.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), loss_context(self.recipe.speed, self.experiment.device):
@@ -141,8 +148,7 @@ class Trainer:
             )
         elif distributed is not None:
             units = [u for u in units if distributed.owns(self.variant.units.index(u))]
-        optimizers = [self.unit_optimizers[u] for u in units] + [self.shared_optimizer]
-        optimizers = [o for o in optimizers if o is not None]
+        optimizers = self.step_optimizers(units)
 
         def clear_gradients() -> None:
             for optimizer in optimizers:
@@ -152,23 +158,25 @@ class Trainer:
             learning_rates = tuple(group["lr"] for o in optimizers for group in o.param_groups)
             terms, total = self.graphed(
                 images, labels, units, learning_rates,
-                lambda x, y: self._losses_and_step(x, y, units, optimizers, check=False), clear_gradients,
+                lambda x, y: self._losses_and_step(x, y, units, optimizers, check=False, generator=None), clear_gradients,
             )  # fmt: skip
             if not torch.isfinite(total):  # checked after the step: a graph cannot stop half-way
                 raise self._non_finite(terms)
         else:
             clear_gradients()
-            terms, _ = self._losses_and_step(images, labels, units, optimizers, check=True)
+            generator = self.step_generator() if len(units) > 1 and self.variant.runs_stacked else None
+            terms, _ = self._losses_and_step(images, labels, units, optimizers, check=True, generator=generator)
         self.step += 1
         return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
 
     def _losses_and_step(self, images: Tensor, labels: Tensor, units: list[str],
-                         optimizers: list[torch.optim.Optimizer], check: bool) -> tuple[dict, Tensor]:  # fmt: skip
+                         optimizers: list[torch.optim.Optimizer], check: bool,
+                         generator: torch.Generator | None) -> tuple[dict, Tensor]:  # fmt: skip
         """The losses, their backward and the optimizer steps; with ``check``, a non-finite
         loss stops before anything is updated (a host synchronisation)."""
         if len(units) > 1:
             with loss_context(self.recipe.speed, self.experiment.device):
-                terms = self.variant.fused_losses(images, labels)
+                terms = self.variant.fused_losses(images, labels, generator=generator)
         else:
             terms = None
         if terms is None:
@@ -180,6 +188,11 @@ class Trainer:
         # gradient of its own loss; shared parameters receive the sum over units.
         total.backward()
         self.variant.after_backward()
+        self.apply_gradients(units, optimizers)
+        return terms, total
+
+    def apply_gradients(self, units: list[str], optimizers: list[torch.optim.Optimizer]) -> None:
+        """After backward: all-reduce (torchrun), clip per unit, step the optimizers."""
         distributed = self.experiment.distributed
         if distributed is not None:
             data_parallel = distributed.mode == "data"
@@ -194,7 +207,11 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.variant.shared_parameters(), clip)
         for optimizer in optimizers:
             optimizer.step()
-        return terms, total
+
+    def step_optimizers(self, units: list[str]) -> list[torch.optim.Optimizer]:
+        """The optimizers a step of ``units`` moves: theirs and the shared one."""
+        every = [self.unit_optimizers[u] for u in units] + [self.shared_optimizer]
+        return [o for o in every if o is not None]
 
     def _non_finite(self, terms: dict[str, dict[str, Tensor]]) -> NonFiniteLoss:
         bad = [
@@ -212,13 +229,21 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> tuple[dict[str, dict[str, float]], float]:
         """Train one epoch, or the rest of it after an interruption; returns mean loss terms per unit."""
+        for images, labels, units in self.epoch_steps(epoch):
+            self.record_step(units, self.update(images, labels, units))
+        return self.finish_epoch()
+
+    def epoch_steps(self, epoch: int) -> Iterator[tuple[Tensor, Tensor, list[str]]]:
+        """The epoch's steps as (images, labels, units), from where an interruption left it. The
+        caller updates the units and hands the loss terms to ``record_step``; ``train_epoch``
+        does so with ``update``, ``SeedStack`` with one stacked update of several runs."""
         if self.current is None or self.current.epoch != epoch:
             self.current = EpochProgress(epoch)
         state = self.current
         splits = self.experiment.splits
         batch_size = self.recipe.train.batch_size
         self.variant.train()
-        started = time.perf_counter() - state.seconds
+        self._epoch_started = time.perf_counter() - state.seconds
         phases = self.phases()
         for index in range(state.phase, len(phases)):
             units = phases[index]
@@ -237,19 +262,28 @@ class Trainer:
             for position, (images, labels) in enumerate(itertools.islice(batches, limit)):
                 if position < state.batches_done:
                     continue  # done before the interruption
-                for unit, terms in self.update(images, labels, units).items():
-                    unit_sums = state.sums.setdefault(unit, {})
-                    for name, value in terms.items():
-                        unit_sums[name] = unit_sums.get(name, 0.0) + value
-                    state.counts[unit] = state.counts.get(unit, 0) + 1
-                state.batches_done = position + 1
-                self.progress.advance()
-                if self.stop_requested:
-                    state.seconds = time.perf_counter() - started
-                    raise TrainingInterrupted
+                yield images, labels, units
             state.batches_done = 0
+
+    def record_step(self, units: list[str], terms: dict[str, dict[str, Tensor]]) -> None:
+        """Account a step's loss terms; stops (TrainingInterrupted) when a stop was requested."""
+        state = self.current
+        for unit, unit_terms in terms.items():
+            unit_sums = state.sums.setdefault(unit, {})
+            for name, value in unit_terms.items():
+                unit_sums[name] = unit_sums.get(name, 0.0) + value
+            state.counts[unit] = state.counts.get(unit, 0) + 1
+        state.batches_done += 1
+        self.progress.advance()
+        if self.stop_requested:
+            state.seconds = time.perf_counter() - self._epoch_started
+            raise TrainingInterrupted
+
+    def finish_epoch(self) -> tuple[dict[str, dict[str, float]], float]:
+        """After the last step: the epoch's mean loss terms per unit and its training seconds."""
+        state = self.current
         self._synchronize()
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - self._epoch_started
         means = {u: {k: float(v) / state.counts[u] for k, v in terms.items()} for u, terms in state.sums.items()}
         self.current = None
         if self.experiment.distributed is not None and self.experiment.distributed.mode == "blocks":
@@ -262,31 +296,42 @@ class Trainer:
 
     # -- the whole run --------------------------------------------------------------------
     def fit(self, on_epoch_end: Callable[[Trainer], None] = lambda trainer: None) -> None:
+        for epoch in self.remaining_epochs():
+            per_unit, seconds = self.train_epoch(epoch)
+            self.end_epoch(epoch, per_unit, seconds, on_epoch_end)
+
+    def remaining_epochs(self) -> Iterator[int]:
+        """The epochs still to train, each announced to the progress display as it starts."""
         epochs = self.recipe.train.epochs
         if not self.history and self.current is None:
             self.tracking.run_started(self.step)
         for epoch in range(len(self.history) + 1, epochs + 1):
             self.progress.start_epoch(epoch, epochs)
-            per_unit, seconds = self.train_epoch(epoch)
-            self.train_seconds += seconds
-            for scheduler in self.lr_schedulers:
-                scheduler.step()
-            record = EpochRecord(
-                epoch=epoch,
-                loss=mean_over_units(per_unit),
-                loss_per_unit=per_unit,
-                test_accuracy=None,
-                train_seconds=seconds,
-                examples_per_second=self.examples_per_epoch() / seconds if seconds > 0 else None,
-                peak_memory_bytes=peak_memory_bytes(self.experiment.device),
-                diagnostics=self.variant.diagnostics() or None,
-            )
-            if self._evaluates(epoch):
-                record = attrs.evolve(record, **evaluate_epoch(self.variant, self.experiment.splits, self.recipe))
-            self.history.append(record)
-            self.tracking.epoch_ended(record, self.step, last=epoch == epochs)
-            self.progress.end_epoch(epoch, epochs, record.loss, record.test_accuracy, seconds)
-            on_epoch_end(self)
+            yield epoch
+
+    def end_epoch(self, epoch: int, per_unit: dict[str, dict[str, float]], seconds: float,
+                  on_epoch_end: Callable[[Trainer], None]) -> None:  # fmt: skip
+        """Learning-rate schedules, the epoch's record (evaluated when due), tracking, then ``on_epoch_end``."""
+        epochs = self.recipe.train.epochs
+        self.train_seconds += seconds
+        for scheduler in self.lr_schedulers:
+            scheduler.step()
+        record = EpochRecord(
+            epoch=epoch,
+            loss=mean_over_units(per_unit),
+            loss_per_unit=per_unit,
+            test_accuracy=None,
+            train_seconds=seconds,
+            examples_per_second=self.examples_per_epoch() / seconds if seconds > 0 else None,
+            peak_memory_bytes=peak_memory_bytes(self.experiment.device),
+            diagnostics=self.variant.diagnostics() or None,
+        )
+        if self._evaluates(epoch):
+            record = attrs.evolve(record, **evaluate_epoch(self.variant, self.experiment.splits, self.recipe))
+        self.history.append(record)
+        self.tracking.epoch_ended(record, self.step, last=epoch == epochs)
+        self.progress.end_epoch(epoch, epochs, record.loss, record.test_accuracy, seconds)
+        on_epoch_end(self)
 
     def _evaluates(self, epoch: int) -> bool:
         return epoch % self.recipe.eval.every == 0 or epoch == self.recipe.train.epochs

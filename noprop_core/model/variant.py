@@ -72,10 +72,12 @@ class Variant(nn.Module):
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def fused_losses(self, images: Tensor, labels: Tensor) -> dict[str, dict[str, Tensor]] | None:
+    def fused_losses(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
+                     ) -> dict[str, dict[str, Tensor]] | None:  # fmt: skip
         """Every unit's loss terms from one batched computation, or None (the default): the
         trainer then calls ``losses`` unit by unit. A variant that fuses its units hands the
-        gradients back to them in ``after_backward``."""
+        gradients back to them in ``after_backward``. ``generator``, when given, is the step's
+        source of randomness (noise, dropout); otherwise the global one."""
         return None
 
     def after_backward(self) -> None:

@@ -9,18 +9,23 @@ A stacked MNIST step is faster this way than with vmap over the whole block on a
 "Speed").
 
 A tensor moves through three layouts:
-- *shared* (B, …): the same input for every copy (the images);
+- *shared* (B, …): the same input for every copy (the images); or, for G groups of copies
+  (seeds trained together, each on its own minibatch), (G, B, …): group g's input for its copies;
 - *grouped* (B, T·C, H, W): copy t owns channels t·C … (t+1)·C − 1;
 - *stacked* (T, B, F): after ``Flatten``, as vmap would give it.
 
 Supported layers: Conv2d (zero padding), Linear, BatchNorm1d/2d (with a momentum), ReLU,
 MaxPool2d, AvgPool2d, Dropout, Identity, Flatten (from dimension 1), nested Sequential.
 ``supports`` says whether a module qualifies; anything else stays with vmap.
+
+Dropout draws one mask per copy. Given one ``torch.Generator`` per group of copies, group g's
+masks come from generator g, drawn as that group alone would draw them: G seeds trained together
+draw exactly the masks each would draw trained alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -55,8 +60,13 @@ def supports(module: nn.Module) -> bool:
 class _Flow:
     """A tensor and its layout while it passes through the T copies."""
 
-    def __init__(self, tensor: Tensor, copies: int):
+    def __init__(self, tensor: Tensor, copies: int, groups: int | None):
         self.tensor, self.layout, self.copies = tensor, "shared", copies
+        if groups is not None:  # (G, B, C, H, W): each group's input repeated for its copies
+            _, batch, *image = tensor.shape
+            per_group = copies // groups
+            grouped = tensor.transpose(0, 1).unsqueeze(2).expand(batch, groups, per_group, *image)
+            self.tensor, self.layout = grouped.reshape(batch, copies * image[0], *image[1:]), "grouped"
 
     def per_copy(self) -> Tensor:
         """The tensor with a separate part for every copy: a shared one is repeated into the
@@ -68,15 +78,17 @@ class _Flow:
 
 def grouped_forward(
     sequential: nn.Module, prefix: str, params: Mapping[str, Tensor], buffers: Mapping[str, Tensor],
-    inputs: Tensor, copies: int,
+    inputs: Tensor, copies: int, generators: Sequence[torch.Generator] | None = None, groups: int | None = None,
 ) -> Tensor:  # fmt: skip
-    """Output (T, B, F) of the T copies of ``sequential`` on the shared ``inputs``.
+    """Output (T, B, F) of the T copies of ``sequential`` on the shared ``inputs`` (B, …), or on
+    per-group inputs (G, B, …) when ``groups`` = G (copies split evenly, group-major).
+    ``generators``: one per group (or one in all), for the dropout masks.
 
     ``params`` and ``buffers`` hold the copies' tensors stacked along a first dimension of size
     T, named ``prefix`` + the name inside ``sequential``. Batch-norm running statistics are
     updated in place in the stacked buffers, per copy, as each copy's own layer would.
     """
-    flow = _Flow(inputs, copies)
+    flow = _Flow(inputs, copies, groups)
     for name, leaf in _leaves(sequential, prefix):
         if isinstance(leaf, nn.Conv2d):
             _conv(flow, leaf, params, name)
@@ -87,12 +99,26 @@ def grouped_forward(
         elif isinstance(leaf, nn.Flatten):
             _flatten(flow)
         elif isinstance(leaf, nn.Dropout):
-            flow.tensor = leaf(flow.per_copy())  # one mask per copy
+            flow.tensor = _dropout(flow, leaf, generators)  # one mask per copy
         else:
             flow.tensor = leaf(flow.tensor)
     if flow.layout != "stacked":
         raise ValueError("grouped_forward: the sequential must end in flat features (Flatten, Linear)")
     return flow.tensor
+
+
+def _dropout(flow: _Flow, dropout: nn.Dropout, generators: Sequence[torch.Generator] | None) -> Tensor:
+    tensor = flow.per_copy()
+    if generators is None or not dropout.training or dropout.p == 0.0:
+        return dropout(tensor)
+    dim = 0 if flow.layout == "stacked" else 1  # the copies: (T, B, F) or (B, T·C, H, W)
+    chunks = tensor.chunk(len(generators), dim=dim)
+    masks = [
+        torch.rand(chunk.shape, generator=generator, device=chunk.device, dtype=chunk.dtype)
+        for chunk, generator in zip(chunks, generators)
+    ]
+    keep = torch.cat(masks, dim=dim).ge_(dropout.p).mul_(1.0 / (1.0 - dropout.p)) if dropout.p < 1 else 0.0
+    return tensor * keep
 
 
 def _conv(flow: _Flow, conv: nn.Conv2d, params: Mapping[str, Tensor], name: str) -> None:

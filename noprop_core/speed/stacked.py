@@ -86,8 +86,13 @@ class StackedBlocks:
         self.rest_params = {f"block.{name}": value for name, value in self.params.items()}
         self.rest_buffers = {f"block.{name}": value for name, value in self.buffers.items()}
 
-    def __call__(self, images: Tensor, z: Tensor) -> Tensor:
-        """Logits (T, B, classes) of block t on (images, z[t]) for every t, in one call."""
+    def __call__(self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None = None,
+                 groups: int | None = None) -> Tensor:  # fmt: skip
+        """Logits (T, B, classes) of block t on (images, z[t]) for every t, in one call.
+
+        ``groups`` = G: the blocks are G groups of equal size (seeds trained together), group g
+        on its own images ``images[g]`` ((G, B, …)). ``generators``: one per group, for the
+        dropout masks of the grouped image path (see ``noprop_core.speed.grouped_network``)."""
         if not self._tied():
             self.tie()
         for stacked in self.params.values():
@@ -95,7 +100,9 @@ class StackedBlocks:
         self.template.train(self.blocks[0].training)  # batch norm and dropout follow the blocks' mode
 
         if self.grouped_image_path:
-            return self._grouped_then_vmapped(images, z)
+            return self._grouped_then_vmapped(images, z, generators, groups)
+        if groups is not None or generators is not None:
+            raise ValueError("per-group images and dropout generators need a grouped image path (plain layers)")
 
         def one_block(params, buffers, z_t):
             return functional_call(self.template, (params, buffers), (images, z_t))
@@ -103,10 +110,11 @@ class StackedBlocks:
         # randomness="different": every block draws its own dropout masks, as when run alone.
         return vmap(one_block, in_dims=(0, 0, 0), randomness="different")(self.params, self.buffers, z)
 
-    def _grouped_then_vmapped(self, images: Tensor, z: Tensor) -> Tensor:
+    def _grouped_then_vmapped(self, images: Tensor, z: Tensor, generators, groups) -> Tensor:
         features = grouped.grouped_forward(
-            self.image_path, self.image_path_prefix, self.params, self.buffers, images, len(self.blocks)
-        )
+            self.image_path, self.image_path_prefix, self.params, self.buffers, images, len(self.blocks),
+            generators, groups,
+        )  # fmt: skip
 
         def rest_of_block(params, buffers, features_t, z_t):
             return functional_call(self.rest, (params, buffers), (features_t, z_t))

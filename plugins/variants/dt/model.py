@@ -15,6 +15,7 @@ from noprop_core import (
     convex_denoise,
     dt_chain,
     dt_loss,
+    dt_noisy_inputs,
 )
 
 from . import DTConfig
@@ -62,17 +63,32 @@ class NoPropDT(BlockPerUnitVariant):
         terms = self._loss(lambda z_prev: block(images, z_prev[0]).unsqueeze(0), labels, t)
         return {name: value[0] for name, value in terms.items()}
 
-    def fused_losses(self, images: Tensor, labels: Tensor, noise: tuple[Tensor, Tensor] | None = None):
+    def fused_losses(self, images: Tensor, labels: Tensor, noise: tuple[Tensor, Tensor] | None = None,
+                     generator: torch.Generator | None = None):  # fmt: skip
         """Every block's L_t in one stacked pass (the same ``dt_loss`` as one block's); ``noise``
-        optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d)."""
+        optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d);
+        ``generator``, when given, draws them and the dropout masks (seeds stacked together draw
+        the same, see ``noprop_core.SeedStack``)."""  # fmt: skip
         if self.stacked is None:
             return None
-        steps = len(self.blocks)
-        if noise is None:  # both draws before the blocks run: one kernel for the stacked step
-            u_shape = (len(labels), self.embedding.dim)
-            noise = torch.randn(2, steps, *u_shape, device=labels.device).unbind(0)
-        t = torch.arange(1, steps + 1, device=labels.device)
-        terms = self._loss(lambda z_prev: self.stacked(images, z_prev), labels, t, noise)
+        noise = self.draw_noise(labels, generator) if noise is None else noise
+        generators = None if generator is None else [generator]
+        return self.stacked_terms(lambda z_prev: self.stacked(images, z_prev, generators), labels, noise)
+
+    def draw_noise(self, labels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """The standard normal draws for z_{t−1} and z_T of every block, before the blocks run."""
+        shape = (2, len(self.blocks), len(labels), self.embedding.dim)
+        return torch.randn(shape, device=labels.device, generator=generator).unbind(0)
+
+    def stacked_inputs(self, labels: Tensor, noise: tuple[Tensor, Tensor]) -> Tensor:
+        """What every block sees in a stacked step: z_{t−1} for t = 1 … T, (T, B, d)."""
+        t = torch.arange(1, len(self.blocks) + 1, device=labels.device)
+        return dt_noisy_inputs(self.embedding.weight, labels, self.chain(), t, noise[0])
+
+    def stacked_terms(self, denoiser, labels: Tensor, noise: tuple[Tensor, Tensor]) -> dict[str, dict[str, Tensor]]:
+        """Every block's loss terms, ``denoiser`` mapping z_{t−1} (T, B, d) to the T blocks' logits."""
+        t = torch.arange(1, len(self.blocks) + 1, device=labels.device)
+        terms = self._loss(denoiser, labels, t, noise)
         return {unit: {name: value[index] for name, value in terms.items()} for index, unit in enumerate(self.units)}
 
     def after_backward(self) -> None:
