@@ -53,3 +53,49 @@ def test_epoch_benchmark_reports_a_bad_recipe_key_in_one_line():
         "epoch.py: recipes/digits_dt.toml: train.nope: unknown key (allowed here: batch_size, "
         "epochs, grad_clip, lr, lr_schedule, max_batches, optimizer, weight_decay)"
     ]
+
+
+def run_json(*args: str) -> dict:
+    result = subprocess.run([sys.executable, *args, "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_cli_startup_benchmark_reports_times_and_no_heavy_imports():
+    numbers = run_json("benchmarks/cli_startup.py", "--repeats", "1")
+    assert set(numbers) == {"--help", "--version", "plugins", "validate"}
+    assert all(row["median_seconds"] > 0 and row["imports"] == "" for row in numbers.values())
+
+
+@pytest.mark.slow
+def test_under_load_benchmark_runs_both_policies_and_stops_its_spinners():
+    from pathlib import Path
+
+    numbers = run_json("benchmarks/under_load.py", "--loads", "0", "1", "--epochs", "1")
+    assert set(numbers["seconds"]) == {"0", "1"} and set(numbers["seconds"]["1"]) == {"auto", "torch"}
+    assert numbers["over_quiet"]["0"] == {"auto": 1.0, "torch": 1.0}
+    spinners = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            spinners += [cmdline] if b"while time.time() < end" in cmdline.read_bytes() else []
+        except OSError:
+            pass  # the process ended meanwhile
+    assert not spinners
+
+
+@pytest.mark.slow
+def test_seeds_benchmark_times_stacked_against_one_by_one():
+    numbers = run_json("benchmarks/seeds.py", "--recipe", "recipes/digits_dt.toml", "--seeds", "2", "--steps", "1",
+                       "--repeats", "1")  # fmt: skip
+    assert numbers["seeds"] == 2 and numbers["stacked_ms"] > 0 and numbers["one_seed_ms"] > 0
+    assert numbers["stacked_over_one_seed"] == pytest.approx(numbers["stacked_ms"] / numbers["one_seed_ms"])
+
+
+@pytest.mark.slow
+def test_table1_cost_predicts_the_protocol_from_a_short_timing():
+    numbers = run_json("benchmarks/table1_cost.py", "--match", "mnist_dt", "--batches", "1", "--eval-examples", "16")
+    (row,) = numbers["rows"]
+    assert row["recipe"] == "mnist_dt" and row["epochs"] == 100
+    # 3 seeds × (100 epochs + the evaluations), as the docstring says
+    assert row["protocol_seconds"] == pytest.approx(3 * (100 * row["epoch_seconds"] + row["evaluation_seconds"]))
+    assert numbers["total_protocol_seconds"] == pytest.approx(row["protocol_seconds"])
