@@ -266,3 +266,19 @@ def test_aim_up_serves_the_run_and_the_dashboard_renders(tracked_run, tmp_path):
             shutil.copy(shot, Path(os.environ["NOPROP_SCREENSHOT_DIR"]) / shot.name)
     finally:
         stop_process_group(server)
+
+
+@pytest.mark.slow
+def test_a_seed_groups_aim_runs_share_a_group_hparam(tmp_path):
+    from noprop_core.cli.main import main
+
+    overrides = [*SHORT, "train.epochs=1", "tracker.name=aim", f'tracker.repo="{tmp_path / "aimrepo"}"']
+    sets = [argument for override in overrides for argument in ("--set", override)]
+    assert main(["run", str(DIGITS), "--seeds", "3", "4", *sets, "--out", str(tmp_path / "group")]) == 0
+    repo = index_runs(tmp_path / "aimrepo")
+    hashes = [
+        json.loads((tmp_path / "group" / f"seed-{s}" / "metrics.json").read_text())["aim_run_hash"] for s in (3, 4)
+    ]
+    runs = [repo.get_run(run_hash) for run_hash in hashes]
+    assert [r["hparams"]["group"] for r in runs] == ["group", "group"]
+    assert [r["hparams"]["seed"] for r in runs] == [3, 4]
