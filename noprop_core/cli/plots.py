@@ -72,29 +72,34 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> 
 
 def seed_band_figure(plt, groups: list[Row]):
     """Test accuracy per epoch of each seed group: the mean over seeds with a band of ± one
-    standard error across seeds, and each seed as a thin line."""
+    standard error across seeds, each seed as a thin line; the right panel zooms into the
+    second half of training, where the seeds' spread is what a reader wants to see."""
     from noprop_core.engine.protocol import spread
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for index, row in enumerate(groups):
         colour = f"C{index % 10}"
-        curves = {}
-        for run in row.runs:
-            points = {
-                r["epoch"]: r["test_accuracy"] for r in run.metrics["history"] if r.get("test_accuracy") is not None
-            }
-            curves[run.metrics["seed"]] = points
-            axis.plot(list(points), list(points.values()), color=colour, alpha=0.3, linewidth=0.8)
-        epochs = sorted(set.intersection(*(set(points) for points in curves.values())))
-        spreads = [spread([points[epoch] for points in curves.values()]) for epoch in epochs]
+        curves = [
+            {r["epoch"]: r["test_accuracy"] for r in run.metrics["history"] if r.get("test_accuracy") is not None}
+            for run in row.runs
+        ]
+        epochs = sorted(set.intersection(*(set(points) for points in curves)))
+        spreads = [spread([points[epoch] for points in curves]) for epoch in epochs]
         means = [s.mean for s in spreads]
         errors = [s.standard_error or 0.0 for s in spreads]
-        axis.plot(
-            epochs, means, color=colour, marker="o", markersize=3, label=f"{row.name}: mean of {len(curves)} seeds"
-        )
-        axis.fill_between(epochs, [m - e for m, e in zip(means, errors)], [m + e for m, e in zip(means, errors)],
-                          color=colour, alpha=0.25)  # fmt: skip
-    axis.set(xlabel="epoch", ylabel="test accuracy (%)", title="Seed groups: mean ± standard error across seeds")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+        late = [i for i, epoch in enumerate(epochs) if epoch > epochs[-1] / 2] or list(range(len(epochs)))
+        for axis, shown in zip(axes, (range(len(epochs)), late)):
+            pick = lambda values, shown=shown: [values[i] for i in shown]  # noqa: E731
+            for points in curves:
+                axis.plot(pick(epochs), pick([points[e] for e in epochs]), color=colour, alpha=0.35, linewidth=0.8)
+            axis.plot(pick(epochs), pick(means), color=colour, marker="o", markersize=3,
+                      label=f"{row.name}: mean of {len(curves)} seeds")  # fmt: skip
+            axis.fill_between(pick(epochs), pick([m - e for m, e in zip(means, errors)]),
+                              pick([m + e for m, e in zip(means, errors)]), color=colour, alpha=0.25)  # fmt: skip
+    axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", title="Seed groups: mean ± standard error across seeds")
+    axes[1].set(xlabel="epoch", ylabel="test accuracy (%)", title="Second half of training (zoomed)")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].legend(fontsize=7)
     return figure

@@ -126,7 +126,7 @@ class Row:
             self.name, m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""), self.first.variant_label,
             label, recipe["model"]["backbone"]["name"], epochs, str(test.n if test else 0),
             test.text() if test else "", train.text() if train else "",
-            f"{sum(walls):.0f} s" if len(walls) == 1 else f"{sum(walls):.0f} s ({len(walls)} runs)",
+            f"{walls[0]:.0f} s" if len(walls) == 1 else f"{sum(walls) / len(walls):.0f} s per run",
             f"{peak / 2**30:.2f} GiB", "" if paper is None else f"{paper.test:.2f} ± {paper.test_se:.2f}",
             delta, within,
         )  # fmt: skip

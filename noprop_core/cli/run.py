@@ -51,23 +51,10 @@ def stop_gracefully(trainers: list[Trainer], progress: Progress) -> Iterator[Non
             signal.signal(signum, handler)
 
 
-def run(
-    recipe_path: Path,
-    registry: Registry,
-    *,
-    overrides: list[str] = (),
-    out_dir: Path | None = None,
-    progress: Progress | None = None,
-    started: float | None = None,
-    smoke: bool = False,
-    group: str | None = None,
-) -> tuple[Path, dict[str, Any]]:
-    """Train one recipe end to end; returns the run directory and its metrics.
-
-    ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
-    synthetic data for absent files (see noprop_core.cli.smoke)."""
-    session = prepare(recipe_path, registry, overrides=overrides, out_dir=out_dir, progress=progress,
-                      started=started, smoke=smoke, group=group)  # fmt: skip
+def run(recipe_path: Path, registry: Registry, **options: Any) -> tuple[Path, dict[str, Any]]:
+    """Train one recipe end to end; returns the run directory and its metrics. ``options`` are
+    ``prepare``'s (overrides, out_dir, progress, started, smoke, group)."""
+    session = prepare(recipe_path, registry, **options)
     return session.run_dir, _train(session)
 
 
@@ -82,7 +69,11 @@ def prepare(
     smoke: bool = False,
     group: str | None = None,
 ) -> RunSession:
-    """Validate, write the run directory's recipe, build the experiment and its trainer."""
+    """Validate, write the run directory's recipe, build the experiment and its trainer.
+
+    ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
+    synthetic data for absent files (see noprop_core.cli.smoke); ``group``: the seed group the
+    run belongs to (an Aim hparam)."""
     started = time.perf_counter() if started is None else started
     registry.raise_if_broken()
     recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
@@ -125,8 +116,9 @@ def run_stacked(
     reason = unstackable(trainers)
     if reason is not None:
         progress.message(f"seeds one after another ({reason})")
-        return [_train(attrs.evolve(session, trainer=_with_progress(session.trainer, progress)))
-                for session in sessions]  # fmt: skip
+        # Each run's wall time starts with its own training, not with the group's set-up.
+        return [_train(attrs.evolve(session, trainer=_with_progress(session.trainer, progress),
+                                    started=time.perf_counter())) for session in sessions]  # fmt: skip
     progress.message(f"seeds {', '.join(str(s.experiment.recipe.seed) for s in sessions)} stacked: "
                      f"{len(sessions)} × {len(trainers[0].variant.units)} blocks in one computation")  # fmt: skip
     by_trainer = {id(session.trainer): session for session in sessions}

@@ -71,6 +71,8 @@ def test_protocol_json_pools_seeds_times_inference_runs(group):
     assert protocol["test_accuracy"] == {"mean": pytest.approx(expected.mean),
                                          "standard_error": pytest.approx(expected.standard_error), "n": 6}  # fmt: skip
     assert protocol["paper"] is None  # digits is not in Table 1
+    # Seeds ran one after another (digits_dt is unfused here): each run's wall time is its own.
+    assert metrics(out / "seed-1")["wall_seconds"] < 0.8 * protocol["wall_seconds"]
     assert f"{expected.text()} (n = 6)" in stdout  # the closing table
 
 
