@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(also the recipe key seeds = [...])")  # fmt: skip
     run.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="with several seeds: train N at a time in child processes (default 1: one after another)")  # fmt: skip
+    run.add_argument("--stack-seeds", choices=("auto", "on", "off"), default="auto",
+                     help="with several seeds and a fused update: train them as one stacked computation "
+                          "(auto: on a GPU)")  # fmt: skip
     run.add_argument("--group", help=argparse.SUPPRESS)  # a seed group's name, set for its child processes
     run.add_argument("--aim-repo", type=Path, metavar="DIR",
                      help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)")  # fmt: skip
@@ -132,7 +135,8 @@ def _command_seed_group(args, recipe_path, recipe, seeds, overrides, registry: R
     else:
 
         def train_fresh(runs, group):
-            run_stacked(recipe_path, registry, runs, group=group, progress=make_progress(console))
+            run_stacked(recipe_path, registry, runs, group=group, progress=make_progress(console),
+                        stack=args.stack_seeds)  # fmt: skip
 
         def resume_one(directory):
             resume(directory, registry, progress=make_progress(console))

@@ -5,9 +5,9 @@ One model per seed, each in its own normal run directory ``OUT/seed-<N>/`` (``--
 its final inference runs (``eval.inference_runs``) pooled into mean ± standard error, next to
 the paper's Table 1 value with its standard error where the configuration is the paper's.
 
-In this process, new seeds train together: stacked into one computation where the update is
-fused (``noprop_core.engine.seed_stack``: S seeds × T blocks in one pass), else one after
-another. With ``--jobs N`` they run N at a time in child processes (each with ``NOPROP_JOBS``
+In this process, new seeds train together: on a GPU, where the update is fused, stacked into
+one computation (``noprop_core.engine.seed_stack``: S seeds × T blocks in one pass;
+``--stack-seeds on`` also on a CPU, where it gains nothing), else one after another. With ``--jobs N`` they run N at a time in child processes (each with ``NOPROP_JOBS``
 set, so the thread policy divides the CPUs among them). Starting the same command again keeps
 finished seeds and resumes interrupted ones, each from its own checkpoint.
 """

@@ -257,3 +257,11 @@ def test_fused_seeds_train_stacked_and_match_each_seed_alone(tmp_path):
                 assert ours["loss_per_unit"][unit][name] == pytest.approx(value, rel=tolerance, abs=1e-6), (unit, name)
     assert grouped["test_accuracy_runs"] == pytest.approx(alone["test_accuracy_runs"], abs=0.6)  # ≤ 2 of 360 images
     assert grouped["speed_path"] == "order simultaneous, fused (stacked blocks) on cpu"
+
+
+def test_on_a_cpu_seeds_are_stacked_only_when_asked(tmp_path):
+    fused = [*SETS, "--set", "variant.order=simultaneous", "--set", "variant.fused=true", "--set", "train.epochs=1"]
+    status, _, stderr = cli(
+        "run", REPO / "recipes" / "digits_dt.toml", "--seeds", 0, 1, *fused, "--out", tmp_path / "g"
+    )
+    assert status == 0 and "seeds one after another (on a CPU stacking gains nothing" in stderr, stderr
