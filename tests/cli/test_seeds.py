@@ -239,7 +239,16 @@ def test_report_gives_no_delta_off_the_paper_budget(registry, tmp_path, kwargs, 
 def test_fused_seeds_train_stacked_and_match_each_seed_alone(tmp_path):
     fused = [*SETS, "--set", "variant.order=simultaneous", "--set", "variant.fused=true"]
     status, _, stderr = cli(
-        "run", REPO / "recipes" / "digits_dt.toml", "--seeds", 0, 1, *fused, "--out", tmp_path / "g"
+        "run",
+        REPO / "recipes" / "digits_dt.toml",
+        "--seeds",
+        0,
+        1,
+        *fused,
+        "--stack-seeds",
+        "on",
+        "--out",
+        tmp_path / "g",
     )
     assert status == 0, stderr
     assert "seeds 0, 1 stacked: 2 × 4 blocks in one computation" in stderr
