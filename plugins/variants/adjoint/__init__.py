@@ -21,7 +21,7 @@ import attrs
 from noprop_core import Inference, VariantConfig, at_least, hookimpl
 
 if TYPE_CHECKING:
-    from noprop_core import Inference, VariantParts
+    from noprop_core import VariantParts
 
 
 @attrs.frozen(kw_only=True)

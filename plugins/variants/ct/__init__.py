@@ -27,7 +27,7 @@ from noprop_core import (
 )
 
 if TYPE_CHECKING:
-    from noprop_core import Inference, VariantParts
+    from noprop_core import VariantParts
 
 
 @attrs.frozen(kw_only=True)

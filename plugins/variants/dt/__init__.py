@@ -15,7 +15,7 @@ import attrs
 from noprop_core import UPDATE_ORDERS, Inference, InvalidValue, VariantConfig, at_least, greater_than, hookimpl, one_of
 
 if TYPE_CHECKING:
-    from noprop_core import Inference, VariantParts
+    from noprop_core import VariantParts
 
 
 @attrs.frozen(kw_only=True)
