@@ -168,9 +168,9 @@ def _protocol_summary(console: Console, out: Path, protocol: dict) -> None:
 
 
 def _spread_text(value: dict) -> str:
-    if value.get("standard_error") is None:
-        return f"{value['mean']:.2f}"
-    return f"{value['mean']:.2f} ± {value['standard_error']:.2f}"
+    from noprop_core.engine.protocol import Spread
+
+    return Spread(value["mean"], value["standard_error"], value.get("n", 0)).text()
 
 
 def _mean_text(values: list[float]) -> str:

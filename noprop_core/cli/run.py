@@ -101,9 +101,6 @@ def prepare(
     return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group)
 
 
-STACK_SEEDS = ("auto", "on", "off")
-
-
 def run_stacked(
     recipe_path: Path, registry: Registry, runs: list[tuple[list[str], Path]], *, group: str, progress: Progress,
     stack: str = "auto",
@@ -113,22 +110,28 @@ def run_stacked(
     one after another. ``stack``: "auto" stacks on a GPU only (on a CPU, compute-bound already,
     a stacked step measured 0.90–0.95× the speed of the same steps one after another,
     benchmarks/seeds.py), "on" wherever the update is fused, "off" never. Returns each run's metrics."""
-    sessions = []
-    for index, (overrides, run_dir) in enumerate(runs):
-        quiet = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - one progress display: the first run's
-        sessions.append(prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir,
-                                progress=progress if index == 0 else quiet, group=group))  # fmt: skip
-    trainers = [session.trainer for session in sessions]
-    reason = "--stack-seeds off" if stack == "off" else unstackable(trainers)
-    if reason is None and stack == "auto" and trainers[0].experiment.device.type != "cuda":
+
+    def prepared(overrides: list[str], run_dir: Path) -> RunSession:
+        return prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir, progress=progress, group=group)
+
+    first = prepared(*runs[0])
+    reason = "--stack-seeds off" if stack == "off" else None
+    if stack == "auto" and first.experiment.device.type != "cuda":
         reason = "on a CPU stacking gains nothing (--stack-seeds on forces it)"
+    if reason is not None:  # decided before the other seeds are built: each is prepared when its turn comes
+        progress.message(f"seeds one after another ({reason})")
+        return [_train(first), *(_train(prepared(*run)) for run in runs[1:])]
+    sessions = [first, *(prepared(*run) for run in runs[1:])]
+    trainers = [session.trainer for session in sessions]
+    reason = unstackable(trainers)
     if reason is not None:
         progress.message(f"seeds one after another ({reason})")
         # Each run's wall time starts with its own training, not with the group's set-up.
-        return [_train(attrs.evolve(session, trainer=_with_progress(session.trainer, progress),
-                                    started=time.perf_counter())) for session in sessions]  # fmt: skip
+        return [_train(attrs.evolve(session, started=time.perf_counter())) for session in sessions]
     progress.message(f"seeds {', '.join(str(s.experiment.recipe.seed) for s in sessions)} stacked: "
                      f"{len(sessions)} × {len(trainers[0].variant.units)} blocks in one computation")  # fmt: skip
+    for trainer in trainers[1:]:  # one progress display: the first run's
+        trainer.progress = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
     by_trainer = {id(session.trainer): session for session in sessions}
     try:
         for session in sessions:
@@ -146,11 +149,6 @@ def run_stacked(
         for session in sessions:
             session.trainer.tracker.close()
     return [session.conclude() for session in sessions]
-
-
-def _with_progress(trainer: Trainer, progress: Progress) -> Trainer:
-    trainer.progress = progress
-    return trainer
 
 
 def announce_speed_path(experiment: Experiment, progress: Progress) -> None:

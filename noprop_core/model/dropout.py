@@ -18,13 +18,17 @@ import torch
 from torch import Tensor, nn
 
 
+def keep_scale(uniform: Tensor, p: float) -> Tensor:
+    """Dropout's multiplier from uniform draws U ~ U[0, 1), in place: 1 / (1 − p) where U ≥ p, else 0."""
+    if p >= 1.0:
+        return uniform.zero_()
+    return uniform.ge_(p).mul_(1.0 / (1.0 - p))
+
+
 class Dropout(nn.Dropout):
     def forward(self, inputs: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return inputs
         if inputs.device.type != "cpu" or self.inplace:
             return super().forward(inputs)
-        if self.p == 1.0:
-            return inputs * 0.0
-        mask = torch.rand_like(inputs).ge_(self.p).mul_(1.0 / (1.0 - self.p))
-        return inputs * mask
+        return inputs * keep_scale(torch.rand_like(inputs), self.p)

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from noprop_core.model.dropout import keep_scale
+
 PARAMETER_FREE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity)  # and no randomness
 
 
@@ -117,8 +119,7 @@ def _dropout(flow: _Flow, dropout: nn.Dropout, generators: Sequence[torch.Genera
         torch.rand(chunk.shape, generator=generator, device=chunk.device, dtype=chunk.dtype)
         for chunk, generator in zip(chunks, generators)
     ]
-    keep = torch.cat(masks, dim=dim).ge_(dropout.p).mul_(1.0 / (1.0 - dropout.p)) if dropout.p < 1 else 0.0
-    return tensor * keep
+    return tensor * keep_scale(torch.cat(masks, dim=dim), dropout.p)
 
 
 def _conv(flow: _Flow, conv: nn.Conv2d, params: Mapping[str, Tensor], name: str) -> None:
