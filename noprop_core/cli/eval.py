@@ -6,6 +6,7 @@ import json
 import statistics
 import time
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import load_recipe
 
-EVALUATIONS = "evaluations.json"
+EVALUATIONS = run_directory.EVALUATIONS
 
 
 def evaluate_run(
@@ -26,6 +27,7 @@ def evaluate_run(
     steps: int | None = None,
     sampler: str | None = None,
     inference_runs: int | None = None,
+    notify: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
     """Test accuracy of a run's checkpoint; the result is appended to RUN_DIR/evaluations.json.
 
@@ -35,6 +37,12 @@ def evaluate_run(
     recipe_path = run_dir / run_directory.RECIPE
     if not recipe_path.is_file():
         raise NopropError(f"{run_dir}: not a run directory (no {run_directory.RECIPE})")
+    with run_directory.RunDirLock(run_dir, "noprop eval"):
+        return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify)
+
+
+def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inference_runs, notify) -> dict[str, Any]:
+    recipe_path = run_dir / run_directory.RECIPE
     recipe = load_recipe(recipe_path, registry)
     inference = recipe.variant.inference()
     overrides = []
@@ -51,6 +59,10 @@ def evaluate_run(
     experiment.variant.load_state_dict(checkpoint["model"])
     started = time.perf_counter()
     splits = experiment.splits
+    notify(f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "
+           f"{inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
+           + (f" and {recipe.eval.train_subset or len(splits.train_labels)} training images × {inference_runs} "
+              "inference runs" if inference_runs else ""))  # fmt: skip
     settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
     runs: dict[str, Any] = {}
     if inference_runs is None:
@@ -79,13 +91,32 @@ def evaluate_run(
         "seconds": time.perf_counter() - started,
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    log = run_dir / EVALUATIONS
-    history = json.loads(log.read_text()) if log.is_file() else []
-    run_directory.write_json_list(log, [*history, result])
+    append_evaluation(run_dir / EVALUATIONS, result, notify)
     metrics_path = run_dir / run_directory.METRICS
     if runs and not overrides and metrics_path.is_file():  # the run's own inference, repeated
-        metrics = json.loads(metrics_path.read_text())
+        try:
+            metrics = json.loads(metrics_path.read_text())
+        except (OSError, ValueError):
+            notify(f"noprop: warning: {metrics_path}: unreadable; the result is in {EVALUATIONS} only")
+            return result
         metrics.update(runs, inference_runs=inference_runs, test_accuracy=test,
                        train_accuracy=statistics.fmean(runs["train_accuracy_runs"]))  # fmt: skip
         run_directory.write_json(metrics_path, metrics)
     return result
+
+
+def append_evaluation(log: Path, result: dict[str, Any], notify: Callable[[str], None]) -> None:
+    """Append ``result`` to the evaluations list, atomically. A file that is not such a list is
+    kept beside it (``.corrupt-<time>``) rather than lost or left to lose this result."""
+    history: list[Any] = []
+    if log.is_file():
+        try:
+            history = json.loads(log.read_text())
+        except (OSError, ValueError):
+            history = None
+        if not isinstance(history, list):
+            aside = log.with_name(f"{log.name}.corrupt-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+            log.rename(aside)
+            notify(f"noprop: warning: {log}: not a list of evaluations; kept as {aside.name}, starting a new one")
+            history = []
+    run_directory.write_json_list(log, [*history, result])

@@ -99,13 +99,16 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     if args.jobs < 1:
         raise NopropError(f"--jobs: expected a number >= 1, got {args.jobs}")
     if args.resume is not None:
-        options = {"RECIPE": args.recipe, "--set": args.overrides or None, "--out": args.out, "--seed": args.seed,
+        options = {"RECIPE": args.recipe, "--out": args.out, "--seed": args.seed,
                    "--seeds": args.seeds, "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
         given = [flag for flag, value in options.items() if value is not None]
         if given:
-            raise NopropError(f"--resume continues one run exactly as it was; it takes no {', '.join(given)} "
-                              "(to continue a seed group, run its command again: finished seeds are kept)")  # fmt: skip
-        run_dir, metrics = resume(args.resume, registry, progress=progress)
+            raise NopropError(f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
+                              "group, run its command again: finished seeds are kept)")  # fmt: skip
+        run_dir, metrics = resume(args.resume, registry, overrides=args.overrides, progress=progress)
+        if metrics is None:
+            console.print(f"{run_dir}: finished; nothing to do (train it further with --set train.epochs=N)")
+            return 0
         _summary(console, run_dir, metrics)
         return 0
     if args.seed is not None and args.seeds is not None:
@@ -186,7 +189,7 @@ def _command_eval(args: argparse.Namespace, registry: Registry, console: Console
     if args.inference_runs is not None and args.inference_runs < 1:
         raise NopropError(f"--inference-runs: expected a number >= 1, got {args.inference_runs}")
     result = evaluate_run(args.run_dir, registry, steps=args.steps, sampler=args.sampler,
-                          inference_runs=args.inference_runs)  # fmt: skip
+                          inference_runs=args.inference_runs, notify=lambda text: print(text, file=sys.stderr))  # fmt: skip
     how = ", ".join(f"{k} {result[k]}" for k in ("sampler", "steps") if result[k] is not None)
     console.print(f"{args.run_dir}: test accuracy {result['test_accuracy']:.2f} % ({how}; {result['seconds']:.1f} s)")
     return 0

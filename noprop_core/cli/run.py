@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import statistics
@@ -84,21 +85,30 @@ def prepare(
     if distributed is not None and device.type == "cuda":
         device = torch.device("cuda", distributed.local_rank)
     run_dir = out_dir or run_directory.default_run_dir(recipe_path)
+    new_dir = None
     if distributed is None or distributed.is_main:  # only rank 0 writes
-        run_dir = run_directory.prepare_run_dir(run_dir)
-        resolved = run_dir / run_directory.RECIPE
-        run_directory.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
+        new_dir = run_directory.NewRunDir(run_dir)
         progress = progress or Progress()
     else:
         progress = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
-    experiment = build_experiment(
-        recipe, registry, device, stand_in=smoke, notify=progress.message, distributed=distributed
-    )
-    if distributed is None or distributed.is_main:  # with the choices the device made (order = "auto"…)
-        run_directory.write_text(resolved, dump_recipe(experiment.recipe, registry, header=f"# noprop run {resolved}"))
-    announce_speed_path(experiment, progress)
-    trainer = Trainer(experiment, progress)
-    return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group)
+    try:
+        if new_dir is not None:
+            resolved = run_dir / run_directory.RECIPE
+            run_directory.write_text(resolved, dump_recipe(recipe, registry, header=f"# noprop run {resolved}"))
+        experiment = build_experiment(
+            recipe, registry, device, stand_in=smoke, notify=progress.message, distributed=distributed
+        )
+        if new_dir is not None:  # with the choices the device made (order = "auto"…)
+            run_directory.write_text(
+                resolved, dump_recipe(experiment.recipe, registry, header=f"# noprop run {resolved}")
+            )
+        announce_speed_path(experiment, progress)
+        trainer = Trainer(experiment, progress)
+    except BaseException:
+        if new_dir is not None:
+            new_dir.abandon()
+        raise
+    return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group, new_dir)
 
 
 def run_stacked(
@@ -145,10 +155,18 @@ def run_stacked(
             f"stopped after {trainers[0].step} steps; every seed's checkpoint saved. Continue with the same "
             "command (each seed resumes from its checkpoint)"
         ) from None
+    except BaseException:
+        for session in sessions:
+            session.failed()
+        raise
     finally:
         for session in sessions:
             session.trainer.tracker.close()
-    return [session.conclude() for session in sessions]
+    try:
+        return [session.conclude() for session in sessions]
+    finally:
+        for session in sessions:
+            session.release()
 
 
 def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
@@ -164,25 +182,93 @@ def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
             progress.message(hint)
 
 
-def resume(run_dir: Path, registry: Registry, *, progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
-    """Continue a run from its last checkpoint, with the same state as if it had never stopped."""
+def resume(
+    run_dir: Path, registry: Registry, *, overrides: list[str] = (), progress: Progress | None = None
+) -> tuple[Path, dict[str, Any] | None]:
+    """Continue a run from its last checkpoint, with the same state as if it had never stopped.
+
+    ``overrides`` (and edits of RUN_DIR/recipe.toml) may change only what a run can change
+    mid-way (``resume_changes``), e.g. ``train.epochs`` to train a finished run further.
+    Returns the metrics, or None when the run had finished and nothing was changed."""
     started = time.perf_counter()
     registry.raise_if_broken()
-    if not (run_dir / run_directory.RECIPE).is_file():
+    recipe_file = run_dir / run_directory.RECIPE
+    if not recipe_file.is_file():
         raise NopropError(f"--resume {run_dir}: not a run directory (no {run_directory.RECIPE})")
-    recipe = load_recipe(run_dir / run_directory.RECIPE, registry)
-    checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
-    progress = progress or Progress()
-    stand_in = checkpoint.get("data_stand_in", False)  # a smoke run resumes on the same stand-in
-    experiment = build_experiment(
-        recipe, registry, resolve_device(recipe.device), stand_in=stand_in, notify=progress.message
-    )
-    announce_speed_path(experiment, progress)
-    trainer = Trainer(experiment, progress)
-    trainer.load_state_dict(checkpoint)
+    lock = run_directory.RunDirLock(run_dir, "--resume")
+    try:
+        recipe = load_recipe(recipe_file, registry, list(overrides))
+        checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
+        done = len(checkpoint["history"])
+        changes = resume_changes(checkpoint["recipe"], recipe_to_dict(recipe, registry), str(recipe_file), done + 1)
+        if done > recipe.train.epochs:
+            raise NopropError(f"{recipe_file}: train.epochs: {recipe.train.epochs} is below the {done} epochs "
+                              "already trained")  # fmt: skip
+        if not changes and finished(run_dir, done, recipe.train.epochs):
+            return run_dir, None
+        if changes:
+            run_directory.write_text(recipe_file, dump_recipe(recipe, registry, header=f"# noprop run {recipe_file}"))
+        progress = progress or Progress()
+        stand_in = checkpoint.get("data_stand_in", False)  # a smoke run resumes on the same stand-in
+        experiment = build_experiment(
+            recipe, registry, resolve_device(recipe.device), stand_in=stand_in, notify=progress.message
+        )
+        announce_speed_path(experiment, progress)
+        trainer = Trainer(experiment, progress)
+        trainer.load_state_dict(checkpoint)
+        position = trainer.current
+        inside = (f", inside epoch {position.epoch} at phase {position.phase + 1}, batch {position.batches_done}"
+                  if position else "")  # fmt: skip
+        progress.message(f"resuming {run_dir}: {done} of {recipe.train.epochs} epochs done{inside} "
+                         f"({trainer.step} steps)")  # fmt: skip
+        for change in changes:
+            progress.message(f"from epoch {change['epoch']}: {change['key']} = {change['to']!r} "
+                             f"(was {change['from']!r})")  # fmt: skip
+    except BaseException:
+        lock.release()
+        raise
     session = RunSession(checkpoint["recipe_path"], run_dir, experiment, trainer, registry,
-                         started - checkpoint["wall_seconds"])  # fmt: skip
+                         started - checkpoint["wall_seconds"], lock=lock,
+                         recipe_changes=(*checkpoint.get("recipe_changes", ()), *changes))  # fmt: skip
     return run_dir, _train(session)
+
+
+# Keys a resumed run may change: how long it trains, how it is evaluated and tracked, where its
+# data lives and how it is read. Everything else shapes the model, data or optimizer state.
+CHANGEABLE_ON_RESUME = ("train.epochs", "eval.", "tracker.", "speed.threads", "data.root", "data.download",
+                        "data.workers")  # fmt: skip
+
+
+def resume_changes(before: dict[str, Any], after: dict[str, Any], origin: str, epoch: int) -> list[dict[str, Any]]:
+    """The keys that differ between the checkpoint's recipe and the one to resume with, each as
+    {"epoch", "key", "from", "to"}; a one-line error listing those that cannot change mid-run."""
+    old, new = _flatten(before), _flatten(after)
+    differing = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    frozen = [key for key in differing if not key.startswith(CHANGEABLE_ON_RESUME)]
+    if frozen:
+        shown = ", ".join(f"{key} ({old.get(key)!r} in the checkpoint, {new.get(key)!r} now)" for key in frozen)
+        raise NopropError(f"{origin}: cannot change mid-run: {shown}; start a new run for that "
+                          "(resume may change train.epochs, eval.*, tracker.*, speed.threads, data.root)")  # fmt: skip
+    return [{"epoch": epoch, "key": key, "from": old.get(key), "to": new.get(key)} for key in differing]
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def finished(run_dir: Path, done: int, epochs: int) -> bool:
+    """The run trained all its epochs and its final evaluation is in metrics.json."""
+    try:
+        metrics = json.loads((run_dir / run_directory.METRICS).read_text())
+    except (OSError, ValueError):
+        return False
+    return done >= epochs and isinstance(metrics, dict) and "test_accuracy_runs" in metrics
 
 
 @attrs.frozen
@@ -196,10 +282,23 @@ class RunSession:
     registry: Registry
     started: float  # perf_counter() at the run's start, less the time of earlier sessions
     group: str | None = None  # a seed group's name: an Aim hparam, so the dashboard can aggregate
+    new_dir: run_directory.NewRunDir | None = None  # a fresh run's folder: undone if it fails before a checkpoint
+    lock: run_directory.RunDirLock | None = None  # a resumed run's lock on its folder
+    recipe_changes: tuple[dict[str, Any], ...] = ()  # keys changed on resume, with the epoch they apply from
 
     @property
     def writes(self) -> bool:
         return self.experiment.distributed is None or self.experiment.distributed.is_main
+
+    def failed(self) -> None:
+        """Training raised: a fresh run with no checkpoint yet leaves no folder behind."""
+        if self.new_dir is not None:
+            self.new_dir.abandon()
+
+    def release(self) -> None:
+        for lock in (self.lock, self.new_dir.lock if self.new_dir else None):
+            if lock is not None:
+                lock.release()
 
     def start(self) -> None:
         recipe, registry = self.experiment.recipe, self.registry
@@ -218,11 +317,13 @@ class RunSession:
         experiment, wall = self.experiment, time.perf_counter() - self.started
         state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": self.recipe_path,
                  "wall_seconds": wall, "recipe": recipe_to_dict(experiment.recipe, self.registry),
-                 "data_stand_in": experiment.data_stand_in}  # fmt: skip
+                 "data_stand_in": experiment.data_stand_in, "recipe_changes": list(self.recipe_changes)}  # fmt: skip
         run_directory.save_checkpoint(self.run_dir / run_directory.CHECKPOINT, state)
-        run_directory.write_json(
-            self.run_dir / run_directory.METRICS, collect_metrics(self.recipe_path, experiment, trainer, wall)
-        )
+        run_directory.write_json(self.run_dir / run_directory.METRICS, self.metrics(trainer, wall))
+
+    def metrics(self, trainer: Trainer, wall: float) -> dict[str, Any]:
+        metrics = collect_metrics(self.recipe_path, self.experiment, trainer, wall)
+        return {**metrics, "recipe_changes": list(self.recipe_changes)}
 
     def conclude(self) -> dict[str, Any]:
         """The final evaluation (``eval.inference_runs``) and the finished run's metrics.json."""
@@ -234,7 +335,7 @@ class RunSession:
             )
         # The last epoch is always evaluated: its evaluation is inference run 0.
         runs = final_accuracy_runs(experiment.variant, splits, recipe, trainer.history[-1])
-        metrics = collect_metrics(self.recipe_path, experiment, trainer, time.perf_counter() - self.started)
+        metrics = self.metrics(trainer, time.perf_counter() - self.started)
         metrics.update(
             test_accuracy=statistics.fmean(runs["test_accuracy_runs"]),
             train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
@@ -253,16 +354,22 @@ class RunSession:
 def _train(session: RunSession) -> dict[str, Any]:
     trainer = session.trainer
     try:
-        session.start()
-        with trainer.progress, stop_gracefully([trainer], trainer.progress):
-            trainer.fit(on_epoch_end=session.save)
-    except TrainingInterrupted:
-        session.save(trainer)
-        position = trainer.current
-        raise RunInterrupted(
-            f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
-            f"Continue with: noprop run --resume {session.run_dir}"
-        ) from None
+        try:
+            session.start()
+            with trainer.progress, stop_gracefully([trainer], trainer.progress):
+                trainer.fit(on_epoch_end=session.save)
+        except TrainingInterrupted:
+            session.save(trainer)
+            position = trainer.current
+            raise RunInterrupted(
+                f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
+                f"Continue with: noprop run --resume {session.run_dir}"
+            ) from None
+        except BaseException:
+            session.failed()
+            raise
+        finally:
+            trainer.tracker.close()
+        return session.conclude()
     finally:
-        trainer.tracker.close()
-    return session.conclude()
+        session.release()

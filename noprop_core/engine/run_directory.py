@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +18,21 @@ from noprop_core.errors import NopropError
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 RECIPE = "recipe.toml"
+EVALUATIONS = "evaluations.json"
+LOCK = ".lock"
 CHECKPOINT_FORMAT = "noprop-checkpoint-1"
+# Temporary files of an interrupted atomic write: ``.<name>.<random>`` beside the file.
+TEMPORARY_PREFIXES = tuple(f".{name}." for name in (CHECKPOINT, METRICS, RECIPE, EVALUATIONS)) + (".write-test-",)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Run files get the modes the user's umask gives new files (temporary files start as 0600).
+FILE_MODE = 0o666 & ~_read_umask()
 
 
 def default_run_dir(recipe_path: Path) -> Path:
@@ -24,30 +40,106 @@ def default_run_dir(recipe_path: Path) -> Path:
     return Path("runs") / f"{recipe_path.stem}-{stamp}"
 
 
-def prepare_run_dir(path: Path) -> Path:
-    """Create the directory; refuse one that already holds a run, so no work is overwritten."""
-    if path.exists() and not path.is_dir():
-        raise NopropError(f"--out {path}: exists and is not a directory")
-    if (path / METRICS).exists() or (path / CHECKPOINT).exists():
-        raise NopropError(f"--out {path}: already holds a run; choose another directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as exc:
-        raise NopropError(f"--out {path}: cannot write there ({exc.strerror})") from None
-    return path
+class RunDirLock:
+    """An exclusive lock on a run directory (``flock`` on RUN_DIR/.lock, which holds the
+    holder's PID): one process at a time trains, resumes or evaluates into a folder. The
+    kernel releases it when the process ends, however it ends."""
+
+    def __init__(self, run_dir: Path, purpose: str):
+        self.run_dir = run_dir
+        try:
+            self.handle = open(run_dir / LOCK, "a+")  # noqa: SIM115 - held until release()
+        except OSError as exc:
+            raise NopropError(f"{run_dir}: cannot write there ({exc.strerror})") from None
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "unknown"
+            self.handle.close()
+            raise NopropError(f"{run_dir}: in use by process {holder}; wait for it to end or choose "
+                              f"another directory (wanted it for {purpose})") from None  # fmt: skip
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"{os.getpid()}\n")
+        self.handle.flush()
+        os.chmod(self.handle.name, FILE_MODE)
+        remove_stale_temporaries(run_dir)
+
+    def release(self) -> None:
+        if not self.handle.closed:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+
+    def __enter__(self) -> RunDirLock:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Temporary files an interrupted write left behind (called under the folder's lock, so no
+    other process is writing them)."""
+    stale = [p for p in run_dir.iterdir() if p.is_file() and p.name.startswith(TEMPORARY_PREFIXES)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+class NewRunDir:
+    """A run directory being started: locked, and undone if the start fails."""
+
+    def __init__(self, path: Path):
+        if path.exists() and not path.is_dir():
+            raise NopropError(f"--out {path}: exists and is not a directory")
+        self.path, self.created = path, not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NopropError(f"--out {path}: cannot write there ({exc.strerror})") from None
+        try:
+            self.lock = RunDirLock(path, "a new run")
+        except NopropError:
+            self._remove_if_created()
+            raise
+        if (path / METRICS).exists() or (path / CHECKPOINT).exists():
+            self.lock.release()
+            raise NopropError(f"--out {path}: already holds a run; choose another directory")
+
+    def abandon(self) -> None:
+        """A start that failed before the first checkpoint leaves nothing behind: the files it
+        wrote go, and the folder too when this run created it."""
+        if (self.path / CHECKPOINT).exists():
+            self.lock.release()
+            return
+        for name in (RECIPE, METRICS, "aim_run.txt", LOCK):
+            (self.path / name).unlink(missing_ok=True)
+        self.lock.release()
+        self._remove_if_created()
+
+    def _remove_if_created(self) -> None:
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _atomic_write(path: Path, write: Any) -> None:
     """Write to a temporary file beside ``path``, fsync, then rename over it."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    except OSError as exc:
+        raise NopropError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, FILE_MODE)
         os.replace(handle.name, path)
+    except (OSError, RuntimeError) as exc:  # a full disk (torch.save: RuntimeError), a read-only folder
+        Path(handle.name).unlink(missing_ok=True)
+        raise NopropError(f"{path}: cannot write ({exc.strerror or exc}); the previous {path.name}, if any, "
+                          "is intact") from None  # fmt: skip
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise

@@ -12,6 +12,7 @@ random number generators and, after an interruption, the position inside the epo
 
 from __future__ import annotations
 
+import math
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -369,6 +370,7 @@ class Trainer:
             self.shared_optimizer.load_state_dict(state["shared_optimizer"])
         for scheduler, scheduler_state in zip(self.lr_schedulers, state["lr_schedulers"]):
             scheduler.load_state_dict(scheduler_state)
+            rescale_cosine(scheduler, self.recipe.train.epochs)
         self.history = [EpochRecord(**record) for record in state["history"]]
         self.step, self.train_seconds = state["step"], state["train_seconds"]
         torch.set_rng_state(state["rng"]["torch"])
@@ -376,3 +378,16 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.experiment.device)
         self.data_order.set_state(state["rng"]["data_order"])
         self.current = EpochProgress(**state["current_epoch"]) if state["current_epoch"] else None
+
+
+def rescale_cosine(scheduler: torch.optim.lr_scheduler.LRScheduler, epochs: int) -> None:
+    """A cosine schedule resumed with another ``train.epochs`` follows the cosine of the new
+    length from the current epoch on (its closed form; the rate jumps once to that curve)."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) or scheduler.T_max == epochs:
+        return
+    scheduler.T_max = epochs
+    progress = math.cos(math.pi * scheduler.last_epoch / epochs)
+    rates = [scheduler.eta_min + (base - scheduler.eta_min) * (1 + progress) / 2 for base in scheduler.base_lrs]
+    for group, rate in zip(scheduler.optimizer.param_groups, rates):
+        group["lr"] = rate
+    scheduler._last_lr = rates

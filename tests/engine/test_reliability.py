@@ -100,8 +100,8 @@ def test_resume_takes_no_other_options_and_rejects_a_corrupt_checkpoint(tmp_path
         == f"noprop: error: {tmp_path / 'checkpoint.pt'}: not a readable noprop checkpoint (UnpicklingError)"
     )
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"not a checkpoint"
-    mixed = finished("run", "--resume", str(tmp_path), "--set", "train.epochs=2")
-    assert mixed.returncode == 2 and "it takes no --set" in mixed.stderr
+    mixed = finished("run", "--resume", str(tmp_path), "--seed", "2")
+    assert mixed.returncode == 2 and "it takes no --seed" in mixed.stderr
 
 
 def test_an_unwritable_output_directory_stops_before_training(tmp_path):
