@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 

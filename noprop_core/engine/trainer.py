@@ -12,8 +12,8 @@ random number generators and, after an interruption, the position inside the epo
 
 from __future__ import annotations
 
-import math
 import itertools
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any

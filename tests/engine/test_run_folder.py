@@ -146,7 +146,9 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path, monk
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(run_directory.os, "fsync", disk_full)
-    with pytest.raises(NopropError, match=r"cannot write \(No space left on device\); the previous metrics.json, if any, is intact"):
+    with pytest.raises(
+        NopropError, match=r"cannot write \(No space left on device\); the previous metrics.json, if any, is intact"
+    ):
         run_directory.write_json(target, {"epoch": 2})
     assert json.loads(target.read_text()) == {"epoch": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
