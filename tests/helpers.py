@@ -54,3 +54,15 @@ MEASURED = ("train_seconds", "examples_per_second", "peak_memory_bytes")
 def deterministic_history(history: list[dict]) -> list[dict]:
     """A run's history without the measured fields: equal across identical runs on CPU."""
     return [{k: v for k, v in record.items() if k not in MEASURED} for record in history]
+
+
+def install_distribution(folder: Path, name: str, module: str, source: str) -> None:
+    """A real distribution on ``folder`` (dist-info with a ``noprop`` entry point + its module),
+    as pip would install it; put ``folder`` on sys.path or PYTHONPATH to load it."""
+    import textwrap
+
+    (folder / f"{module}.py").write_text(textwrap.dedent(source))
+    info = folder / f"{name.replace('-', '_')}-1.2.dist-info"  # as wheels name it
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text(f"[noprop]\n{module} = {module}\n")

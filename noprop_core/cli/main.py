@@ -13,11 +13,12 @@ from rich.table import Table
 
 from noprop_core import __version__
 from noprop_core.cli.progress import make_progress
-from noprop_core.errors import NopropError
+from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.kinds import KINDS
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import default_recipe_path, dump_recipe, load_recipe
+from noprop_core.recipe.shipped import resolve_recipe_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="train and evaluate one recipe")
-    run.add_argument("recipe", nargs="?", type=Path, help="recipe file (default: recipes/digits_dt.toml)")
+    run.add_argument("recipe", nargs="?", type=Path,
+                     help="recipe file, or a shipped recipe's name (`noprop recipes`; default: digits_dt)")  # fmt: skip
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
     run.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
@@ -48,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint")
 
     validate = commands.add_parser("validate", help="check recipes without running them")
-    validate.add_argument("recipes", nargs="+", type=Path)
+    validate.add_argument("recipes", nargs="+", type=Path, metavar="RECIPE", help="recipe file or shipped recipe name")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a recipe key before validating (repeatable)")  # fmt: skip
     validate.add_argument(
         "--show", action="store_true", help="print each recipe fully resolved (bases and defaults applied)"
     )
@@ -65,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--markdown", action="store_true", help="print a Markdown table")
     report.add_argument("--plot", type=Path, metavar="DIR", help="also write PNG plots into DIR")
 
-    commands.add_parser("plugins", help="list registered plugins by kind")
+    commands.add_parser("plugins", help="list registered plugins by kind (exit 1 if one is broken)")
+    commands.add_parser("recipes", help="list the shipped recipes with the paper's accuracy for each")
     return parser
 
 
@@ -116,7 +121,7 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])
     if args.aim_repo is not None:
         overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
-    recipe_path = args.recipe or default_recipe_path()
+    recipe_path = resolve_recipe_path(args.recipe) if args.recipe else default_recipe_path()
     recipe = load_recipe(recipe_path, registry, overrides)
     seeds = args.seeds if args.seeds is not None else recipe.seeds
     if seeds and args.smoke:  # a smoke test checks the code path: the group's first seed is enough
@@ -183,7 +188,6 @@ def _mean_text(values: list[float]) -> str:
 def _command_eval(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     from noprop_core.cli.eval import evaluate_run
 
-    registry.raise_if_broken()
     if args.steps is not None and args.steps < 1:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
     if args.inference_runs is not None and args.inference_runs < 1:
@@ -196,15 +200,14 @@ def _command_eval(args: argparse.Namespace, registry: Registry, console: Console
 
 
 def _command_validate(args: argparse.Namespace, registry: Registry, console: Console) -> int:
-    registry.raise_if_broken()
     failed = False
     for path in args.recipes:
         try:
-            recipe = load_recipe(path, registry)
+            recipe = load_recipe(resolve_recipe_path(path), registry, args.overrides)
         except NopropError as exc:
             failed = True
             for line in exc.lines():
-                print(line, file=sys.stderr)
+                print(f"noprop: error: {line}", file=sys.stderr)
         else:
             if args.show:
                 print(dump_recipe(recipe, registry, header=f"# {path}, resolved"))
@@ -245,11 +248,41 @@ def _command_plugins(registry: Registry, console: Console) -> int:
         for entry in registry.entries(kind.name)
     ]
     rows += [("BROKEN", b.source.plugin, b.source.distribution, b.source.version, b.reason) for b in registry.broken]
-    if not console.is_terminal:  # tab-separated lines for pipes and scripts
-        for row in rows:
+    header = ("kind", "name", "distribution", "version", "description")
+    status = 1 if registry.broken else 0  # scripts and CI can tell that an installed plugin does not load
+    if not console.is_terminal:  # tab-separated lines for pipes and scripts, under a header line
+        for row in (header, *rows):
+            print("\t".join(row))
+        return status
+    table = Table(*header, title="noprop plugins")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    return status
+
+
+def _command_recipes(registry: Registry, console: Console) -> int:
+    from noprop_core.cli.paper import paper_values
+    from noprop_core.recipe.loading import recipe_to_dict
+    from noprop_core.recipe.shipped import shipped_dir, shipped_names
+
+    header = ("recipe", "data", "variant", "embedding", "backbone", "epochs", "paper test %")
+    rows = []
+    for name in shipped_names():
+        resolved = recipe_to_dict(load_recipe(shipped_dir() / f"{name}.toml", registry), registry)
+        paper = paper_values(resolved)
+        embedding = resolved["model"]["embedding"]
+        rows.append((name, resolved["data"]["name"] if resolved["data"]["name"] != "torchvision"
+                     else resolved["data"]["dataset"], resolved["variant"]["name"],
+                     embedding["name"] + (f" {embedding['dim']}" if "dim" in embedding else ""),
+                     resolved["model"]["backbone"]["name"], str(resolved["train"]["epochs"]),
+                     f"{paper.test:.2f} ± {paper.test_se:.2f}" if paper else ""))  # fmt: skip
+    if not console.is_terminal:
+        for row in (header, *rows):
             print("\t".join(row))
         return 0
-    table = Table("kind", "name", "distribution", "version", "description")
+    table = Table(*header, title=f"shipped recipes ({shipped_dir()}); run one with: noprop run NAME",
+                  caption="paper: Li, Teh & Pascanu 2025, Table 1 (mean ± standard error)")  # fmt: skip
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -262,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True)  # result lines stay whole in logs and pipes
     try:
         registry = load_registry()
+        if args.command != "plugins":
+            registry.warn_if_broken(lambda text: print(text, file=sys.stderr))
+        if args.command == "recipes":
+            return _command_recipes(registry, console)
         if args.command == "run":
             return _command_run(args, registry, console, started)
         if args.command == "eval":
@@ -271,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _command_report(args, console)
         return _command_plugins(registry, console)
+    except RunInterrupted as exc:  # a requested stop is not an error
+        print(f"noprop: stopped: {exc}", file=sys.stderr)
+        return exc.exit_code
     except NopropError as exc:
         for line in exc.lines():
             print(f"noprop: error: {line}", file=sys.stderr)

@@ -22,6 +22,7 @@ from noprop_core.engine.experiment import Experiment, build_experiment, resolve_
 from noprop_core.engine.metrics import collect_metrics
 from noprop_core.engine.progress import Progress
 from noprop_core.engine.seed_stack import SeedStack, unstackable
+from noprop_core.engine.tracker_process import isolated
 from noprop_core.engine.trainer import Trainer, TrainingInterrupted
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.registry import Registry
@@ -76,7 +77,6 @@ def prepare(
     synthetic data for absent files (see noprop_core.cli.smoke); ``group``: the seed group the
     run belongs to (an Aim hparam)."""
     started = time.perf_counter() if started is None else started
-    registry.raise_if_broken()
     recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
     if smoke:
         recipe = smoke_recipe(recipe)
@@ -191,7 +191,6 @@ def resume(
     mid-way (``resume_changes``), e.g. ``train.epochs`` to train a finished run further.
     Returns the metrics, or None when the run had finished and nothing was changed."""
     started = time.perf_counter()
-    registry.raise_if_broken()
     recipe_file = run_dir / run_directory.RECIPE
     if not recipe_file.is_file():
         raise NopropError(f"--resume {run_dir}: not a run directory (no {run_directory.RECIPE})")
@@ -303,9 +302,14 @@ class RunSession:
     def start(self) -> None:
         recipe, registry = self.experiment.recipe, self.registry
         if self.writes:
-            self.trainer.tracker = registry.build(
-                "tracker", recipe.tracker, experiment=Path(self.recipe_path).stem, run_dir=self.run_dir
-            )
+            options = {"experiment": Path(self.recipe_path).stem, "run_dir": self.run_dir}
+            if recipe.tracker.name == "none":  # nothing to isolate
+                self.trainer.tracker = registry.build("tracker", recipe.tracker, **options)
+            else:  # in a child process: a stalled tracker cannot block training (noprop_core.engine.tracker_process)
+                factory = registry.get("tracker", recipe.tracker.name).factory
+                self.trainer.tracker = isolated(
+                    factory, recipe.tracker, notify=self.trainer.progress.message, **options
+                )
         self.trainer.tracker.start(
             {**recipe_to_dict(recipe, registry), **({"group": self.group} if self.group else {})}
         )

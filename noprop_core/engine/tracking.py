@@ -68,13 +68,17 @@ class TrainingTracking:
         self.track_schedule(epoch=0)
         self.track_class_embeddings(step, epoch=0, when="start")
 
-    def epoch_ended(self, record: EpochRecord, step: int, last: bool) -> None:
+    def epoch_ended(
+        self, record: EpochRecord, step: int, last: bool, fixed_terms: frozenset[str] = frozenset()
+    ) -> None:
+        """``fixed_terms`` (no gradient, constant by construction) are tracked at the first epoch only."""
         track, epoch = self.tracker.track, record.epoch
         for unit, terms in record.loss_per_unit.items():
             for term, value in terms.items():
-                track(
-                    value, name="loss", step=step, epoch=epoch, context={"subset": "train", "block": unit, "term": term}
-                )
+                if term in fixed_terms and epoch > 1:
+                    continue
+                track(value, name="loss", step=step, epoch=epoch,
+                      context={"subset": "train", "block": block_number(unit), "term": term})  # fmt: skip
         accuracies = (("test", record.test_accuracy), ("train", record.train_accuracy),
                       ("validation", record.validation_accuracy))  # fmt: skip
         for subset, value in accuracies:
@@ -116,6 +120,13 @@ class TrainingTracking:
         image = class_embedding_grid(self.variant.embedding.weight, self.image_shape)
         if image is not None:
             self.tracker.track_image(image, name="class_embeddings", step=step, epoch=epoch, context={"when": when})
+
+
+def block_number(unit: str) -> int | str:
+    """A unit's name as the tracker's ``block``: an integer where the name ends in one (block10
+    sorts after block2), else the name (``model`` of a one-unit variant)."""
+    digits = unit[len(unit.rstrip("0123456789")) :]
+    return int(digits) if digits else unit
 
 
 def class_embedding_grid(weight: Tensor, image_shape: tuple[int, int, int]) -> Tensor | None:

@@ -103,12 +103,17 @@ class Registry:
             return self._entries[kind][name]
         except KeyError:
             available = ", ".join(self.names(kind)) or "none registered"
-            raise PluginError(f"unknown {kind} '{name}' (available: {available})") from None
+            broken = "".join(f"; {b.message()}" for b in self.broken if b.source.plugin == name)
+            if not broken and self.broken:
+                broken = f"; it may come from a broken plugin ({', '.join(b.source.plugin for b in self.broken)})"
+            raise PluginError(f"unknown {kind} '{name}' (available: {available}){broken}") from None
 
     def build(self, kind: str, config: PluginConfig, *args: Any, **kwargs: Any) -> Any:
         """Call the factory registered under ``config.name`` with the config and extra arguments."""
         return self.get(kind, config.name).factory(config, *args, **kwargs)
 
-    def raise_if_broken(self) -> None:
-        if self.broken:
-            raise PluginError("; ".join(b.message() for b in self.broken))
+    def warn_if_broken(self, notify: Callable[[str], None]) -> None:
+        """Broken plugins stop only the recipes that use them; everyone else is told once."""
+        for broken in self.broken:
+            notify(f"noprop: warning: {broken.message()}; recipes using it fail "
+                   f"(NOPROP_DISABLE_PLUGIN_AUTOLOAD=1 loads only noprop's own plugins)")  # fmt: skip

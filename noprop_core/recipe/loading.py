@@ -6,8 +6,8 @@ TOML value, else taken as a plain string.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from noprop_core.plugin.kinds import KINDS
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.conversion import recipe_converter, structure_recipe
 from noprop_core.recipe.schema import Recipe
+from noprop_core.recipe.shipped import PREFIX, shipped_dir, shipped_path
 
 DEFAULT_RECIPE = "digits_dt.toml"
 
@@ -28,7 +29,7 @@ def default_recipe_path() -> Path:
     local = Path("recipes") / DEFAULT_RECIPE
     if local.is_file():
         return local
-    return Path(str(resources.files("noprop_recipes") / DEFAULT_RECIPE))
+    return shipped_dir() / DEFAULT_RECIPE
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -102,11 +103,34 @@ def merge_onto(base: dict[str, Any], child: dict[str, Any], path: tuple[str, ...
     return merged
 
 
-def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+EXTENDS_ROOTS_ENV = "NOPROP_RECIPE_ROOTS"
+
+
+def extends_roots(path: Path) -> list[Path]:
+    """Where a recipe's ``extends`` may reach: its own folder tree, the shipped recipes, and the
+    folders listed in $NOPROP_RECIPE_ROOTS (separated by ``:``). A shared recipe thus cannot
+    merge an arbitrary file of the machine into a run."""
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get(EXTENDS_ROOTS_ENV, "").split(os.pathsep) if p]
+    return [path.parent.resolve(), shipped_dir().resolve(), *extra]
+
+
+def base_recipe_path(path: Path, base_name: str, roots: list[Path]) -> Path:
+    if base_name.startswith(PREFIX):
+        return shipped_path(base_name, f"{path}: {EXTENDS}")
+    base_path = (path.parent / base_name).resolve()
+    if not any(base_path.is_relative_to(root) for root in roots):
+        raise RecipeError([f"{path}: {EXTENDS}: {base_name!r} is outside {roots[0]} (the recipe's folder tree); "
+                           f"extend a shipped recipe as 'noprop:NAME', or allow the folder in ${EXTENDS_ROOTS_ENV}"])  # fmt: skip
+    return base_path
+
+
+def read_with_bases(path: Path, chain: tuple[Path, ...] = (), roots: list[Path] | None = None) -> dict[str, Any]:
     """The recipe at ``path`` with its ``extends`` chain applied (base first, then each child).
 
-    ``extends = "other.toml"`` names a base recipe by a path relative to this file's folder.
+    ``extends = "other.toml"`` names a base recipe by a path relative to this file's folder
+    (within ``extends_roots``); ``extends = "noprop:NAME"`` a shipped recipe.
     """
+    roots = roots if roots is not None else extends_roots(path)
     raw = read_toml(path)
     if "seed" in raw and isinstance(raw.get("seeds"), list) and raw["seeds"]:
         raise RecipeError(
@@ -117,13 +141,13 @@ def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         return raw
     if not isinstance(base_name, str):
         raise RecipeError([f"{path}: {EXTENDS}: expected the file name of a base recipe, got {base_name!r}"])
-    base_path = (path.parent / base_name).resolve()
+    base_path = base_recipe_path(path, base_name, roots)
     if base_path in chain or base_path == path.resolve():
         cycle = " -> ".join(p.name for p in (*chain, path.resolve(), base_path))
         raise RecipeError([f"{path}: {EXTENDS}: recipes extend each other in a circle ({cycle})"])
     if not base_path.is_file():
         raise RecipeError([f"{path}: {EXTENDS}: no base recipe {base_name!r} (looked for {base_path})"])
-    return one_seed_key(merge_onto(read_with_bases(base_path, (*chain, path.resolve())), raw), raw.keys())
+    return one_seed_key(merge_onto(read_with_bases(base_path, (*chain, path.resolve()), roots), raw), raw.keys())
 
 
 def one_seed_key(merged: dict[str, Any], given: Iterable[str]) -> dict[str, Any]:

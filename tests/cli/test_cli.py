@@ -193,3 +193,50 @@ def test_a_corrupt_checkpoint_is_named_and_left_alone(ct_run, tmp_path):
         == f"noprop: error: {broken / 'checkpoint.pt'}: not a readable noprop checkpoint (RuntimeError)"
     )
     assert (broken / "checkpoint.pt").stat().st_size == 1000
+
+
+def test_shipped_recipes_by_name_from_an_empty_folder_outside_the_checkout(tmp_path):
+    listing = noprop("recipes", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    rows = {line.split("\t")[0]: line.split("\t") for line in listing.stdout.splitlines()}
+    assert rows["recipe"][-1] == "paper test %"
+    assert rows["mnist_dt"][1:] == ["mnist", "dt", "onehot", "cnn", "100", "99.47 ± 0.05"]
+    assert rows["cifar100_dt_dim20"][3] == "learned 20" and rows["digits_dt"][-1] == ""
+    assert len(rows) - 1 == len(list((REPO / "recipes").glob("*.toml")))
+    (tmp_path / "mine.toml").write_text('extends = "noprop:digits_dt"\n[train]\nepochs = 1\n')
+    checked = noprop("validate", "digits_dt", "noprop:cifar100_dt", "mine.toml", "--set", "train.epochs=2",
+                     cwd=tmp_path)  # fmt: skip
+    assert checked.returncode == 0 and checked.stdout.split() == ["digits_dt:", "ok", "noprop:cifar100_dt:", "ok",
+                                                                  "mine.toml:", "ok"], checked.stderr  # fmt: skip
+    shown = noprop("validate", "--show", "mine.toml", "--set", "train.epochs=2", cwd=tmp_path)
+    assert "epochs = 2" in shown.stdout and 'name = "digits"' in shown.stdout
+    trained = noprop("run", "digits_dt", "--set", "train.epochs=1", "--set", "tracker.name=none", "--set",
+                     "data.subset=200", "--out", "r", cwd=tmp_path)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["epochs_completed"] == 1
+    extended = noprop("run", "mine.toml", "--set", "tracker.name=none", "--set", "data.subset=200", "--out", "e",
+                      cwd=tmp_path)  # fmt: skip
+    assert extended.returncode == 0, extended.stderr
+
+
+def test_unknown_recipe_names_and_extends_outside_the_recipe_tree_are_one_line(tmp_path):
+    typo = noprop("validate", "cifar100_td", cwd=tmp_path)
+    assert typo.returncode == 2 and typo.stderr == (
+        "noprop: error: cifar100_td: no such file, and no shipped recipe of that name "
+        "(did you mean cifar100_dt, cifar100_ct, cifar10_dt?)\n"
+    )
+    (tmp_path / "base.toml").write_text('extends = "noprop:digits_dt"\nseed = 3\n')
+    inner = tmp_path / "project"
+    inner.mkdir()
+    (inner / "escape.toml").write_text('extends = "../base.toml"\n')
+    (inner / "typo.toml").write_text('extends = "noprop:mnist_td"\n')
+    refused = noprop("validate", "project/escape.toml", "project/typo.toml", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"noprop: error: project/escape.toml: extends: '../base.toml' is outside {inner} (the recipe's folder tree); "
+        "extend a shipped recipe as 'noprop:NAME', or allow the folder in $NOPROP_RECIPE_ROOTS",
+        "noprop: error: project/typo.toml: extends: no shipped recipe 'mnist_td' (did you mean mnist_dt, mnist_ct, "
+        "mnist_fm?); `noprop recipes` lists them",
+    ]
+    allowed = noprop("validate", "project/escape.toml", cwd=tmp_path, env={"NOPROP_RECIPE_ROOTS": str(tmp_path)})
+    assert allowed.returncode == 0, allowed.stderr

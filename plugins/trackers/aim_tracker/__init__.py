@@ -6,8 +6,11 @@ else the working directory; it is created if missing. ``run["hparams"]`` is the 
 The run's hash goes to metrics.json (``aim_run_hash``) and to RUN_DIR/aim_run.txt, so that
 ``noprop run --resume`` continues the same Aim run.
 
-Tracking never costs a run: if the repository cannot be opened, or a write fails, training
-goes on with one warning and the run directory still gets everything.
+Tracking never costs a run: the tracker runs in its own process (noprop_core.engine.tracker_process),
+so a stalled repository cannot block training; if the repository cannot be opened, or a write
+fails, training goes on with one warning and the run directory still gets everything. Opening
+a repository is serialised between processes by a lock file per user and repository; waiting
+for it is bounded by ``lock_wait`` seconds and reported.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 class AimConfig(TrackerConfig):
     repo: str | None = None  # folder holding .aim; default $NOPROP_AIM_REPO, else the working directory
     experiment: str | None = None  # default: the recipe's file stem
+    lock_wait: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))  # s for another process's Aim set-up
 
 
 def build(config: AimConfig, *, experiment: str, run_dir: Path, **_context):

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,31 @@ RUN_HASH_FILE = "aim_run.txt"
 
 
 def init_lock_path(repo: Path) -> Path:
-    """A lock file per repository, outside it (the working directory stays clean)."""
+    """A lock file per user and repository, outside it (the working directory stays clean), in
+    a folder only this user can write: another user cannot hold it."""
     digest = hashlib.sha1(str(repo).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"noprop-aim-{digest}.lock"
+    folder = Path(tempfile.gettempdir()) / f"noprop-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():
+        raise PermissionError(f"{folder} belongs to another user")
+    return folder / f"aim-{digest}.lock"
+
+
+def acquire(lock, seconds: float, what: str) -> bool:
+    """flock ``lock``, waiting at most ``seconds`` (and saying so once if it has to wait)."""
+    deadline = time.monotonic() + seconds
+    told = False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            if not told:
+                print(f"noprop: waiting up to {seconds:.0f} s for {what}", file=sys.stderr, flush=True)
+                told = True
+            time.sleep(0.1)
 
 
 def resolve_repo(config: AimConfig) -> Path:
@@ -34,6 +57,7 @@ class AimTracker(Tracker):
     def __init__(self, config: AimConfig, experiment: str, run_dir: Path):
         self.repo = resolve_repo(config)
         self.experiment = config.experiment or experiment
+        self.lock_wait = config.lock_wait
         self.run_dir = run_dir
         self.run = None
         self.failed = False
@@ -53,12 +77,17 @@ class AimTracker(Tracker):
             previous = hash_file.read_text().strip() if hash_file.is_file() else None
             # Aim initialises a new repository without guarding against a second process doing
             # the same (one of two concurrent first runs then fails): opening is serialised.
-            with open(init_lock_path(self.repo), "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            lock_path = init_lock_path(self.repo)
+            with open(lock_path, "a") as lock:
+                if not acquire(
+                    lock, self.lock_wait, f"another process opening Aim repository {self.repo} ({lock_path})"
+                ):
+                    raise TimeoutError(f"{lock_path} still held after {self.lock_wait:.0f} s")
                 if previous:  # a resumed run continues its Aim run
                     self.run = Run(run_hash=previous, repo=str(self.repo))
                 else:
                     self.run = Run(repo=str(self.repo), experiment=self.experiment)
+                    self.run.name = self.run_dir.name  # the run list shows the folder, not a hash
                     hash_file.write_text(self.run.hash + "\n")
             self.run["hparams"] = hparams
             self.run_id = self.run.hash
