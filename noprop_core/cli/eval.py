@@ -56,7 +56,7 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inferenc
     inference = recipe.variant.inference()
     checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
     experiment = build_experiment(recipe, registry)
-    experiment.variant.load_state_dict(checkpoint["model"])
+    run_directory.load_model_state(experiment.variant, checkpoint["model"], run_dir / run_directory.CHECKPOINT)
     started = time.perf_counter()
     splits = experiment.splits
     notify(f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "

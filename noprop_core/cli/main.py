@@ -217,9 +217,9 @@ def _command_validate(args: argparse.Namespace, registry: Registry, console: Con
 
 
 def _command_report(args: argparse.Namespace, console: Console) -> int:
-    from noprop_core.cli.report import CAPTION, COLUMNS, expand, group_rows, load_run, markdown_table, table_rows
+    from noprop_core.cli.report import CAPTION, COLUMNS, group_rows, load_runs, markdown_table, table_rows
 
-    runs = [load_run(path) for path in expand(args.run_dirs)]
+    runs = load_runs(args.run_dirs, warn=lambda text: print(text, file=sys.stderr))
     rows = group_rows(runs)
     if args.markdown:
         print(markdown_table(rows), end="")
@@ -318,6 +318,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("noprop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not the user's input: one line, the traceback in a file
+        log = save_traceback(exc)
+        message = " ".join(str(exc).split())[:200]
+        print(f"noprop: internal error: {type(exc).__name__}: {message} (full traceback: {log}; please report it)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+
+
+def save_traceback(exc: BaseException) -> Path:
+    """The traceback of an internal error, in a per-user folder (the run folder may be gone)."""
+    import os
+    import tempfile
+    import traceback
+
+    folder = Path(tempfile.gettempdir()) / f"noprop-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    path.write_text("".join(traceback.format_exception(exc)))
+    return path
 
 
 if __name__ == "__main__":

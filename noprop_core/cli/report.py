@@ -147,9 +147,44 @@ def load_run(run_dir: Path) -> RunSummary:
     try:
         metrics = json.loads(metrics_path.read_text())
         recipe = tomli.loads(recipe_path.read_text())
-    except (json.JSONDecodeError, tomli.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, tomli.TOMLDecodeError) as exc:
         raise NopropError(f"{run_dir}: unreadable run files ({exc})") from None
+    problem = _malformed(metrics, recipe)
+    if problem:
+        raise NopropError(f"{run_dir}: not a noprop run's files ({problem})")
     return RunSummary(run_dir, metrics, recipe)
+
+
+METRICS_KEYS = {"variant": str, "dataset": str, "epochs_completed": int, "history": list, "wall_seconds": (int, float)}
+RECIPE_TABLES = ("data", "model", "variant", "train")
+
+
+def _malformed(metrics: object, recipe: dict) -> str | None:
+    if not isinstance(metrics, dict):
+        return f"{run_directory.METRICS} holds {type(metrics).__name__}, expected an object"
+    for key, kind in METRICS_KEYS.items():
+        if not isinstance(metrics.get(key), kind) or isinstance(metrics.get(key), bool):
+            return f"{run_directory.METRICS}: {key}: missing or not a {getattr(kind, '__name__', 'number')}"
+    if not all(isinstance(record, dict) for record in metrics["history"]):
+        return f"{run_directory.METRICS}: history: expected a list of objects"
+    for table in RECIPE_TABLES:
+        if not isinstance(recipe.get(table), dict):
+            return f"{run_directory.RECIPE}: [{table}] missing"
+    return None
+
+
+def load_runs(paths: list[Path], warn) -> list[RunSummary]:
+    """Every readable run among ``paths`` (seed groups expanded); the others are skipped with a
+    one-line warning each. None at all is an error."""
+    runs = []
+    for path in expand(paths):
+        try:
+            runs.append(load_run(path))
+        except NopropError as exc:
+            warn(f"noprop: warning: skipped {exc}")
+    if not runs:
+        raise NopropError(f"no run to report among {', '.join(map(str, paths))}")
+    return runs
 
 
 def expand(paths: list[Path]) -> list[Path]:

@@ -214,7 +214,11 @@ def resume(
         )
         announce_speed_path(experiment, progress)
         trainer = Trainer(experiment, progress)
-        trainer.load_state_dict(checkpoint)
+        try:
+            trainer.load_state_dict(checkpoint)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise NopropError(f"{run_dir / run_directory.CHECKPOINT}: does not fit the run's recipe "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None  # fmt: skip
         position = trainer.current
         inside = (f", inside epoch {position.epoch} at phase {position.phase + 1}, batch {position.batches_done}"
                   if position else "")  # fmt: skip

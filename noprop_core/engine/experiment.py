@@ -25,7 +25,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise NopropError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda") or (device.type == "cpu" and device.index):
+        raise NopropError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise NopropError(f"device: {name!r} asked for, but no CUDA device is available here")
@@ -49,7 +51,7 @@ class Experiment:
 def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
     """The recipe's data; with ``stand_in``, FakeData of the same shape when the files are absent."""
     try:
-        return registry.build("dataset", recipe.data), False
+        return registry.build("dataset", recipe.data, expect=TensorSplits), False
     except DataUnavailable as missing:
         if not stand_in or missing.image_shape is None:
             raise
@@ -84,22 +86,28 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
         image_shape=splits.image_shape,
         train_images=splits.train_images,
         train_labels=splits.train_labels,
+        expect=torch.nn.Module,
     )
     backbone = registry.get("backbone", recipe.model.backbone.name)
     parts = VariantParts(
         embedding=embedding,
-        schedule=registry.build("schedule", recipe.model.schedule),
+        schedule=registry.build("schedule", recipe.model.schedule, expect=torch.nn.Module),
         image_shape=splits.image_shape,
         num_classes=splits.num_classes,
         make_block=functools.partial(backbone.factory, recipe.model.backbone),
         make_head=functools.partial(
-            registry.build, "head", recipe.model.head, embedding=embedding, num_classes=splits.num_classes
+            registry.build,
+            "head",
+            recipe.model.head,
+            embedding=embedding,
+            num_classes=splits.num_classes,
+            expect=torch.nn.Module,
         ),
     )
     # Choices left to the device (variant.order = "auto", speed.cuda_graph = "auto") are made
     # here; the experiment's recipe is what runs (metrics.json and the checkpoint record it).
     variant_config = recipe.variant.resolved_for(device.type)
-    variant = registry.build("variant", variant_config, parts).to(device)
+    variant = registry.build("variant", variant_config, parts, expect=Variant).to(device)
     speed = resolve_cuda_graph(recipe.speed, device, variant, distributed=distributed is not None)
     recipe = attrs.evolve(recipe, variant=variant_config, speed=speed)
     check_supported(speed, device, variant, distributed=distributed is not None)

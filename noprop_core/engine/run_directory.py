@@ -67,7 +67,11 @@ class RunDirLock:
         remove_stale_temporaries(run_dir)
 
     def release(self) -> None:
+        """Unlock, removing the lock file first: the folder holds only the run's files. (Another
+        process's non-blocking attempt on the old file fails, or succeeds on a new one: either way
+        one holder at a time.)"""
         if not self.handle.closed:
+            Path(self.handle.name).unlink(missing_ok=True)
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
 
@@ -171,4 +175,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise NopropError(f"{path}: not a readable noprop checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise NopropError(f"{path}: not a noprop checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise NopropError(f"{path}: incomplete noprop checkpoint (missing {', '.join(missing)})")
     return state
+
+
+CHECKPOINT_KEYS = ("model", "unit_optimizers", "shared_optimizer", "lr_schedulers", "history", "step",
+                   "train_seconds", "rng", "current_epoch", "epoch", "recipe_path", "wall_seconds", "recipe")  # fmt: skip
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """The checkpoint's weights into ``model``, or one line when they belong to another model."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[1 if "\n" in str(exc).strip() else 0].strip()
+        raise NopropError(f"{path}: its weights do not fit the run's recipe ({first[:200]})") from None

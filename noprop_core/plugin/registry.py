@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from noprop_core.errors import PluginError
+from noprop_core.errors import NopropError, PluginError
 from noprop_core.plugin.config import PluginConfig
 from noprop_core.plugin.kinds import BY_NAME, KINDS
 
@@ -106,11 +106,26 @@ class Registry:
             broken = "".join(f"; {b.message()}" for b in self.broken if b.source.plugin == name)
             if not broken and self.broken:
                 broken = f"; it may come from a broken plugin ({', '.join(b.source.plugin for b in self.broken)})"
-            raise PluginError(f"unknown {kind} '{name}' (available: {available}){broken}") from None
+            raise PluginError(f"unknown {kind} {name!r} (available: {available}){broken}") from None
 
-    def build(self, kind: str, config: PluginConfig, *args: Any, **kwargs: Any) -> Any:
-        """Call the factory registered under ``config.name`` with the config and extra arguments."""
-        return self.get(kind, config.name).factory(config, *args, **kwargs)
+    def build(self, kind: str, config: PluginConfig, *args: Any, expect: type | None = None, **kwargs: Any) -> Any:
+        """Call the factory registered under ``config.name`` with the config and extra arguments.
+
+        A factory that raises (other than a NopropError, already one line) or returns something
+        other than ``expect`` is reported in one line naming the plugin and its distribution."""
+        entry = self.get(kind, config.name)
+        try:
+            product = entry.factory(config, *args, **kwargs)
+        except NopropError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - third-party code: name it instead of a traceback
+            message = " ".join(str(exc).split())[:300]
+            raise PluginError(f"{kind} {config.name!r} ({entry.source.describe()}) failed: "
+                              f"{type(exc).__name__}: {message}") from exc  # fmt: skip
+        if expect is not None and not isinstance(product, expect):
+            raise PluginError(f"{kind} {config.name!r} ({entry.source.describe()}): its factory returned "
+                              f"{type(product).__name__}, expected {expect.__name__}")  # fmt: skip
+        return product
 
     def warn_if_broken(self, notify: Callable[[str], None]) -> None:
         """Broken plugins stop only the recipes that use them; everyone else is told once."""

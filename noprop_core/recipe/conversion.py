@@ -7,7 +7,10 @@ plugin sections on their ``name`` to the registered plugin's config class.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -30,6 +33,8 @@ def _strict(kind: type | tuple[type, ...], label: str) -> Callable[[Any, type], 
         # bool is a subclass of int in Python; a recipe's `true` is never a number.
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             raise InvalidValue("", f"expected {label}, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise InvalidValue("", f"expected a whole number that fits in 64 bits, got {value}")
         return value
 
     return structure
@@ -38,6 +43,8 @@ def _strict(kind: type | tuple[type, ...], label: str) -> Callable[[Any, type], 
 def _structure_float(value: Any, _type: type) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidValue("", f"expected a number, got {value!r}")
+    if not math.isfinite(value) or abs(value) > 1e300:  # nan, ±inf; int → float overflow
+        raise InvalidValue("", f"expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -142,7 +149,22 @@ def structure_recipe(raw: dict[str, Any], registry: Registry, origin: str) -> Re
     try:
         return recipe_converter(registry).structure(with_default_plugins(raw), Recipe)
     except Exception as exc:  # noqa: BLE001 - every structuring failure becomes error lines
-        raise RecipeError([f"{origin}: {key or '(top level)'}: {msg}" for key, msg in describe_errors(exc)]) from None
+        raise RecipeError(
+            [f"{origin}: {key or '(top level)'}: {one_line(msg)}" for key, msg in describe_errors(exc)]
+        ) from None
+
+
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def dotted(parts: Iterable[str]) -> str:
+    """A key path as TOML writes it: bare keys as they are, others quoted (so a key holding a
+    newline or a dot cannot break the one-line error or hide where it is)."""
+    return ".".join(part if BARE_KEY.fullmatch(part) else json.dumps(part) for part in parts)
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split("\n"))
 
 
 def describe_errors(exc: BaseException, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
@@ -162,10 +184,10 @@ def describe_errors(exc: BaseException, path: tuple[str, ...] = ()) -> Iterator[
     elif isinstance(exc, ForbiddenExtraKeysError):
         allowed = ", ".join(sorted(a.name for a in attrs.fields(exc.cl))) if attrs.has(exc.cl) else ""
         for key in sorted(exc.extra_fields):
-            yield ".".join((*path, key)), f"unknown key (allowed here: {allowed})"
+            yield dotted((*path, key)), f"unknown key (allowed here: {allowed})"
     elif isinstance(exc, InvalidValue):
-        yield ".".join((*path, exc.field) if exc.field else path), exc.message
+        yield dotted((*path, exc.field) if exc.field else path), exc.message
     elif isinstance(exc, KeyError):
-        yield ".".join(path), "missing required key"
+        yield dotted(path), "missing required key"
     else:
-        yield ".".join(path) or "(top level)", str(exc)
+        yield dotted(path) or "(top level)", str(exc)

@@ -17,7 +17,7 @@ import tomli_w
 from noprop_core.errors import RecipeError
 from noprop_core.plugin.kinds import KINDS
 from noprop_core.plugin.registry import Registry
-from noprop_core.recipe.conversion import recipe_converter, structure_recipe
+from noprop_core.recipe.conversion import dotted, one_line, recipe_converter, structure_recipe
 from noprop_core.recipe.schema import Recipe
 from noprop_core.recipe.shipped import PREFIX, shipped_dir, shipped_path
 
@@ -33,6 +33,8 @@ def default_recipe_path() -> Path:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or device would block or never end
+        raise RecipeError([f"{path}: not a regular file, expected a .toml recipe"])
     try:
         with open(path, "rb") as handle:
             return tomli.load(handle)
@@ -44,6 +46,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise RecipeError([f"{path}: cannot read: {exc.strerror}"]) from None
     except (tomli.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError([f"{path}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise RecipeError([f"{path}: not valid TOML: nested too deeply"]) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -65,13 +69,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str) -> d
         try:
             keys, value = parse_override(text)
         except ValueError as exc:
-            problems.append(f"{origin}: --set: {exc}")
+            problems.append(f"{origin}: --set: {one_line(str(exc))}")
             continue
         table = raw
         for depth, key in enumerate(keys[:-1]):
             table = table.setdefault(key, {})
             if not isinstance(table, dict):
-                problems.append(f"{origin}: --set {text}: {'.'.join(keys[: depth + 1])} is not a table")
+                problems.append(f"{origin}: --set {text!r}: {dotted(keys[: depth + 1])} is not a table")
                 break
         else:
             table[keys[-1]] = value

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from noprop_core import Inference, VariantConfig, at_least, hookimpl
+from noprop_core import Inference, VariantConfig, between, hookimpl
 
 if TYPE_CHECKING:
     from noprop_core import VariantParts
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @attrs.frozen(kw_only=True)
 class AdjointConfig(VariantConfig):
-    steps: int = attrs.field(default=1000, validator=at_least(1))
+    steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))
 
     def inference(self) -> Inference:
         return Inference(steps=self.steps, steps_key="steps")  # fixed Euler steps, in training too

@@ -20,7 +20,7 @@ from noprop_core import (
     PREDICTION_TARGETS,
     Inference,
     VariantConfig,
-    at_least,
+    between,
     greater_than,
     hookimpl,
     one_of,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 @attrs.frozen(kw_only=True)
 class CTConfig(VariantConfig):
     eta: float = attrs.field(default=1.0, validator=greater_than(0))
-    steps: int = attrs.field(default=1000, validator=at_least(1))  # inference steps
+    steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))  # inference steps
     sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
     # What the block predicts: the clean embedding u_y (the paper) or the noise ε (see ct_loss).
     target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))

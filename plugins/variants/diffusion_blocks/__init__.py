@@ -43,7 +43,6 @@ from noprop_core import (
     Inference,
     InvalidValue,
     VariantConfig,
-    at_least,
     between,
     greater_than,
     hookimpl,
@@ -56,9 +55,9 @@ if TYPE_CHECKING:
 
 @attrs.frozen(kw_only=True)
 class DiffusionBlocksConfig(VariantConfig):
-    blocks: int = attrs.field(default=10, validator=at_least(1))
+    blocks: int = attrs.field(default=10, validator=between(1, 1000))
     overlap: float = attrs.field(default=0.0, validator=between(0.0, 1.0))
-    steps: int = attrs.field(default=4, validator=at_least(1))  # inference steps per block
+    steps: int = attrs.field(default=4, validator=between(1, 1_000_000))  # inference steps per block
     sampler: str = attrs.field(default="heun", validator=one_of(*ODE_SOLVERS))
     order: str = attrs.field(default="simultaneous", validator=one_of(*UPDATE_ORDERS))
     target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))

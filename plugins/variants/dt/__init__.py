@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from noprop_core import UPDATE_ORDERS, Inference, InvalidValue, VariantConfig, at_least, greater_than, hookimpl, one_of
+from noprop_core import (
+    UPDATE_ORDERS,
+    Inference,
+    InvalidValue,
+    VariantConfig,
+    between,
+    greater_than,
+    hookimpl,
+    one_of,
+)
 
 if TYPE_CHECKING:
     from noprop_core import VariantParts
@@ -20,7 +29,7 @@ if TYPE_CHECKING:
 
 @attrs.frozen(kw_only=True)
 class DTConfig(VariantConfig):
-    timesteps: int = attrs.field(default=10, validator=at_least(1))
+    timesteps: int = attrs.field(default=10, validator=between(1, 1000))  # each block is a network
     eta: float = attrs.field(default=0.1, validator=greater_than(0))
     # "sequential": Algorithm 1, one block per minibatch in turn; "simultaneous": every block on
     # each minibatch (the paper: the order is not essential); "auto": simultaneous and fused on a

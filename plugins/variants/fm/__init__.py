@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from noprop_core import ODE_SOLVERS, Inference, VariantConfig, at_least, hookimpl, one_of
+from noprop_core import ODE_SOLVERS, Inference, VariantConfig, at_least, between, hookimpl, one_of
 
 if TYPE_CHECKING:
     from noprop_core import VariantParts
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @attrs.frozen(kw_only=True)
 class FMConfig(VariantConfig):
     sigma: float = attrs.field(default=0.0, validator=at_least(0))
-    steps: int = attrs.field(default=1000, validator=at_least(1))
+    steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))
     sampler: str = attrs.field(default="euler", validator=one_of(*ODE_SOLVERS))
 
     def inference(self) -> Inference:
