@@ -164,7 +164,8 @@ def one_seed_key(merged: dict[str, Any], given: Iterable[str]) -> dict[str, Any]
     return merged
 
 
-def load_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
+def load_recipe(path: Path | str, registry: Registry, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
     raw = apply_overrides(read_with_bases(path), list(overrides), str(path))
     raw = one_seed_key(raw, (text.split("=", 1)[0].strip() for text in overrides))
     return structure_recipe(raw, registry, str(path))

@@ -171,10 +171,10 @@ def test_report_on_a_folder_that_is_not_a_run_is_one_line(tmp_path, capsys):
     from noprop_core.cli.main import main
 
     assert main(["report", str(tmp_path)]) == 2
-    assert (
-        capsys.readouterr().err.strip()
-        == f"noprop: error: {tmp_path}: not a run directory (needs metrics.json and recipe.toml)"
-    )
+    assert capsys.readouterr().err.splitlines() == [
+        f"noprop: warning: skipped {tmp_path}: not a run directory (needs metrics.json and recipe.toml)",
+        f"noprop: error: no run to report among {tmp_path}",
+    ]
 
 
 def test_paper_numbers_are_matched_by_configuration():

@@ -119,7 +119,7 @@ BAD = {
     "string for int": (VALID.replace("epochs = 2", 'epochs = "ten"'), "train.epochs: expected int, got 'ten'"),
     "float for int": (VALID.replace("epochs = 2", "epochs = 2.5"), "train.epochs: expected int, got 2.5"),
     "bool for int": (VALID.replace("epochs = 2", "epochs = true"), "train.epochs: expected int, got True"),
-    "negative": (VALID.replace("epochs = 2", "epochs = -1"), "train.epochs: expected a number >= 1, got -1"),
+    "negative": (VALID.replace("epochs = 2", "epochs = -1"), "train.epochs: expected a number in [1, 1000000], got -1"),
     "unknown key": (
         VALID.replace("epochs = 2", "epochz = 2"),
         "train.epochz: unknown key (allowed here: batch_size, epochs",
