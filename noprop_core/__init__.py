@@ -80,6 +80,8 @@ _PUBLIC: dict[str, str] = {
     # data sets and trackers
     **dict.fromkeys(("TensorSplits", "standardized_splits", "resolve_data_root"), "engine.data"),
     "Tracker": "engine.tracking",
+    # using a trained run
+    **dict.fromkeys(("load_run", "TrainedModel"), "engine.inference"),
 }
 
 __all__ = ["__version__", *_PUBLIC]

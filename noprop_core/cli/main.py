@@ -69,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--markdown", action="store_true", help="print a Markdown table")
     report.add_argument("--plot", type=Path, metavar="DIR", help="also write PNG plots into DIR")
 
+    predict = commands.add_parser("predict", help="classify PNG or JPEG images with a trained run")
+    predict.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER")
+    predict.add_argument("--top-k", type=int, default=1, metavar="K", help="the K most probable classes per image")
+    predict.add_argument("--json", action="store_true", help="print a JSON list, one object per image")
+
+    export = commands.add_parser("export", help="write a trained run's model for use without noprop")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    export.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
+                        help="safetensors: weights only; onnx, torchscript: the whole inference chain, its "
+                             "noise an input")  # fmt: skip
+    export.add_argument("--steps", type=int, help="inference steps baked into the graph (ct, fm, adjoint)")
+    export.add_argument("--out", type=Path, help="output file (default: RUN_DIR/model.<format>)")
+
     commands.add_parser("plugins", help="list registered plugins by kind (exit 1 if one is broken)")
     commands.add_parser("recipes", help="list the shipped recipes with the paper's accuracy for each")
     return parser
@@ -241,6 +255,37 @@ def _command_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _command_predict(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    from noprop_core.cli.predict import dump_json, image_paths, prediction_lines, predictions
+    from noprop_core.engine.inference import load_run
+
+    if args.top_k < 1:
+        raise NopropError(f"--top-k: expected a number >= 1, got {args.top_k}")
+    paths = image_paths(args.images)
+    results = predictions(load_run(args.run_dir, registry), paths, args.top_k)
+    print(dump_json(results) if args.json else "\n".join(prediction_lines(results)))
+    return 0
+
+
+def _command_export(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    from noprop_core.cli.predict import export
+    from noprop_core.engine.inference import load_run
+
+    if args.steps is not None and args.steps < 1:
+        raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
+    model = load_run(args.run_dir, registry, steps=args.steps)
+    out = args.out or args.run_dir / f"model.{ {'torchscript': 'pt'}.get(args.format, args.format) }"
+    written = export(model, args.format, out)
+    size = f"{written['bytes'] / 2**20:.1f} MiB"
+    if "noise_shape" in written:
+        draws, _, dim = written["noise_shape"]
+        console.print(f"{out}: {size}; inputs: images (batch, {', '.join(map(str, model.image_shape))}) in [0, 1] "
+                      f"and noise ({draws}, batch, {dim}) ~ N(0, I); output: class probabilities")  # fmt: skip
+    else:
+        console.print(f"{out}: {size} (weights only; metadata: the resolved recipe and the input standardisation)")
+    return 0
+
+
 def _command_plugins(registry: Registry, console: Console) -> int:
     rows = [
         (kind.name, entry.name, entry.source.distribution, entry.source.version, entry.description)
@@ -299,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
             registry.warn_if_broken(lambda text: print(text, file=sys.stderr))
         if args.command == "recipes":
             return _command_recipes(registry, console)
+        if args.command == "predict":
+            return _command_predict(args, registry, console)
+        if args.command == "export":
+            return _command_export(args, registry, console)
         if args.command == "run":
             return _command_run(args, registry, console, started)
         if args.command == "eval":

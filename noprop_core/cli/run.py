@@ -19,6 +19,7 @@ from noprop_core.cli.smoke import smoke_recipe
 from noprop_core.engine import run_directory
 from noprop_core.engine.evaluation import final_accuracy_runs
 from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
+from noprop_core.engine.inference import inference_card
 from noprop_core.engine.metrics import collect_metrics
 from noprop_core.engine.progress import Progress
 from noprop_core.engine.seed_stack import SeedStack, unstackable
@@ -325,7 +326,8 @@ class RunSession:
         experiment, wall = self.experiment, time.perf_counter() - self.started
         state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": self.recipe_path,
                  "wall_seconds": wall, "recipe": recipe_to_dict(experiment.recipe, self.registry),
-                 "data_stand_in": experiment.data_stand_in, "recipe_changes": list(self.recipe_changes)}  # fmt: skip
+                 "data_stand_in": experiment.data_stand_in, "recipe_changes": list(self.recipe_changes),
+                 "inference": inference_card(experiment.splits)}  # fmt: skip
         run_directory.save_checkpoint(self.run_dir / run_directory.CHECKPOINT, state)
         run_directory.write_json(self.run_dir / run_directory.METRICS, self.metrics(trainer, wall))
 

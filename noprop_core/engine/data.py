@@ -41,6 +41,11 @@ class TensorSplits:
     num_classes: int
     val_images: Tensor | None = None
     val_labels: Tensor | None = None
+    # What inference on new images needs (noprop_core.inference): the standardisation applied
+    # to images in [0, 1], per channel, and the classes' names where the data set has them.
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    class_names: tuple[str, ...] | None = None
 
     @property
     def has_validation(self) -> bool:
@@ -81,7 +86,8 @@ def channel_statistics(images: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def standardized_splits(name: str, num_classes: int, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                        val: tuple[Tensor, Tensor] | None = None) -> TensorSplits:  # fmt: skip
+                        val: tuple[Tensor, Tensor] | None = None,
+                        class_names: list[str] | None = None) -> TensorSplits:  # fmt: skip
     """Images in [0, 1] standardised per channel with the *training* split's statistics."""
     mean, std = channel_statistics(train[0])
     val_images, val_labels = (None, None) if val is None else ((val[0] - mean) / std, val[1])
@@ -94,6 +100,9 @@ def standardized_splits(name: str, num_classes: int, train: tuple[Tensor, Tensor
         num_classes=num_classes,
         val_images=val_images,
         val_labels=val_labels,
+        mean=tuple(mean.flatten().tolist()),
+        std=tuple(std.flatten().tolist()),
+        class_names=tuple(str(c) for c in class_names) if class_names is not None else None,
     )
 
 

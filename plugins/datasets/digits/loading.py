@@ -28,5 +28,8 @@ def load(config: DigitsConfig) -> TensorSplits:
         test_images=(test_images - mean) / std,
         test_labels=labels[test_index],
         num_classes=10,
+        mean=(float(mean),),
+        std=(float(std),),
+        class_names=tuple(str(digit) for digit in range(10)),
     )
     return splits.first(config.subset)

@@ -69,7 +69,9 @@ def to_unit_range(images: Tensor) -> Tensor:
 
 def load_named(name: str, config: DatasetConfig, download: bool, validation: int) -> TensorSplits:
     root = resolve_data_root(config)
-    train_images, train_labels = as_tensors(open_split(name, root, True, download))
+    train_set = open_split(name, root, True, download)
+    train_images, train_labels = as_tensors(train_set)
+    classes = getattr(train_set, "classes", None)
     test_images, test_labels = as_tensors(open_split(name, root, False, download))
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     if validation >= len(train_labels):
@@ -84,6 +86,7 @@ def load_named(name: str, config: DatasetConfig, download: bool, validation: int
         (to_unit_range(train_images), train_labels),
         (to_unit_range(test_images), test_labels),
         val,
+        class_names=list(classes) if classes is not None and len(classes) == num_classes else None,
     )
     return splits.first(config.subset)
 

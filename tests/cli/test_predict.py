@@ -1,0 +1,135 @@
+"""Using a trained model: `noprop predict` on image files, `load_run`, and `noprop export`
+(safetensors weights; ONNX and TorchScript graphs of the whole chain, checked against PyTorch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO
+from helpers import NOPROP
+from noprop_core import load_run
+from noprop_core.cli.predict import ExportedChain, noise_shape
+from noprop_core.engine.experiment import build_experiment
+from noprop_core.plugin.manager import load_registry
+from noprop_core.recipe.loading import load_recipe
+
+
+def noprop(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    return subprocess.run([NOPROP, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("predict") / "digits"
+    result = noprop("run", "--set", "train.epochs=3", "--set", "tracker.name=none", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    registry = load_registry(autoload=False)
+    splits = build_experiment(load_recipe(out / "recipe.toml", registry), registry, notify=lambda t: None).splits
+    return out, splits
+
+
+def unit_range(model, images: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(model.card["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(model.card["std"]).view(1, -1, 1, 1)
+    return images * std + mean
+
+
+def test_predict_on_png_files_gives_the_classes_of_the_evaluation(trained, tmp_path):
+    run_dir, splits = trained
+    model = load_run(run_dir)
+    images = unit_range(model, splits.test_images[:20])
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        pixels = (image[0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(folder / f"{index:02d}.png")
+    result = noprop("predict", str(run_dir), str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    predicted = json.loads(result.stdout)
+    assert [p["path"] for p in predicted] == [str(folder / f"{i:02d}.png") for i in range(20)]
+    assert set(predicted[0]) == {"path", "class", "name", "probability"}
+    assert all(p["name"] == str(p["class"]) and 0 < p["probability"] <= 1 for p in predicted)
+    # The evaluation's chain on the same 20 test images (one batch, the run's seed): the PNG
+    # path (decode, 8-bit rounding, standardisation) changes no class.
+    assert [p["class"] for p in predicted] == model.predict(splits.test_images[:20]).tolist()
+    # Inside the whole test set's batch the chain draws other noise: most classes agree.
+    generator = torch.Generator().manual_seed(model.recipe.seed)
+    with torch.no_grad():
+        evaluated = model.variant.predict(splits.test_images, generator).argmax(-1)[:20]
+    agree = sum(p["class"] == c for p, c in zip(predicted, evaluated.tolist()))
+    print(f"predict vs the full test set's evaluation: {agree}/20 classes agree")
+    assert agree >= 17
+    text = noprop("predict", str(run_dir), str(folder / "00.png"), "--top-k", "3")
+    assert text.returncode == 0 and text.stdout.count("%") == 3
+
+
+def test_load_run_predicts_as_the_run_evaluated(trained):
+    run_dir, splits = trained
+    model = load_run(run_dir)
+    probabilities = model.predict_proba(splits.test_images)
+    torch.testing.assert_close(probabilities.sum(-1), torch.ones(len(probabilities)))
+    accuracy = 100 * (model.predict(splits.test_images) == splits.test_labels).double().mean().item()
+    assert accuracy == pytest.approx(json.loads((run_dir / "metrics.json").read_text())["test_accuracy"])
+
+
+def test_onnx_and_torchscript_exports_predict_as_pytorch_on_the_test_set(trained, tmp_path):
+    import onnxruntime
+
+    run_dir, splits = trained
+    model = load_run(run_dir)
+    images = unit_range(model, splits.test_images)
+    noise = torch.randn(noise_shape(model, len(images)), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = ExportedChain(model).eval()(images, noise)
+    for fmt, name in (("onnx", "model.onnx"), ("torchscript", "model.pt")):
+        result = noprop("export", str(run_dir), "--format", fmt, "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr
+        assert "noise (11, batch, 10) ~ N(0, I)" in result.stdout
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    [onnx_out] = session.run(None, {"images": images.numpy(), "noise": noise.numpy()})
+    assert int((onnx_out.argmax(-1) != reference.argmax(-1).numpy()).sum()) == 0
+    np.testing.assert_allclose(onnx_out, reference.numpy(), atol=1e-5)
+    with torch.no_grad():
+        scripted = torch.jit.load(str(tmp_path / "model.pt"))(images, noise)
+    assert torch.equal(scripted.argmax(-1), reference.argmax(-1))
+    # The graph is the chain: other noise, other (mostly equal) answers; no noise input, no graph.
+    assert not torch.equal(ExportedChain(model).eval()(images, torch.randn_like(noise)), reference)
+
+
+def test_safetensors_export_is_the_weights_only(trained, tmp_path):
+    from safetensors import safe_open
+
+    run_dir, _ = trained
+    result = noprop("export", str(run_dir), "--format", "safetensors", "--out", str(tmp_path / "w.safetensors"))
+    assert result.returncode == 0, result.stderr
+    weights = tmp_path / "w.safetensors"
+    assert weights.stat().st_size < (run_dir / "checkpoint.pt").stat().st_size / 2  # no optimizer state
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
+    with safe_open(str(weights), "pt") as handle:
+        metadata = handle.metadata()
+        assert json.loads(metadata["inference"])["image_shape"] == [1, 8, 8]
+        assert "[variant]" in metadata["recipe"]
+        for key in handle.keys():
+            assert torch.equal(handle.get_tensor(key), state[key]), key
+        assert set(handle.keys()) <= set(state)
+
+
+def test_predict_errors_are_one_line(trained, tmp_path):
+    run_dir, _ = trained
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    for args, expected in (
+        ([str(run_dir), str(tmp_path / "nope.png")], "nope.png: no such image or folder"),
+        ([str(run_dir), str(tmp_path / "bad.png")], "bad.png: not a readable PNG or JPEG image"),
+        ([str(tmp_path), str(tmp_path / "bad.png")], "not a run directory"),
+        ([str(run_dir), str(tmp_path / "bad.png"), "--top-k", "0"], "--top-k: expected a number >= 1"),
+    ):
+        result = noprop("predict", *args)
+        assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1, result.stderr
