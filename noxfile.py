@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import shutil
 from pathlib import Path
 
 import nox
@@ -45,6 +46,7 @@ def lint(session: nox.Session) -> None:
 def recipes(session: nox.Session, recipe: str) -> None:
     """One recipe through `noprop run --smoke`: real code, a few batches, FakeData if the data is absent."""
     out = Path(session.create_tmp()) / recipe
+    shutil.rmtree(out, ignore_errors=True)  # the session can run again: a smoke run's folder is not kept
     session.run("noprop", "run", f"recipes/{recipe}.toml", "--smoke", "--out", str(out), *session.posargs)
 
 

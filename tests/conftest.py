@@ -31,11 +31,33 @@ def seeded():
     torch.manual_seed(1234)
 
 
+def find_mnist() -> Path | None:
+    """The folder holding MNIST/raw: under $NOPROP_DATA (as the CLI looks), else ../shared/data."""
+    candidates = [Path(os.environ["NOPROP_DATA"]) / "MNIST"] if os.environ.get("NOPROP_DATA") else []
+    for folder in [*candidates, SHARED_MNIST]:
+        if (folder / "raw").is_dir() and any((folder / "raw").glob("*-ubyte*")):
+            return folder
+    return None
+
+
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory) -> Path:
-    """A data root holding a copy of the md5-exact MNIST files from ../shared/data."""
-    if not (SHARED_MNIST / "raw").is_dir():
-        pytest.skip(f"MNIST files not found at {SHARED_MNIST}/raw")
+    """A data root holding a copy of the md5-exact MNIST files (see find_mnist); tests that
+    need the real files skip without them."""
+    found = find_mnist()
+    if found is None:
+        pytest.skip(f"MNIST files found neither under $NOPROP_DATA nor at {SHARED_MNIST}/raw")
     root = tmp_path_factory.mktemp("data")
-    shutil.copytree(SHARED_MNIST, root / "MNIST")
+    shutil.copytree(found, root / "MNIST")
     return root
+
+
+@pytest.fixture(scope="session")
+def data_root_or_stand_in(tmp_path_factory) -> tuple[Path, bool]:
+    """(data root, whether MNIST is real there): a copy of the real files where they exist,
+    else an empty root, on which smoke runs stand in FakeData of MNIST's shape (and say so)."""
+    found = find_mnist()
+    root = tmp_path_factory.mktemp("data")
+    if found is not None:
+        shutil.copytree(found, root / "MNIST")
+    return root, found is not None

@@ -1,8 +1,9 @@
 """`noprop run --smoke` over every shipped recipe, so that a broken recipe cannot land.
 
-MNIST is the real data (from ../shared); CIFAR and MedMNIST files are absent here, and the
-smoke run stands in torchvision's FakeData of the right shape — which the tests check is
-reported, and never done when the real files are present.
+MNIST is the real data where its files are found ($NOPROP_DATA, else ../shared/data); CIFAR and
+MedMNIST files are absent here, and the smoke run stands in torchvision's FakeData of the right
+shape — as it does for MNIST when its files are found nowhere, so that no recipe is skipped. The
+tests check that a stand-in is reported, and never used when the real files are present.
 """
 
 from __future__ import annotations
@@ -20,34 +21,41 @@ from noprop_core.errors import DataUnavailable
 from noprop_core.recipe.loading import load_recipe
 
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
-REAL_HERE = ("digits", "mnist")  # data sets whose files the tests have
 
 
 @pytest.fixture
-def data_root(mnist_root, monkeypatch):
-    monkeypatch.setenv("NOPROP_DATA", str(mnist_root))
-    return mnist_root
+def data_root(data_root_or_stand_in, monkeypatch):
+    root, _ = data_root_or_stand_in
+    monkeypatch.setenv("NOPROP_DATA", str(root))
+    return root
 
 
-def no_download(path, registry) -> list[str]:
-    """Keep the tests offline even where a data set could be fetched. (MNIST keeps download on:
-    torchvision then verifies and extracts the .gz files it finds, without network.)"""
+@pytest.fixture
+def real_here(data_root_or_stand_in) -> tuple[str, ...]:
+    """Data sets whose files the tests have."""
+    return ("digits", "mnist") if data_root_or_stand_in[1] else ("digits",)
+
+
+def no_download(path, registry, real_here) -> list[str]:
+    """Keep the tests offline even where a data set could be fetched. (Real MNIST keeps download
+    on: torchvision then verifies and extracts the .gz files it finds, without network.)"""
     data = load_recipe(path, registry).data
-    fetchable = "download" in attrs.fields_dict(type(data)) and data.name not in REAL_HERE
+    fetchable = "download" in attrs.fields_dict(type(data)) and data.name not in real_here
     return ["data.download=false"] if fetchable else []
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
-def test_every_recipe_runs_as_a_smoke_test(path, registry, data_root, tmp_path, capsys):
-    run_dir, metrics = run(path, registry, overrides=no_download(path, registry), out_dir=tmp_path / "run", smoke=True)
+def test_every_recipe_runs_as_a_smoke_test(path, registry, data_root, real_here, tmp_path, capsys):
+    overrides = no_download(path, registry, real_here)
+    run_dir, metrics = run(path, registry, overrides=overrides, out_dir=tmp_path / "run", smoke=True)
     recipe = load_recipe(run_dir / "recipe.toml", registry)
     assert metrics["epochs_completed"] == 1 and recipe.train.max_batches == SMOKE_BATCHES
     assert metrics["test_examples"] == SMOKE_EVAL_EXAMPLES
     assert getattr(recipe.variant, "steps", 0) <= SMOKE_STEPS
     assert all(math.isfinite(v) for v in metrics["history"][0]["loss"].values())
     on_disk = json.loads((run_dir / "metrics.json").read_text())
-    stood_in = metrics["dataset"] not in REAL_HERE
+    stood_in = metrics["dataset"] not in real_here
     assert on_disk["data_stand_in"] is stood_in  # never a stand-in when the real files are present
     if stood_in:
         assert "standing in FakeData" in capsys.readouterr().err
