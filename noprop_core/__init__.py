@@ -79,7 +79,7 @@ _PUBLIC: dict[str, str] = {
     "StackedBlocks": "speed.stacked",
     # data sets and trackers
     **dict.fromkeys(("TensorSplits", "standardized_splits", "resolve_data_root"), "engine.data"),
-    "Tracker": "engine.tracking",
+    "Tracker": "engine.tracker_base",
     # using a trained run
     **dict.fromkeys(("load_run", "TrainedModel"), "engine.inference"),
 }

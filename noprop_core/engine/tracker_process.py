@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from noprop_core.engine.tracking import Tracker
+from noprop_core.engine.tracker_base import Tracker
 
 QUEUE_SIZE = 20_000  # messages; a run tracks a few hundred per epoch
 CLOSE_TIMEOUT_ENV = "NOPROP_TRACKER_TIMEOUT"
@@ -82,7 +82,8 @@ class ProcessTracker(Tracker):
         self._send(("track", value, name, step, epoch, context))
 
     def track_image(self, image, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
-        self._send(("track_image", image.detach().cpu(), name, step, epoch, context))
+        # numpy, not a tensor: the tracker's process never imports torch (it starts in a second)
+        self._send(("track_image", image.detach().float().cpu().numpy(), name, step, epoch, context))
 
     def close(self) -> None:
         """Let the tracker finish its writes, for at most ``close_timeout`` seconds."""
@@ -109,11 +110,18 @@ class ProcessTracker(Tracker):
 def serve(factory, config, experiment: str, run_dir: Path, inbox, outbox) -> None:
     """The child process: build the tracker, then apply the messages in order until "close"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the training process, which closes us
+    parent = os.getppid()
     tracker = None
     try:
         tracker = factory(config, experiment=experiment, run_dir=run_dir)
         while True:
-            message = inbox.get()
+            try:
+                message = inbox.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:  # the training process was killed: finish what was tracked
+                    tracker.close()
+                    return
+                continue
             kind = message[0]
             if kind == "start":
                 tracker.start(message[1])

@@ -9,36 +9,14 @@ in metric names, so a dashboard can group and filter by them.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from noprop_core.engine.evaluation import schedule_curve
 from noprop_core.engine.records import EpochRecord
+from noprop_core.engine.tracker_base import Tracker
 from noprop_core.model.variant import Variant
-
-
-class Tracker:
-    """Receives hyperparameters once, then metrics and images; ``close`` is always called."""
-
-    run_id: str | None = None
-
-    def start(self, hparams: dict[str, Any]) -> None:
-        """Called once before training with the resolved recipe as plain builtins."""
-
-    def track(self, value: float, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
-        """One scalar."""
-
-    def track_image(self, image: Tensor, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
-        """One image, (C, H, W) with values in [0, 1]."""
-
-    def close(self) -> None:
-        """Called once, also after errors and interruptions."""
-
-    def metrics_fields(self) -> dict[str, Any]:
-        """Extra keys for metrics.json (e.g. where the tracked run lives)."""
-        return {}
 
 
 class TrainingTracking:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,36 @@ def test_a_held_aim_lock_delays_tracking_only_by_the_bounded_wait(tmp_path):
     assert "still held after 2 s" in result.stderr  # then training goes on untracked, saying so
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["epochs_completed"] == 1 and metrics["aim_run_hash"] is None
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat_file.parent.name))
+    return found
+
+
+def test_a_killed_run_leaves_no_tracker_process_behind(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    process = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=200", "--aim-repo", str(tmp_path / "aim"),
+                                "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    trackers = children(process.pid)
+    assert trackers, "the tracker runs in a child process"
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+              for pid in trackers):  # fmt: skip
+        assert time.monotonic() < deadline, "the tracker process outlived the run"
+        time.sleep(0.1)

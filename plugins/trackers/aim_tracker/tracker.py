@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
-
 from noprop_core import Tracker
 
 from . import AimConfig
@@ -104,14 +102,14 @@ class AimTracker(Tracker):
             self._warn("track", exc)
             self.close()
 
-    def track_image(self, image: Tensor, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+    def track_image(self, image: Any, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
         if self.run is None:
             return
         try:
             from aim import Image
 
             self.run.track(
-                Image(image, caption=f"{name} {context}"), name=name, step=step, epoch=epoch, context=context
+                Image(as_pixels(image), caption=f"{name} {context}"), name=name, step=step, epoch=epoch, context=context
             )
         except Exception as exc:  # noqa: BLE001
             self._warn("track", exc)
@@ -127,6 +125,15 @@ class AimTracker(Tracker):
                 run.close()
             except Exception as exc:  # noqa: BLE001
                 self._warn("close", exc)
+
+
+def as_pixels(image: Any):
+    """(C, H, W) values in [0, 1] (a tensor or a numpy array) as 8-bit (H, W) or (H, W, C) pixels."""
+    import numpy
+
+    pixels = numpy.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=numpy.float32)
+    pixels = (numpy.clip(pixels, 0.0, 1.0) * 255).round().astype(numpy.uint8).transpose(1, 2, 0)
+    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
 
 
 def build(config: AimConfig, *, experiment: str, run_dir: Path, **_context) -> AimTracker:
