@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBars
 
 from noprop_core.engine.progress import Progress, accuracy_text, loss_text
@@ -20,6 +20,8 @@ class RichProgress(Progress):
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[note]}"),
             console=console,
         )
@@ -43,10 +45,15 @@ class RichProgress(Progress):
             self.batch_task = self.bars.add_task("batch", total=batches, note="")
         self.phase_count = count
         self.bars.update(self.phase_task, total=count, completed=index - 1, note=label)
-        self.bars.update(self.batch_task, total=batches, completed=0)
+        self.bars.update(self.batch_task, total=batches, completed=0, note="")
+
+    wants_running_loss = True
 
     def advance(self) -> None:
         self.bars.advance(self.batch_task)
+
+    def running_loss(self, unit: str, loss: float) -> None:
+        self.bars.update(self.batch_task, note=f"running loss {loss:.4g}")
 
     def end_epoch(
         self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float

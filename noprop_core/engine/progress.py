@@ -36,6 +36,11 @@ class Progress:
     def advance(self) -> None:
         pass
 
+    wants_running_loss = False  # live displays set it: the trainer then reports a running mean loss
+
+    def running_loss(self, unit: str, loss: float) -> None:
+        """The mean total loss of ``unit`` so far in this epoch (live displays only)."""
+
     def end_epoch(
         self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
     ) -> None:

@@ -34,6 +34,7 @@ from noprop_core.speed.allocator import keep_freed_memory
 from noprop_core.speed.cuda_graph import GraphedUpdate
 from noprop_core.speed.options import loss_context
 
+RUNNING_LOSS_EVERY = 20  # steps between updates of the live display's running loss
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 
 
@@ -283,6 +284,10 @@ class Trainer:
             state.counts[unit] = state.counts.get(unit, 0) + 1
         state.batches_done += 1
         self.progress.advance()
+        if self.progress.wants_running_loss and state.batches_done % RUNNING_LOSS_EVERY == 0:
+            # One host synchronisation every RUNNING_LOSS_EVERY steps, for the live display only.
+            unit_sums = state.sums[units[-1]]
+            self.progress.running_loss(units[-1], float(sum(unit_sums.values())) / state.counts[units[-1]])
         if self.stop_requested:
             state.seconds = time.perf_counter() - self._epoch_started
             raise TrainingInterrupted
