@@ -22,19 +22,11 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> 
         plt.close(figure)
         written.append(out_dir / name)
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for run in runs:
-        history = run.metrics["history"]
-        for key, style in (("test_accuracy", "-"), ("train_accuracy", ":")):
-            points = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
-            if points:
-                axis.plot(
-                    *zip(*points), style, marker="o", markersize=3, label=f"{run.run_dir.name} {key.split('_')[0]}"
-                )
-    axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
-    save(figure, "accuracy.png")
+    save(accuracy_figure(plt, runs), "accuracy.png")
+    save(loss_figure(plt, runs), "losses.png")
+    with_matrix = [run for run in runs if run.metrics.get("confusion_matrix")]
+    if with_matrix:
+        save(confusion_figure(plt, with_matrix[:4]), "confusion.png")
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for run in runs:
@@ -58,7 +50,8 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> 
             left.plot(schedule["t"], schedule["alpha_bar"], label=run.run_dir.name)
             right.plot(schedule["t"], schedule["log_snr"], label=run.run_dir.name)
     left.set(xlabel="t", ylabel="ᾱ(t)", title="Noise schedule ᾱ(t)")
-    right.set(xlabel="t", ylabel="log SNR(t)", title="log SNR(t)")
+    right.set(xlabel="t", ylabel="log SNR(t)", title="log SNR(t) (clipped below at −15: at t = 0, ᾱ → 0)")
+    right.set_ylim(bottom=-15)
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
@@ -102,4 +95,88 @@ def seed_band_figure(plt, groups: list[Row]):
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize=7)
+    return figure
+
+
+def accuracy_figure(plt, runs: list[RunSummary]):
+    """Test (solid) and train (dashed) accuracy per epoch, one colour per run; the y range fits
+    the values (at least two points wide) so that differences show."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    values = []
+    for index, run in enumerate(runs):
+        for key, style in (("test_accuracy", "-"), ("train_accuracy", "--")):
+            points = [(r["epoch"], r[key]) for r in run.metrics["history"] if r.get(key) is not None]
+            if points:
+                values += [v for _, v in points]
+                axis.plot(*zip(*points), style, color=f"C{index % 10}", marker="o", markersize=3,
+                          label=f"{run.run_dir.name} {key.split('_')[0]}")  # fmt: skip
+    if values:
+        low, high = min(values), max(values)
+        pad = max(1.0, (high - low) * 0.1)
+        axis.set_ylim(max(0.0, low - pad), min(100.0, high + pad) if high + pad > low + 2 else low + 2)
+    axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch (test solid, train dashed)")
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    return figure
+
+
+def loss_figure(plt, runs: list[RunSummary]):
+    """Each block's loss per term and epoch, log scale: one row per run (at most four), one panel
+    per term that changes (a term constant by construction, like the KL of fixed one-hot labels,
+    would be a flat line). Blocks coloured from early (light) to late (dark)."""
+    shown = runs[:4]
+    rows = []
+    for run in shown:
+        history = run.metrics["history"]
+        units = list(history[0]["loss_per_unit"]) if history else []
+        terms = [term for term in (history[0]["loss_per_unit"][units[0]] if units else {})
+                 if len({round(r["loss_per_unit"][u][term], 12) for r in history for u in units}) > 1]  # fmt: skip
+        rows.append((run, units, terms or ["total"] if not terms and units else terms))
+    columns = max((len(terms) for _, _, terms in rows), default=1) or 1
+    figure, axes = plt.subplots(
+        len(rows) or 1, columns, figsize=(4.2 * columns, 3.4 * max(1, len(rows))), squeeze=False
+    )
+    colours = plt.get_cmap("viridis_r")
+    for row_axes, (run, units, terms) in zip(axes, rows):
+        epochs = [r["epoch"] for r in run.metrics["history"]]
+        for axis, term in zip(row_axes, terms):
+            for position, unit in enumerate(units):
+                series = [r["loss_per_unit"][unit].get(term) for r in run.metrics["history"]]
+                if any(v is None or v <= 0 for v in series):
+                    continue
+                axis.plot(epochs, series, color=colours(0.15 + 0.85 * position / max(1, len(units) - 1)),
+                          marker="." if len(epochs) < 30 else None, label=unit)  # fmt: skip
+            axis.set_yscale("log")
+            axis.set(xlabel="epoch", ylabel=f"{term} loss", title=f"{run.run_dir.name}: {term}")
+            axis.xaxis.get_major_locator().set_params(integer=True)
+            axis.grid(alpha=0.3, which="both")
+        for axis in row_axes[len(terms) :]:
+            axis.axis("off")
+        if terms and len(units) > 1:
+            row_axes[0].legend(fontsize=6, ncol=2)
+    return figure
+
+
+def confusion_figure(plt, runs: list[RunSummary]):
+    """The final test evaluation's confusion matrix of each run (rows: true class), as the
+    fraction of each true class, so classes of different sizes compare."""
+    import numpy
+
+    figure, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 4.6), squeeze=False)
+    for axis, run in zip(axes[0], runs):
+        counts = numpy.asarray(run.metrics["confusion_matrix"], dtype=float)
+        fractions = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
+        image = axis.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+        classes = len(counts)
+        if classes <= 20:
+            for (true, predicted), value in numpy.ndenumerate(counts):
+                if value:
+                    axis.text(predicted, true, f"{int(value)}", ha="center", va="center", fontsize=6,
+                              color="white" if fractions[true, predicted] > 0.5 else "black")  # fmt: skip
+            axis.set_xticks(range(classes))
+            axis.set_yticks(range(classes))
+        accuracy = 100 * numpy.trace(counts) / max(1, counts.sum())
+        axis.set(xlabel="predicted class", ylabel="true class", title=f"{run.run_dir.name}: {accuracy:.2f} % correct")
+        figure.colorbar(image, ax=axis, fraction=0.046, label="fraction of the true class")
     return figure

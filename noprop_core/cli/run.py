@@ -17,7 +17,7 @@ import torch
 
 from noprop_core.cli.smoke import smoke_recipe
 from noprop_core.engine import run_directory
-from noprop_core.engine.evaluation import final_accuracy_runs
+from noprop_core.engine.evaluation import confusion_matrix, final_accuracy_runs
 from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.engine.inference import inference_card
 from noprop_core.engine.metrics import collect_metrics
@@ -355,6 +355,15 @@ class RunSession:
             tracker_run=trainer.tracker.run_id,
             **trainer.tracker.metrics_fields(),
             world_size=experiment.distributed.world_size if experiment.distributed else 1,
+            # The final test evaluation's classes (inference run 0, the run's seed): rows true, columns predicted.
+            confusion_matrix=confusion_matrix(
+                experiment.variant,
+                splits.test_images,
+                splits.test_labels,
+                splits.num_classes,
+                batch_size=recipe.eval.batch_size,
+                seed=recipe.seed,
+            ),
         )
         if self.writes:
             run_directory.write_json(self.run_dir / run_directory.METRICS, metrics)

@@ -35,6 +35,22 @@ def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_si
     return (100.0 * correct.double() / len(labels)).tolist()
 
 
+@torch.no_grad()
+def confusion_matrix(variant: Variant, images: Tensor, labels: Tensor, num_classes: int, *, batch_size: int,
+                     seed: int) -> list[list[int]]:  # fmt: skip
+    """Counts [true class][predicted class] of the variant's inference, its noise seeded by
+    ``seed`` exactly as ``chain_accuracy`` seeds it (so it agrees with that accuracy)."""
+    variant.eval()
+    device = next((p.device for p in variant.parameters()), images.device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+    for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
+        batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
+        predicted = variant.trajectory(batch_images, generator)[-1].argmax(-1)
+        counts += torch.bincount(batch_labels * num_classes + predicted, minlength=num_classes * num_classes)
+    return counts.view(num_classes, num_classes).tolist()
+
+
 def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> float:
     """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
     return chain_accuracy(variant, images, labels, batch_size=batch_size, seed=seed)[-1]

@@ -240,3 +240,15 @@ def test_unknown_recipe_names_and_extends_outside_the_recipe_tree_are_one_line(t
     ]
     allowed = noprop("validate", "project/escape.toml", cwd=tmp_path, env={"NOPROP_RECIPE_ROOTS": str(tmp_path)})
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_the_final_confusion_matrix_agrees_with_the_test_accuracy_and_is_plotted(quick_run, tmp_path):
+    _, out = quick_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    matrix = torch.tensor(metrics["confusion_matrix"])
+    assert matrix.shape == (10, 10) and int(matrix.sum()) == metrics["test_examples"]
+    assert 100 * matrix.trace().item() / matrix.sum().item() == pytest.approx(metrics["test_accuracy_runs"][0])
+    result = noprop("report", str(out), "--plot", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr
+    for name in ("accuracy.png", "losses.png", "confusion.png", "chain_accuracy.png", "schedule.png"):
+        assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG"), name
