@@ -149,7 +149,8 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     chain = ExportedChain(model).eval()
     example = torch.zeros(2, *model.image_shape)
-    noise = torch.zeros(noise_shape(model, 2))
+    draws, _batch, dim = noise_shape(model, 2)  # the chain is run once to count its draws
+    noise = torch.zeros(draws, 2, dim)
     if fmt == "torchscript":
         with torch.no_grad():
             traced = torch.jit.trace(chain, (example, noise), check_trace=False)
@@ -165,5 +166,4 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
         for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=value)
         onnx.save(graph, str(out))
-    draws, _batch, dim = noise_shape(model, 1)
     return {"path": out, "bytes": out.stat().st_size, "noise_shape": (draws, "batch", dim)}

@@ -103,7 +103,7 @@ class Trainer:
         self.stop_requested = False  # set from a signal handler; checked after every step
         # Loss terms that carry no gradient (the KL of a fixed embedding): constant by
         # construction, so the per-epoch line omits them and trackers get them once.
-        self.fixed_terms: frozenset[str] = frozenset()
+        self.fixed_terms: frozenset[str] | None = None  # known after the first step
         self._epoch_started = 0.0  # perf_counter() at the epoch's start, less the time before an interruption
 
     @property
@@ -186,7 +186,7 @@ class Trainer:
             terms = None
         if terms is None:
             terms = {unit: self.unit_losses(images, labels, unit) for unit in units}
-        if self.step == 0 or not self.fixed_terms:
+        if self.fixed_terms is None:
             self.fixed_terms = frozenset(
                 name for unit_terms in terms.values() for name, value in unit_terms.items() if not value.requires_grad
             )
@@ -342,8 +342,9 @@ class Trainer:
         if self._evaluates(epoch):
             record = attrs.evolve(record, **evaluate_epoch(self.variant, self.experiment.splits, self.recipe))
         self.history.append(record)
-        self.tracking.epoch_ended(record, self.step, last=epoch == epochs, fixed_terms=self.fixed_terms)
-        shown = {term: value for term, value in record.loss.items() if term not in self.fixed_terms}
+        fixed = self.fixed_terms or frozenset()
+        self.tracking.epoch_ended(record, self.step, last=epoch == epochs, fixed_terms=fixed)
+        shown = {term: value for term, value in record.loss.items() if term not in fixed}
         self.progress.end_epoch(epoch, epochs, shown, record.test_accuracy, seconds)
         on_epoch_end(self)
 
