@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 import time
@@ -13,6 +14,7 @@ from typing import Any
 from noprop_core.engine import run_directory
 from noprop_core.engine.evaluation import accuracy, accuracy_runs
 from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.progress import EvaluationProgress
 from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import load_recipe
@@ -28,20 +30,24 @@ def evaluate_run(
     sampler: str | None = None,
     inference_runs: int | None = None,
     notify: Callable[[str], None] = lambda text: None,
+    progress: EvaluationProgress | None = None,
 ) -> dict[str, Any]:
     """Test accuracy of a run's checkpoint; the result is appended to RUN_DIR/evaluations.json.
 
     ``inference_runs``: repeat inference with independent noise, on the test set and the
     ``eval.train_subset`` training images; with the run's own sampler and steps, metrics.json
-    then gets the runs and their means as a finished run with ``eval.inference_runs`` would."""  # fmt: skip
+    then gets the runs and their means as a finished run with ``eval.inference_runs`` would.
+    ``progress`` is told the images to evaluate, then each minibatch done."""  # fmt: skip
     recipe_path = run_dir / run_directory.RECIPE
     if not recipe_path.is_file():
         raise NopropError(f"{run_dir}: not a run directory (no {run_directory.RECIPE})")
     with run_directory.RunDirLock(run_dir, "noprop eval"):
-        return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify)
+        with progress or EvaluationProgress(io.StringIO()) as shown:
+            return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify, shown)
 
 
-def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inference_runs, notify) -> dict[str, Any]:
+def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inference_runs, notify,
+                     progress: EvaluationProgress) -> dict[str, Any]:  # fmt: skip
     recipe_path = run_dir / run_directory.RECIPE
     recipe = load_recipe(recipe_path, registry)
     inference = recipe.variant.inference()
@@ -59,24 +65,25 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inferenc
     run_directory.load_model_state(experiment.variant, checkpoint["model"], run_dir / run_directory.CHECKPOINT)
     started = time.perf_counter()
     splits = experiment.splits
+    train_count = min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels))
     notify(f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "
            f"{inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
-           + (f" and {recipe.eval.train_subset or len(splits.train_labels)} training images × {inference_runs} "
-              "inference runs" if inference_runs else ""))  # fmt: skip
-    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
+           + (f" and {train_count} training images × {inference_runs} inference runs" if inference_runs else ""))  # fmt: skip
+    progress.start((len(splits.test_labels) + train_count) * inference_runs if inference_runs
+                   else len(splits.test_labels))  # fmt: skip
+    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "done": progress}
     runs: dict[str, Any] = {}
     if inference_runs is None:
         test = accuracy(experiment.variant, splits.test_images, splits.test_labels, **settings)
     else:
-        count = recipe.eval.train_subset or len(splits.train_labels)
         runs = {
             "test_accuracy_runs": accuracy_runs(
                 experiment.variant, splits.test_images, splits.test_labels, runs=inference_runs, **settings
             ),  # fmt: skip
             "train_accuracy_runs": accuracy_runs(
                 experiment.variant,
-                splits.train_images[:count],
-                splits.train_labels[:count],
+                splits.train_images[:train_count],
+                splits.train_labels[:train_count],
                 runs=inference_runs,
                 **settings,
             ),  # fmt: skip

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from noprop_core import __version__
-from noprop_core.cli.progress import make_progress
+from noprop_core.cli.progress import make_evaluation_progress, make_progress
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.kinds import KINDS
 from noprop_core.plugin.manager import load_registry
@@ -207,7 +207,8 @@ def _command_eval(args: argparse.Namespace, registry: Registry, console: Console
     if args.inference_runs is not None and args.inference_runs < 1:
         raise NopropError(f"--inference-runs: expected a number >= 1, got {args.inference_runs}")
     result = evaluate_run(args.run_dir, registry, steps=args.steps, sampler=args.sampler,
-                          inference_runs=args.inference_runs, notify=lambda text: print(text, file=sys.stderr))  # fmt: skip
+                          inference_runs=args.inference_runs, notify=lambda text: print(text, file=sys.stderr),
+                          progress=make_evaluation_progress(console))  # fmt: skip
     how = ", ".join(f"{k} {result[k]}" for k in ("sampler", "steps") if result[k] is not None)
     console.print(f"{args.run_dir}: test accuracy {result['test_accuracy']:.2f} % ({how}; {result['seconds']:.1f} s)")
     return 0

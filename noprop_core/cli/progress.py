@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBars
 
-from noprop_core.engine.progress import Progress, accuracy_text, loss_text
+from noprop_core.engine.progress import EvaluationProgress, Progress, accuracy_text, loss_text
 
 
 class RichProgress(Progress):
@@ -72,3 +72,30 @@ class RichProgress(Progress):
 
 def make_progress(console: Console) -> Progress:
     return RichProgress(console) if console.is_terminal else Progress()
+
+
+class RichEvaluationProgress(EvaluationProgress):
+    """One live bar over the images to evaluate (all passes together), with its ETA."""
+
+    def __init__(self, console: Console):
+        super().__init__()
+        self.bars = RichBars(TextColumn("  evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
+                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)  # fmt: skip
+        self.task = None
+
+    def __enter__(self) -> RichEvaluationProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, total: int) -> None:
+        self.task = self.bars.add_task("evaluating", total=total)
+
+    def __call__(self, images: int) -> None:
+        self.bars.advance(self.task, images)
+
+
+def make_evaluation_progress(console: Console) -> EvaluationProgress:
+    return RichEvaluationProgress(console) if console.is_terminal else EvaluationProgress()

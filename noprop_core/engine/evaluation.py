@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import resource
 import sys
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -15,14 +16,18 @@ from noprop_core.engine.protocol import inference_seed
 from noprop_core.model.variant import Variant
 from noprop_core.recipe.schema import Recipe
 
+ImagesDone = Callable[[int], None]  # told the number of images of each minibatch evaluated
+
 CHAIN_POINTS = 101  # accuracy along the inference chain is kept at no more than this many steps
 SCHEDULE_POINTS = 101  # ᾱ(t) and SNR(t) are tracked on this many evenly spaced t
 
 
 @torch.no_grad()
-def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> list[float]:
+def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int,
+                   done: ImagesDone | None = None) -> list[float]:  # fmt: skip
     """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
-    prediction), in one pass; the sampling noise is seeded by ``seed``."""
+    prediction), in one pass; the sampling noise is seeded by ``seed``. ``done(n)`` is told after
+    each minibatch of n images (for progress displays)."""
     variant.eval()
     device = next((p.device for p in variant.parameters()), images.device)  # data may be on the host
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -32,6 +37,8 @@ def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_si
         trajectory = variant.trajectory(batch_images, generator)
         hits = torch.stack([(scores.argmax(-1) == batch_labels).sum() for scores in trajectory])
         correct = hits if correct is None else correct + hits
+        if done is not None:
+            done(len(batch_labels))
     return (100.0 * correct.double() / len(labels)).tolist()
 
 
@@ -51,9 +58,10 @@ def confusion_matrix(variant: Variant, images: Tensor, labels: Tensor, num_class
     return counts.view(num_classes, num_classes).tolist()
 
 
-def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int) -> float:
+def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int,
+             done: ImagesDone | None = None) -> float:  # fmt: skip
     """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
-    return chain_accuracy(variant, images, labels, batch_size=batch_size, seed=seed)[-1]
+    return chain_accuracy(variant, images, labels, batch_size=batch_size, seed=seed, done=done)[-1]
 
 
 def thin(values: list[float], points: int = CHAIN_POINTS) -> list[list[float]]:
@@ -85,7 +93,7 @@ def schedule_curve(variant: Variant, device: torch.device) -> dict[str, list[flo
 
 
 def accuracy_runs(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, runs: int,
-                  first: float | None = None) -> list[float]:  # fmt: skip
+                  first: float | None = None, done: ImagesDone | None = None) -> list[float]:  # fmt: skip
     """Percent correct of ``runs`` inference runs with independent noise (run k seeded by
     ``inference_seed(seed, k)``); ``first``: run 0's result when already measured."""
     results = []
@@ -93,7 +101,9 @@ def accuracy_runs(variant: Variant, images: Tensor, labels: Tensor, *, batch_siz
         if run == 0 and first is not None:
             results.append(first)
             continue
-        results.append(accuracy(variant, images, labels, batch_size=batch_size, seed=inference_seed(seed, run)))
+        results.append(
+            accuracy(variant, images, labels, batch_size=batch_size, seed=inference_seed(seed, run), done=done)
+        )
     return results
 
 

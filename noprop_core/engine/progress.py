@@ -52,3 +52,29 @@ class Progress:
 
     def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+
+class EvaluationProgress:
+    """Progress of an evaluation, counted in images; plain form: a line at every quarter."""
+
+    LINES = 4
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.total = self.done = self.reported = 0
+
+    def __enter__(self) -> EvaluationProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def start(self, total: int) -> None:
+        self.total, self.done, self.reported = total, 0, 0
+
+    def __call__(self, images: int) -> None:
+        self.done += images
+        quarter = self.done * self.LINES // max(self.total, 1)
+        if quarter > self.reported:
+            self.reported = quarter
+            print(f"evaluated {self.done}/{self.total} images", file=self.stream, flush=True)

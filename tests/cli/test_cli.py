@@ -153,12 +153,35 @@ def test_eval_changes_the_sampler_and_steps_and_records_each_result(ct_run):
     first = noprop("eval", str(ct_run), "--sampler", "heun", "--steps", "5")
     assert first.returncode == 0, first.stderr
     assert "test accuracy" in first.stdout and "sampler heun, steps 5" in first.stdout
+    assert "evaluated 360/360 images" in first.stderr  # progress, plain in a pipe: the digits test set
     again = noprop("eval", str(ct_run))
     assert again.returncode == 0 and "sampler ancestral, steps 8" in again.stdout
     evaluations = json.loads((ct_run / "evaluations.json").read_text())
     assert [(e["sampler"], e["steps"]) for e in evaluations] == [("heun", 5), ("ancestral", 8)]
     # Evaluating the recipe's own setting reproduces the training run's final test accuracy.
     assert evaluations[1]["test_accuracy"] == json.loads((ct_run / "metrics.json").read_text())["test_accuracy"]
+
+
+def test_eval_shows_progress_over_every_pass(ct_run, registry):
+    """Plain lines in a pipe; a live bar on a terminal; both count every image of every pass."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from noprop_core.cli.eval import evaluate_run
+    from noprop_core.cli.progress import make_evaluation_progress
+
+    piped = noprop("eval", str(ct_run), "--inference-runs", "2")
+    assert piped.returncode == 0, piped.stderr
+    test, train = map(int, re.search(r"(\d+) test images and (\d+) training images × 2", piped.stderr).groups())
+    counts = [tuple(map(int, m)) for m in re.findall(r"evaluated (\d+)/(\d+) images", piped.stderr)]
+    assert len(counts) == 4 and counts == sorted(counts)  # a line at every quarter
+    assert counts[-1] == (2 * (test + train), 2 * (test + train))
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, color_system=None, width=120)
+    evaluate_run(ct_run, registry, inference_runs=2, progress=make_evaluation_progress(terminal))
+    assert "evaluating" in screen.getvalue() and f"{2 * (test + train)}/{2 * (test + train)} images" in screen.getvalue()
 
 
 def test_eval_errors_are_one_line(ct_run, quick_run, tmp_path):

@@ -237,8 +237,9 @@ def stop_process_group(process: subprocess.Popen) -> None:
     raise AssertionError("processes of `aim up` survived SIGKILL")
 
 
-@pytest.mark.slow
-def test_aim_up_serves_the_run_and_the_dashboard_renders(tracked_run, tmp_path):
+@pytest.fixture(scope="module")
+def aim_server(tracked_run):
+    """`aim up` serving the tracked run's repository; yields its base URL."""
     import shutil
     from pathlib import Path
 
@@ -249,27 +250,96 @@ def test_aim_up_serves_the_run_and_the_dashboard_renders(tracked_run, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        info = wait_for_json(f"{base}/api/runs/{metrics['aim_run_hash']}/info/", timeout=90)
-        assert info["params"]["hparams"]["variant"]["name"] == "dt"
-        assert info["props"]["experiment"]["name"] == "digits_dt"
-        chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-        if chromium is None:
-            pytest.skip(
-                "Chromium is not installed (Debian: apt-get install chromium); the HTTP checks passed, no screenshot"
-            )
-        shot = tmp_path / "aim-dashboard.png"
-        subprocess.run(
-            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-             "--window-size=1400,900", "--virtual-time-budget=15000", f"--screenshot={shot}",
-             f"{base}/runs/{metrics['aim_run_hash']}/metrics"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        data = shot.read_bytes()
-        assert data.startswith(b"\x89PNG") and len(data) > 30_000  # a rendered page, not a blank one
-        if os.environ.get("NOPROP_SCREENSHOT_DIR"):  # how docs/aim-dashboard.png is refreshed
-            shutil.copy(shot, Path(os.environ["NOPROP_SCREENSHOT_DIR"]) / shot.name)
+        wait_for_json(f"{base}/api/runs/{metrics['aim_run_hash']}/info/", timeout=90)
+        yield base
     finally:
         stop_process_group(server)
+
+
+def open_aim(base: str):
+    """A headless browser on the Aim UI (skips without Chromium), its community pop-up marked seen."""
+    from browser import Browser, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip(
+            "Chromium is not installed (Debian: apt-get install chromium); the HTTP checks passed, no screenshot"
+        )
+    browser = Browser(chromium)
+    browser.open(base)
+    browser.evaluate("localStorage.setItem('communityPopupSeen', 'true')")  # it would cover the charts
+    return browser
+
+
+def keep_screenshot(shot) -> None:
+    """NOPROP_SCREENSHOT_DIR=docs refreshes the README's screenshots."""
+    import shutil
+    from pathlib import Path
+
+    if os.environ.get("NOPROP_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["NOPROP_SCREENSHOT_DIR"]) / shot.name)
+
+
+@pytest.mark.slow
+def test_aim_up_serves_the_run_and_the_dashboard_renders(tracked_run, aim_server, tmp_path):
+    _, _, metrics = tracked_run
+    info = wait_for_json(f"{aim_server}/api/runs/{metrics['aim_run_hash']}/info/", timeout=30)
+    assert info["params"]["hparams"]["variant"]["name"] == "dt"
+    assert info["props"]["experiment"]["name"] == "digits_dt"
+    shot = tmp_path / "aim-dashboard.png"
+    with open_aim(aim_server) as browser:
+        browser.open(f"{aim_server}/runs/{metrics['aim_run_hash']}/metrics")
+        browser.wait_for("document.body.innerText.includes('subset=\"test\"')")  # the accuracy charts' labels
+        data = browser.screenshot(shot)
+    assert data.startswith(b"\x89PNG") and len(data) > 30_000  # a rendered page, not a blank one
+    keep_screenshot(shot)
+
+
+def readme_explorer_link() -> str:
+    import re
+
+    links = re.findall(r"\(?(http://127\.0\.0\.1:43800/metrics\?[^)\s]+)", (REPO / "README.md").read_text())
+    assert len(set(links)) == 1, f"README should hold one explorer link, found {len(set(links))}"
+    return links[0]
+
+
+def test_readme_explorer_link_is_the_loss_view():
+    from urllib.parse import parse_qs, urlsplit
+
+    from plugins.trackers.aim_tracker.explorer import decode_aim64, loss_explorer_url
+
+    link = readme_explorer_link()
+    assert link == loss_explorer_url()
+    state = {key: decode_aim64(value) for key, (value,) in parse_qs(urlsplit(link).query).items()}
+    assert state["select"]["advancedMode"] is True
+    assert state["select"]["advancedQuery"] == 'metric.name == "loss" and metric.context.subset == "train"'
+    assert state["grouping"]["chart"] == ["context.term"] and state["grouping"]["color"] == ["context.block"]
+    assert state["chart"]["axesScaleType"]["yAxis"] == "log" and state["chart"]["alignmentConfig"]["type"] == "epoch"
+
+
+@pytest.mark.slow
+def test_readme_explorer_link_opens_the_per_block_loss_comparison(tracked_run, aim_server, tmp_path):
+    """The README's link, pointed at this server, draws one chart per term, one line per block and term."""
+    from plugins.trackers.aim_tracker.explorer import loss_explorer_url
+
+    _, _, metrics = tracked_run
+    per_block = metrics["history"][-1]["loss_per_unit"]
+    terms = sorted({term for terms in per_block.values() for term in terms})
+    lines = sum(len(terms) for terms in per_block.values())
+    assert readme_explorer_link() == loss_explorer_url()
+    with open_aim(aim_server) as browser:
+        browser.open(loss_explorer_url(aim_server))
+        browser.wait_for(f"document.querySelectorAll('.LineChart .Line').length === {lines}")
+        browser.wait_for("!document.querySelector('.ProgressBar')")  # the query's progress overlay gone
+        text = browser.evaluate("document.body.innerText")
+        for term in terms:
+            assert f'metric.context.term="{term}"' in text  # each chart's title
+        assert browser.evaluate("document.querySelectorAll('.LineChart').length") == len(terms)
+        assert "Epochs" in text  # the x axis: epoch, as the link asks
+        shot = tmp_path / "aim-loss-explorer.png"
+        data = browser.screenshot(shot)
+    assert data.startswith(b"\x89PNG") and len(data) > 30_000
+    keep_screenshot(shot)
 
 
 @pytest.mark.slow
