@@ -181,7 +181,9 @@ def test_eval_shows_progress_over_every_pass(ct_run, registry):
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, color_system=None, width=120)
     evaluate_run(ct_run, registry, inference_runs=2, progress=make_evaluation_progress(terminal))
-    assert "evaluating" in screen.getvalue() and f"{2 * (test + train)}/{2 * (test + train)} images" in screen.getvalue()
+    assert (
+        "evaluating" in screen.getvalue() and f"{2 * (test + train)}/{2 * (test + train)} images" in screen.getvalue()
+    )
 
 
 def test_eval_errors_are_one_line(ct_run, quick_run, tmp_path):
