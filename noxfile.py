@@ -10,6 +10,7 @@ needs the network.
     nox -t smoke                        # every recipe
     nox -s paper -- --match "mnist_*"    # Table 1 rows with the paper's protocol, then runs/paper/report.md
     nox -s bench                        # the benchmarks
+    nox -s mutation                     # mutation testing of the maths (tools/mutation.py)
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ def paper(session: nox.Session) -> None:
     report = session.run("noprop", "report", "--markdown", *groups, silent=True)
     (options.out / "report.md").write_text(report)
     session.log(f"report: {options.out / 'report.md'}")
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """mutmut over the maths modules against the fast maths tests; prints the mutation score.
+
+    Fails when a mutant survives that is not listed as equivalent in tests/mutation_equivalents.toml.
+    Options after `--`: --keep (reuse .mutation/), --jobs N, mutant name globs."""
+    session.run("python", "tools/mutation.py", *session.posargs)
 
 
 @nox.session(default=False)

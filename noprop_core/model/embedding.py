@@ -47,16 +47,13 @@ def initial_embedding_weight(num_classes: int, dim: int, init: str) -> Tensor:
     """A (num_classes, dim) start with rows of unit norm on average (the signal scale of one-hot
     labels, so the schedule's SNR means the same for every embedding).
 
-    ``orthogonal``: orthonormal rows when num_classes ≤ dim; with more classes than dimensions
-    rows cannot be orthogonal, and the start is the tight frame torch's orthogonal init gives
-    (orthonormal columns), scaled to unit-norm rows on average. ``random``: rows from N(0, I/dim).
+    ``orthogonal``: orthonormal rows where possible (num_classes ≤ dim), otherwise random, as the
+    paper does (§2.2.1: "orthogonal … when possible, or randomly otherwise"). ``random``: rows
+    from N(0, I/dim).
     """
-    weight = torch.empty(num_classes, dim)
-    if init == "random":
-        return nn.init.normal_(weight, std=1.0 / math.sqrt(dim))
-    if init != "orthogonal":
+    if init not in EMBEDDING_INITS:
         raise ValueError(f"unknown embedding init {init!r}; expected one of {', '.join(EMBEDDING_INITS)}")
-    nn.init.orthogonal_(weight)
-    if num_classes > dim:
-        weight *= math.sqrt(num_classes / dim)
-    return weight
+    weight = torch.empty(num_classes, dim)
+    if init == "orthogonal" and num_classes <= dim:
+        return nn.init.orthogonal_(weight)
+    return nn.init.normal_(weight, std=1.0 / math.sqrt(dim))

@@ -78,22 +78,27 @@ def image_label_path(spec: BlockSpec, dropout: float) -> tuple[nn.Module | None,
 
 
 class DiscreteTimeBlock(Block):
-    """Figure 6 left. Image path: encoder → FC256–BN. Label path: [label encoder →] FC256–BN–ReLU
-    plus the residual [FC256–BN–ReLU–FC256–BN]. Concat → FC256–BN–ReLU → FC128–BN–ReLU → FC(m)."""
+    """Figure 6 left. Image path: encoder → FC256–BN. Label path: FC256–BN–ReLU plus the residual
+    [FC256–BN–ReLU–FC256–BN]; an image-shaped label (with a label encoder) instead goes the image's
+    way, encoder → FC256–BN (the caption: "processed in the same way"). Concat → FC256–BN–ReLU →
+    FC128–BN–ReLU → FC(m)."""
 
     def __init__(self, spec: BlockSpec, image_encoder: nn.Module, image_features: int,
                  label_encoder: nn.Module | None = None, label_features: int | None = None):  # fmt: skip
         super().__init__()
         self.image_path = nn.Sequential(image_encoder, nn.Linear(image_features, HIDDEN), nn.BatchNorm1d(HIDDEN))
-        label_encoder = label_encoder or nn.Identity()
-        label_features = label_features or spec.embedding_dim
-        self.label_in = nn.Sequential(
-            label_encoder, nn.Linear(label_features, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU()
-        )
-        self.label_residual = nn.Sequential(
-            nn.Linear(HIDDEN, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(),
-            nn.Linear(HIDDEN, HIDDEN), nn.BatchNorm1d(HIDDEN),
-        )  # fmt: skip
+        self.label_residual: nn.Module | None
+        if label_encoder is not None:
+            self.label_in = nn.Sequential(
+                label_encoder, nn.Linear(label_features or spec.embedding_dim, HIDDEN), nn.BatchNorm1d(HIDDEN)
+            )
+            self.label_residual = None
+        else:
+            self.label_in = nn.Sequential(nn.Linear(spec.embedding_dim, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU())
+            self.label_residual = nn.Sequential(
+                nn.Linear(HIDDEN, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(),
+                nn.Linear(HIDDEN, HIDDEN), nn.BatchNorm1d(HIDDEN),
+            )  # fmt: skip
         self.fusion = nn.Sequential(
             nn.Linear(2 * HIDDEN, 256), nn.BatchNorm1d(256), nn.ReLU(),
             nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU(),
@@ -108,7 +113,8 @@ class DiscreteTimeBlock(Block):
 
     def from_features(self, features: Tensor, z: Tensor, t: Tensor | None = None) -> Tensor:
         label = self.label_in(z)
-        label = label + self.label_residual(label)
+        if self.label_residual is not None:
+            label = label + self.label_residual(label)
         return self.fusion(torch.cat([features, label], dim=-1))
 
 

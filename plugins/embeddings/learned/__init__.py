@@ -1,9 +1,9 @@
 """`learned`: a trainable W_Embed of dimension ``dim`` (the paper's "dim-20" when dim = 20).
 
 Inits (``noprop_core.initial_embedding_weight``): ``orthogonal`` gives orthonormal rows when
-num_classes ≤ dim, and a scaled tight frame with more classes than dimensions; ``random`` draws
-rows from N(0, I/dim). Either way rows have unit norm on average, the signal scale of one-hot
-labels, so the schedule's SNR means the same thing for every embedding.
+num_classes ≤ dim and, as the paper does where that is impossible (CIFAR-100 with dim 20), a
+random start; ``random`` draws rows from N(0, I/dim). Either way rows have unit norm on average,
+the signal scale of one-hot labels, so the schedule's SNR means the same thing for every embedding.
 """
 
 from __future__ import annotations

@@ -56,13 +56,27 @@ def test_cnn_sends_image_shaped_labels_through_their_own_conv_path():
 
 
 @pytest.mark.parametrize(("classes", "dim"), [(10, 20), (10, 10), (100, 20)])
-def test_orthogonal_init_is_orthonormal_or_a_unit_norm_tight_frame(classes, dim):
+def test_orthogonal_init_is_orthonormal_where_possible_else_random(classes, dim):
+    """Paper §2.2.1: "initialized as an orthogonal matrix when possible, or randomly otherwise"."""
+    torch.manual_seed(3)
     weight = initial_embedding_weight(classes, dim, "orthogonal")
+    torch.manual_seed(3)
+    random = initial_embedding_weight(classes, dim, "random")
     if classes <= dim:
         torch.testing.assert_close(weight @ weight.T, torch.eye(classes), atol=1e-5, rtol=0)
-    else:  # W^T W = (m/d) I, so the mean squared row norm is 1
-        torch.testing.assert_close(weight.T @ weight, torch.eye(dim) * classes / dim, atol=1e-4, rtol=1e-5)
-        assert abs(weight.pow(2).sum(1).mean() - 1) < 1e-5
+    else:  # the random start itself (not a tight frame, whose WᵀW would be (m/d) I)
+        assert torch.equal(weight, random)
+        assert (weight.T @ weight - torch.eye(dim) * classes / dim).abs().max() > 1
+
+
+def test_random_init_rows_are_n_0_i_over_d():
+    """Rows from N(0, I/d): entries have variance 1/d, so rows have unit squared norm on average."""
+    torch.manual_seed(0)
+    weight = initial_embedding_weight(2000, 20, "random")
+    assert abs(weight.var().item() - 1 / 20) < 0.002 and abs(weight.mean().item()) < 0.003
+    assert abs(weight.pow(2).sum(1).mean().item() - 1) < 0.02
+    with pytest.raises(ValueError, match="unknown embedding init 'identity'"):
+        initial_embedding_weight(3, 3, "identity")
 
 
 def test_radial_head_is_the_gaussian_log_likelihood_of_eq_15_16():

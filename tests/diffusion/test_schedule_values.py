@@ -1,0 +1,72 @@
+"""Schedules by value: the cosine ᾱ(t) and the learnable γ(t) recomputed from their formulas
+with non-default parameters, and the discrete chain's quantities from ᾱ."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from noprop_core import DiscreteSchedule
+from noprop_plugins.schedules.cosine import CosineConfig
+from noprop_plugins.schedules.cosine import build as build_cosine
+from noprop_plugins.schedules.learnable_gamma.schedule import LearnableGammaSchedule
+
+
+@pytest.mark.parametrize(("offset", "cap"), [(0.008, 0.9999), (0.05, 0.95)])
+def test_cosine_alpha_bar_is_the_capped_reversed_cosine(offset, cap):
+    """ᾱ(t) = cap · f(1 − t)/f(0), f(τ) = cos²(π/2 · (τ + s)/(1 + s)): 0 ≈ noise at t = 0, cap at t = 1."""
+    schedule = build_cosine(CosineConfig(name="cosine", offset=offset, max_alpha_bar=cap))
+    t = torch.tensor([0.0, 0.1, 0.5, 0.77, 1.0], dtype=torch.float64)
+
+    def f(tau):
+        return math.cos(math.pi / 2 * (tau + offset) / (1 + offset)) ** 2
+
+    expected = [cap * f(1 - value) / f(0) for value in t.tolist()]
+    assert schedule.alpha_bar(t).tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert schedule.alpha_bar(t.float()).dtype == torch.float32
+    snr = schedule.snr(t[1:4])
+    assert snr.tolist() == pytest.approx([a / (1 - a) for a in expected[1:4]], rel=1e-12)
+
+
+def test_learnable_gamma_recomputed_from_its_network():
+    """γ(t) = γ_0 + (γ_1 − γ_0)(1 − (γ̃(t) − γ̃(0))/(γ̃(1) − γ̃(0))), γ_1 = γ_0 + softplus(gap),
+    γ̃(t) = softplus(l) t + Σ softplus(w_o) σ(softplus(w_i) t + b); ᾱ = σ(−γ), SNR = exp(−γ)."""
+    torch.manual_seed(4)
+    schedule = LearnableGammaSchedule(gamma_0=-3.0, gamma_1=5.5, hidden=8).double()
+    net = schedule.network
+    with torch.no_grad():
+        net.linear_weight.fill_(0.4)
+        net.output_weight.copy_(torch.randn(8, dtype=torch.float64))
+
+    def tilde(t):
+        hidden = torch.sigmoid(F.softplus(net.input_weight) * t + net.input_bias)
+        return F.softplus(net.linear_weight) * t + (F.softplus(net.output_weight) * hidden).sum()
+
+    gamma_1 = -3.0 + F.softplus(schedule.gap)
+    assert gamma_1.item() == pytest.approx(5.5, rel=1e-6)
+    t = torch.tensor([0.0, 0.3, 0.8, 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        expected = torch.stack([-3.0 + (gamma_1 - -3.0) * (1 - (tilde(v) - tilde(0.0)) / (tilde(1.0) - tilde(0.0)))
+                                for v in t])  # fmt: skip
+        torch.testing.assert_close(schedule.gamma(t), expected)
+        torch.testing.assert_close(schedule.alpha_bar(t), torch.sigmoid(-expected))
+        torch.testing.assert_close(schedule.snr(t), torch.exp(-expected))
+    with pytest.raises(ValueError, match="must exceed gamma_0"):
+        LearnableGammaSchedule(gamma_0=1.0, gamma_1=1.0)
+
+
+def test_discrete_chain_from_alpha_bar_by_hand():
+    """ᾱ = (0.2, 0.5, 0.9): α_{t−1} = ᾱ_{t−1}/ᾱ_t and the posterior coefficients of step 1 and 2."""
+    chain = DiscreteSchedule.from_alpha_bar(torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64), dtype=torch.float64)
+    assert chain.steps == 2
+    assert chain.snr.tolist() == pytest.approx([0.25, 1.0, 9.0])
+    assert chain.snr_weight.tolist() == pytest.approx([0.75, 8.0])
+    for t, (prev, cur) in enumerate([(0.2, 0.5), (0.5, 0.9)]):
+        alpha = prev / cur
+        assert chain.a[t].item() == pytest.approx(math.sqrt(cur) * (1 - alpha) / (1 - prev))
+        assert chain.b[t].item() == pytest.approx(math.sqrt(alpha) * (1 - cur) / (1 - prev))
+        assert chain.c[t].item() == pytest.approx((1 - cur) * (1 - alpha) / (1 - prev))
+    assert chain.to("cpu").a.tolist() == chain.a.tolist()

@@ -1,0 +1,227 @@
+"""The variants' own loss and inference code by value: what each passes to the shared objectives
+and samplers, recomputed independently (DT's stacked and per-block paths, CT's prediction
+target and sampler, FM's anchor and solver, the back-propagation baseline's mixing chain), and
+the radial head with a non-identity W_Embed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import small_dt
+from noprop_core import ct_loss, dt_loss, fm_loss, integrate
+from noprop_core.model.variant import VariantParts
+from noprop_plugins.backbones.cnn import CnnConfig
+from noprop_plugins.backbones.cnn import build as build_cnn
+from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_plugins.heads.radial import RadialHeadConfig
+from noprop_plugins.heads.radial import build as build_radial
+from noprop_plugins.heads.softmax.head import SoftmaxHead
+from noprop_plugins.schedules.cosine.schedule import CosineSchedule
+from noprop_plugins.variants.backprop import BackpropConfig
+from noprop_plugins.variants.backprop.model import BackpropChain
+from noprop_plugins.variants.ct import CTConfig
+from noprop_plugins.variants.ct.model import NoPropCT
+from noprop_plugins.variants.fm import FMConfig
+from noprop_plugins.variants.fm.model import NoPropFM
+
+CLASSES, DIM = 4, 6
+
+
+class Learned(nn.Module):
+    """A learned, non-orthogonal W_Embed (the `learned` plugin's type, without its init)."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+    @property
+    def dim(self):
+        return self.weight.shape[1]
+
+    @property
+    def learnable(self):
+        return True
+
+
+def parts(embedding=None):
+    embedding = embedding or OneHotEmbedding(CLASSES)
+    return VariantParts(
+        embedding=embedding, schedule=CosineSchedule(), image_shape=(1, 8, 8), num_classes=CLASSES,
+        make_block=lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
+        make_head=lambda: SoftmaxHead(embedding.dim, CLASSES),
+    )  # fmt: skip
+
+
+def batch(size=12):
+    torch.manual_seed(2)
+    return torch.randn(size, 1, 8, 8), torch.randint(0, CLASSES, (size,))
+
+
+def test_dt_stacked_losses_are_each_blocks_own_loss_with_the_same_draws():
+    variant = small_dt(timesteps=3, num_classes=CLASSES, fused=True, eta=0.6).eval()  # eval: no dropout
+    images, labels = batch()
+    noise = variant.draw_noise(labels, torch.Generator().manual_seed(4))
+    assert len(noise) == 2 and all(n.shape == (3, len(labels), CLASSES) for n in noise)
+    replay = torch.randn((2, 3, len(labels), CLASSES), generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(torch.stack(noise), replay)
+    with torch.no_grad():
+        given = variant.fused_losses(images, labels, noise=noise)
+        drawn = variant.fused_losses(images, labels, generator=torch.Generator().manual_seed(4))
+        for k, unit in enumerate(variant.units):
+            block = variant.blocks[k]
+            own = dt_loss(denoiser=lambda z, block=block: block(images, z[0]).unsqueeze(0), head=variant.head,
+                          embedding_weight=variant.embedding.weight, labels=labels, chain=variant.chain(),
+                          t=torch.tensor([k + 1]), eta=0.6, noise=(noise[0][k : k + 1], noise[1][k : k + 1]))  # fmt: skip
+            for term in ("ce", "kl", "denoise"):
+                torch.testing.assert_close(given[unit][term], own[term][0], rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(drawn[unit][term], given[unit][term], rtol=1e-5, atol=1e-6)
+
+
+def test_dt_block_loss_is_its_chain_position():
+    """`losses(unit)` evaluates block t at t (its ᾱ_{t−1} and SNR weight), with the variant's η."""
+    variant = small_dt(timesteps=3, num_classes=CLASSES, eta=0.6).eval()
+    images, labels = batch()
+    for k, unit in enumerate(variant.units):
+        torch.manual_seed(8)
+        with torch.no_grad():
+            mine = variant.losses(images, labels, unit)
+        torch.manual_seed(8)
+        block = variant.blocks[k]
+        with torch.no_grad():
+            own = dt_loss(denoiser=lambda z, block=block: block(images, z[0]).unsqueeze(0), head=variant.head,
+                          embedding_weight=variant.embedding.weight, labels=labels, chain=variant.chain(),
+                          t=torch.tensor([k + 1]), eta=0.6)  # fmt: skip
+        for term in ("ce", "kl", "denoise"):
+            torch.testing.assert_close(mine[term], own[term][0])
+
+
+@pytest.mark.parametrize("target", ["embedding", "noise"])
+def test_ct_loss_is_ct_loss_of_its_block_and_target(target):
+    torch.manual_seed(0)
+    variant = NoPropCT(CTConfig(name="ct", eta=0.4, target=target), parts()).eval()
+    images, labels = batch()
+    torch.manual_seed(8)
+    with torch.no_grad():
+        mine = variant.losses(images, labels, variant.units[0])
+    torch.manual_seed(8)
+    with torch.no_grad():
+        own = ct_loss(logits_fn=lambda z, t: variant.block(images, z, t), head=variant.head,
+                      embedding_weight=variant.embedding.weight, labels=labels, schedule=variant.schedule,
+                      eta=0.4, target=target)  # fmt: skip
+    for term in own:
+        torch.testing.assert_close(mine[term], own[term])
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_fm_loss_anchors_exactly_the_learned_embeddings(learned):
+    torch.manual_seed(0)
+    embedding = Learned(torch.randn(CLASSES, DIM)) if learned else OneHotEmbedding(CLASSES)
+    variant = NoPropFM(FMConfig(name="fm", sigma=0.2), parts(embedding)).eval()
+    images, labels = batch()
+    torch.manual_seed(8)
+    with torch.no_grad():
+        mine = variant.losses(images, labels, variant.units[0])
+    torch.manual_seed(8)
+    with torch.no_grad():
+        own = fm_loss(logits_fn=lambda z, t: variant.block(images, z, t), head=variant.head,
+                      embedding_weight=variant.embedding.weight, labels=labels, sigma=0.2, anchor=learned)  # fmt: skip
+    assert mine.keys() == own.keys() == ({"flow", "anchor"} if learned else {"flow"})
+    for term in own:
+        torch.testing.assert_close(mine[term], own[term])
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+def test_fm_integrates_its_velocity_with_its_solver(sampler):
+    torch.manual_seed(0)
+    variant = NoPropFM(FMConfig(name="fm", steps=3, sampler=sampler), parts()).eval()
+    assert variant.sampler == sampler and variant.steps == 3
+    images, _ = batch(5)
+    with torch.no_grad():
+        scores = variant.trajectory(images, torch.Generator().manual_seed(1))
+        z0 = variant.initial_noise(images, torch.Generator().manual_seed(1))
+        states = integrate(lambda z, t: variant.block(images, z, t.expand(len(z))) @ variant.embedding.weight,
+                           z0, 3, sampler)  # fmt: skip
+    assert len(scores) == 4
+    torch.testing.assert_close(scores[-1], variant.nearest_embedding_scores(states[-1]))
+
+
+def test_backprop_chain_mixes_with_tanh_of_its_weights():
+    """z_t = (1 − α_t) z_{t−1} + α_t û_θt(z_{t−1}, x), α_t = tanh(w_t), from z_0 ~ N(0, I)."""
+    torch.manual_seed(0)
+    variant = BackpropChain(BackpropConfig(name="backprop", timesteps=3), parts()).eval()
+    with torch.no_grad():
+        variant.mixing.copy_(torch.tensor([0.3, -0.8, 1.7]))
+    images, labels = batch(5)
+    with torch.no_grad():
+        states = variant.chain(images, torch.Generator().manual_seed(6))
+        z = torch.randn((5, CLASSES), generator=torch.Generator().manual_seed(6))
+        torch.testing.assert_close(states[0], z)
+        for k, w in enumerate([0.3, -0.8, 1.7]):
+            u_hat = variant.blocks[k](images, z).softmax(-1) @ variant.embedding.weight
+            z = (1 - math.tanh(w)) * z + math.tanh(w) * u_hat
+            torch.testing.assert_close(states[k + 1], z)
+        loss = variant.losses(images, labels, "model")["ce"]
+    assert variant.diagnostics()["mixing_alpha"] == pytest.approx([math.tanh(w) for w in (0.3, -0.8, 1.7)])
+    assert len(states) == 4 and loss.ndim == 0
+
+
+def test_radial_head_with_a_learned_embedding():
+    """Eq. 15–16: ỹ = softmax(Linear(z))·W_Embed, logit_k = −‖ỹ − u_k‖²/(2σ²)."""
+    torch.manual_seed(0)
+    embedding = Learned(torch.randn(CLASSES, DIM) * 2 + 0.5)
+    head = build_radial(RadialHeadConfig(name="radial", sigma=0.7), embedding=embedding, num_classes=CLASSES)
+    z = torch.randn(9, DIM)
+    with torch.no_grad():
+        y_tilde = (z @ head.linear.weight.T + head.linear.bias).softmax(-1) @ embedding.weight
+        expected = -((y_tilde[:, None, :] - embedding.weight[None]) ** 2).sum(-1) / (2 * 0.7**2)
+        torch.testing.assert_close(head(z), expected, rtol=1e-5, atol=1e-5)
+    assert head.linear_layer() is head.linear
+    assert "_embedding" not in dict(head.named_modules())  # W_Embed is the variant's, not the head's
+
+
+def test_softmax_head_is_a_linear_layer_of_the_embedding_dimension():
+    head = SoftmaxHead(DIM, CLASSES)
+    assert head.linear_layer() is head and (head.in_features, head.out_features) == (DIM, CLASSES)
+    z = torch.randn(3, DIM)
+    torch.testing.assert_close(head(z), F.linear(z, head.weight, head.bias))
+
+
+def test_dt_stacked_inputs_are_each_blocks_z_prev():
+    """What block t sees in a stacked step: √ᾱ_{t−1} u_y + √(1 − ᾱ_{t−1}) ε_t, t = 1 … T."""
+    variant = small_dt(timesteps=3, num_classes=CLASSES, fused=True)
+    _, labels = batch()
+    noise = variant.draw_noise(labels, torch.Generator().manual_seed(1))
+    inputs = variant.stacked_inputs(labels, noise)
+    ab = variant.chain().alpha_bar
+    u = variant.embedding.weight[labels]
+    for t in range(1, 4):
+        torch.testing.assert_close(inputs[t - 1], ab[t - 1].sqrt() * u + (1 - ab[t - 1]).sqrt() * noise[0][t - 1])
+
+
+def test_dt_stacked_step_draws_dropout_from_the_given_generator_and_hands_back_gradients():
+    variant = small_dt(timesteps=3, num_classes=CLASSES, fused=True).train()  # dropout 0.2 active
+    images, labels = batch()
+    first = variant.fused_losses(images, labels, generator=torch.Generator().manual_seed(4))
+    torch.randn(100)  # the global generator moves on; the given one alone must decide
+    again = variant.fused_losses(images, labels, generator=torch.Generator().manual_seed(4))
+    for unit in variant.units:
+        torch.testing.assert_close(again[unit]["denoise"], first[unit]["denoise"])
+    sum(sum(terms.values()) for terms in first.values()).backward()
+    variant.after_backward()
+    for block in variant.blocks:
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in block.fusion.parameters())
+
+
+def test_a_head_without_a_linear_layer_says_so():
+    from noprop_core.model.heads import Head, start_at_nearest_embedding
+
+    class Bare(Head):
+        pass
+
+    with pytest.raises(NotImplementedError, match="^Bare has no linear layer to start from$"):
+        start_at_nearest_embedding(Bare(), torch.eye(3))
