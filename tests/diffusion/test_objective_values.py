@@ -171,3 +171,21 @@ def test_dt_draws_z_prev_before_and_z_last_after_the_blocks(setup):
     close(seen["z"][0], z_prev)
     z_last = chain.alpha_bar[-1].double().sqrt() * u + (1 - chain.alpha_bar[-1].double()).sqrt() * eps_last[0]
     close(terms["ce"][0], F.cross_entropy(head(z_last), labels))
+
+
+def test_ct_refuses_an_unknown_target(setup):
+    weight, labels, z_map, t_map, head = setup
+    with pytest.raises(ValueError, match=r"^unknown prediction target 'score'; expected one of"):
+        ct_loss(logits_fn=lambda z, t: block_logits(z, t, z_map, t_map), head=head, embedding_weight=weight,
+                labels=labels, schedule=LinearSchedule(), eta=ETA, target="score")  # fmt: skip
+
+
+def test_sample_marginal_draws_from_the_given_generator():
+    from noprop_core import sample_marginal
+
+    u = torch.randn(4, DIM)
+    alpha_bar = torch.tensor(0.3)
+    drawn = sample_marginal(u, alpha_bar, generator=torch.Generator().manual_seed(5))
+    torch.randn(50)  # the global generator moves on; only the given one counts
+    noise = torch.randn(4, DIM, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(drawn, 0.3**0.5 * u + 0.7**0.5 * noise)

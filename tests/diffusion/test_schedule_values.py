@@ -70,3 +70,31 @@ def test_discrete_chain_from_alpha_bar_by_hand():
         assert chain.b[t].item() == pytest.approx(math.sqrt(alpha) * (1 - cur) / (1 - prev))
         assert chain.c[t].item() == pytest.approx((1 - cur) * (1 - alpha) / (1 - prev))
     assert chain.to("cpu").a.tolist() == chain.a.tolist()
+
+
+def test_the_chain_is_computed_in_float64_near_the_cap():
+    """SNR near ᾱ = 0.9999 is ~10⁴: the chain is discretised in float64 and only then stored as
+    float32, so its weights equal the exact ones to float32 rounding (a float32 grid or float32
+    differences of ᾱ would be off by ~10⁻³ relative at the last block)."""
+    schedule = build_cosine(CosineConfig(name="cosine"))
+    chain = schedule.discretize(10)
+    grid = torch.linspace(0, 1, 11, dtype=torch.float64)
+    exact = DiscreteSchedule.from_alpha_bar(schedule.alpha_bar(grid), dtype=torch.float64)
+    assert chain.alpha_bar.dtype == torch.float32
+    torch.testing.assert_close(chain.snr_weight.double(), exact.snr_weight, rtol=2e-7, atol=0)
+    torch.testing.assert_close(chain.snr.double(), exact.snr, rtol=2e-7, atol=0)
+    near_one = torch.tensor([0.5, 0.99991, 0.99995], dtype=torch.float32)  # float32 input, float64 arithmetic
+    from_float32 = DiscreteSchedule.from_alpha_bar(near_one, dtype=torch.float64)
+    torch.testing.assert_close(from_float32.snr, (near_one.double() / (1 - near_one.double())), rtol=1e-12, atol=0)
+
+
+def test_learnable_gamma_plugin_builds_what_the_recipe_says():
+    from noprop_core import NopropError
+    from noprop_plugins.schedules.learnable_gamma import LearnableGammaConfig
+    from noprop_plugins.schedules.learnable_gamma import build as build_gamma
+
+    schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma", gamma_0=-4.0, gamma_1=3.0, hidden=5))
+    assert schedule.gamma_0.item() == -4.0 and schedule.gamma_1.item() == pytest.approx(3.0, rel=1e-6)
+    assert schedule.network.input_weight.shape == (5,)
+    with pytest.raises(NopropError, match=r"^model.schedule: gamma_1 \(2.0\) must exceed gamma_0 \(2.0\)$"):
+        build_gamma(LearnableGammaConfig(name="learnable_gamma", gamma_0=2.0, gamma_1=2.0))

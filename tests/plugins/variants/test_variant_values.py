@@ -181,6 +181,9 @@ def test_radial_head_with_a_learned_embedding():
         expected = -((y_tilde[:, None, :] - embedding.weight[None]) ** 2).sum(-1) / (2 * 0.7**2)
         torch.testing.assert_close(head(z), expected, rtol=1e-5, atol=1e-5)
     assert head.linear_layer() is head.linear
+    stacked = torch.randn(2, 9, DIM)  # stacked DT blocks read z_T as (K, batch, d): the same per block
+    with torch.no_grad():
+        torch.testing.assert_close(head(stacked), torch.stack([head(stacked[0]), head(stacked[1])]))
     assert "_embedding" not in dict(head.named_modules())  # W_Embed is the variant's, not the head's
 
 
@@ -225,3 +228,92 @@ def test_a_head_without_a_linear_layer_says_so():
 
     with pytest.raises(NotImplementedError, match="^Bare has no linear layer to start from$"):
         start_at_nearest_embedding(Bare(), torch.eye(3))
+
+
+def test_dt_inference_runs_block_t_at_step_t():
+    from noprop_core import convex_denoise, dt_chain
+
+    variant = small_dt(timesteps=3, num_classes=CLASSES).eval()
+    images, _ = batch(5)
+    weight = variant.embedding.weight
+    with torch.no_grad():
+        states = variant.inference_states(images, torch.Generator().manual_seed(2))
+        expected = dt_chain(lambda t, z: convex_denoise(variant.blocks[t - 1](images, z), weight), variant.chain(),
+                            5, CLASSES, device=images.device, generator=torch.Generator().manual_seed(2))  # fmt: skip
+        scores = variant.trajectory(images, torch.Generator().manual_seed(2))
+    for state, want, score in zip(states, expected, scores, strict=True):
+        torch.testing.assert_close(state, want)
+        torch.testing.assert_close(score, variant.head(want))
+
+
+@pytest.mark.parametrize("target", ["embedding", "noise"])
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+def test_ct_ode_inference_reads_its_target_and_solver(target, sampler):
+    """û = softmax(logits)·W (target embedding) or (z − √(1 − ᾱ) ε̂)/√ᾱ with ε̂ = logits·W (target noise),
+    through the probability-flow ODE with the chosen solver."""
+    from noprop_core import integrate, probability_flow
+
+    torch.manual_seed(0)
+    variant = NoPropCT(CTConfig(name="ct", steps=3, sampler=sampler, target=target), parts()).eval()
+    assert (variant.sampler, variant.steps, variant.target) == (sampler, 3, target)
+    images, _ = batch(5)
+    weight = variant.embedding.weight
+
+    def u_hat(z, t):
+        logits = variant.block(images, z, t)
+        if target == "embedding":
+            return logits.softmax(-1) @ weight
+        alpha_bar = variant.schedule.alpha_bar(t)[:, None].clamp_min(1e-6)  # the documented floor at t = 0
+        return (z - (1 - alpha_bar).sqrt() * (logits @ weight)) / alpha_bar.sqrt()
+
+    with torch.no_grad():
+        scores = variant.trajectory(images, torch.Generator().manual_seed(3))
+        z0 = variant.initial_noise(images, torch.Generator().manual_seed(3))
+        states = integrate(probability_flow(u_hat, variant.schedule), z0, 3, sampler)
+    torch.testing.assert_close(scores[-1], variant.head(states[-1]), rtol=1e-4, atol=1e-4)
+
+
+def test_ct_ancestral_sampler_evaluates_step_k_at_its_start_time():
+    """Step k of S goes from z at t = (k − 1)/S to the next state; the block sees t = (k − 1)/S."""
+    from noprop_core import convex_denoise, dt_chain
+
+    torch.manual_seed(0)
+    variant = NoPropCT(CTConfig(name="ct", steps=4, sampler="ancestral"), parts()).eval()
+    images, _ = batch(5)
+    seen = []
+    block = variant.block
+
+    class Recording(nn.Module):
+        def forward(self, images_, z, t):
+            seen.append(t.clone())
+            return block(images_, z, t)
+
+    with torch.no_grad():
+        variant.block = Recording()
+        try:
+            scores = variant.trajectory(images, torch.Generator().manual_seed(3))
+        finally:
+            variant.block = block
+        expected = dt_chain(
+            lambda k, z: convex_denoise(block(images, z, torch.full((5,), (k - 1) / 4)), variant.embedding.weight),
+            variant.schedule.discretize(4), 5, CLASSES, device=images.device, generator=torch.Generator().manual_seed(3),
+        )  # fmt: skip
+    assert [t.unique().tolist() for t in seen] == [[0.0], [0.25], [0.5], [0.75]]
+    torch.testing.assert_close(scores[-1], variant.head(expected[-1]))
+
+
+def test_dt_order_and_chain_on_the_cpu():
+    """Built outside the engine, `order = "auto"` is Algorithm 1 and nothing is stacked; the fixed
+    chain is computed once; a learnable schedule is re-discretised on every call."""
+    from noprop_plugins.schedules.learnable_gamma.schedule import LearnableGammaSchedule
+
+    auto = small_dt(timesteps=3, num_classes=CLASSES)
+    assert (auto.update_order, auto.runs_stacked) == ("sequential", False)
+    simultaneous = small_dt(timesteps=3, num_classes=CLASSES, order="simultaneous")
+    assert (simultaneous.update_order, simultaneous.runs_stacked) == ("simultaneous", False)
+    assert auto.chain() is auto.chain()
+    learnable = small_dt(timesteps=3, num_classes=CLASSES)
+    learnable.schedule = LearnableGammaSchedule(hidden=4)
+    first = learnable.chain()
+    assert first is not learnable.chain() and first.steps == 3
+    torch.testing.assert_close(first.alpha_bar, learnable.schedule.discretize(3).alpha_bar)
