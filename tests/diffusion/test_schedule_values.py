@@ -98,3 +98,60 @@ def test_learnable_gamma_plugin_builds_what_the_recipe_says():
     assert schedule.network.input_weight.shape == (5,)
     with pytest.raises(NopropError, match=r"^model.schedule: gamma_1 \(2.0\) must exceed gamma_0 \(2.0\)$"):
         build_gamma(LearnableGammaConfig(name="learnable_gamma", gamma_0=2.0, gamma_1=2.0))
+
+
+def test_cosine_is_computed_in_float64_for_float32_times():
+    """ᾱ near the cap loses digits in float32 arithmetic: float32 t gives the float64 result rounded."""
+    schedule = build_cosine(CosineConfig(name="cosine"))
+    t = torch.linspace(0, 1, 1001)
+    assert torch.equal(schedule.alpha_bar(t), schedule.alpha_bar(t.double()).float())
+
+
+def test_snr_derivative_keeps_its_graph_only_while_training():
+    """CT's loss weight SNR′(t) must pass gradients on to a learnable schedule's parameters."""
+    torch.manual_seed(0)
+    schedule = LearnableGammaSchedule(hidden=4)
+    t = torch.rand(16)
+    weight = schedule.snr_derivative(t)
+    assert weight.requires_grad
+    (gradient,) = torch.autograd.grad(weight.sum(), schedule.gamma_0)
+    assert gradient.abs() > 0
+    with torch.no_grad():
+        assert not schedule.snr_derivative(t).requires_grad
+
+
+def test_probability_flow_is_accurate_near_the_cap():
+    """The ODE's coefficients d√ᾱ/dt and d√(1 − ᾱ)/dt are differentiated in float64: near t = 1,
+    where 1 − ᾱ ≈ 10⁻⁴, float32 would lose about three digits."""
+    from noprop_core import probability_flow
+
+    schedule = build_cosine(CosineConfig(name="cosine"))
+    u_hat = torch.randn(3, 4)
+    z = torch.randn(3, 4)
+    t = torch.tensor(0.995)
+    v = probability_flow(lambda z_, t_: u_hat, schedule)(z, t)
+
+    def at(s):
+        return schedule.alpha_bar(torch.tensor([s], dtype=torch.float64))[0]
+
+    h = 1e-6
+    d_mean = (at(0.995 + h).sqrt() - at(0.995 - h).sqrt()) / (2 * h)
+    d_std = ((1 - at(0.995 + h)).sqrt() - (1 - at(0.995 - h)).sqrt()) / (2 * h)
+    ab = at(0.995)
+    eps_hat = (z.double() - ab.sqrt() * u_hat.double()) / (1 - ab).sqrt()
+    expected = d_mean * u_hat.double() + d_std * eps_hat
+    torch.testing.assert_close(v.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_learnable_gamma_starts_as_the_recipe_default_with_a_small_network():
+    from noprop_plugins.schedules.learnable_gamma import LearnableGammaConfig
+
+    default = LearnableGammaConfig(name="learnable_gamma")
+    torch.manual_seed(0)
+    schedule = LearnableGammaSchedule()
+    assert schedule.gamma_0.item() == default.gamma_0
+    assert schedule.gamma_1.item() == pytest.approx(default.gamma_1, rel=1e-6)
+    assert schedule.network.input_weight.shape == (default.hidden,)
+    wide = LearnableGammaSchedule(hidden=40_000).network
+    assert wide.output_weight.std().item() == pytest.approx(0.1, rel=0.03)  # N(0, 0.1²) raw output weights
+    assert wide.input_weight.std().item() == pytest.approx(1.0, rel=0.03) and wide.linear_weight.item() == 0

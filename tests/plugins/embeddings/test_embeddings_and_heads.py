@@ -75,7 +75,7 @@ def test_random_init_rows_are_n_0_i_over_d():
     weight = initial_embedding_weight(2000, 20, "random")
     assert abs(weight.var().item() - 1 / 20) < 0.002 and abs(weight.mean().item()) < 0.003
     assert abs(weight.pow(2).sum(1).mean().item() - 1) < 0.02
-    with pytest.raises(ValueError, match="unknown embedding init 'identity'"):
+    with pytest.raises(ValueError, match="^unknown embedding init 'identity'; expected one of orthogonal, random$"):
         initial_embedding_weight(3, 3, "identity")
 
 
