@@ -21,7 +21,7 @@ def layers(module: nn.Module) -> list[str]:
         if list(leaf.children()) or isinstance(leaf, nn.Identity):
             continue
         if isinstance(leaf, nn.Conv2d):
-            names.append(f"conv{leaf.out_channels}k{leaf.kernel_size[0]}p{leaf.padding[0]}")
+            names.append(f"conv{leaf.in_channels}>{leaf.out_channels}k{leaf.kernel_size[0]}p{leaf.padding[0]}")
         elif isinstance(leaf, nn.Linear):
             names.append(f"fc{leaf.in_features}>{leaf.out_features}")
         elif isinstance(leaf, nn.BatchNorm1d):
@@ -33,8 +33,12 @@ def layers(module: nn.Module) -> list[str]:
     return names
 
 
-CONVS = ["conv32k3p1", "relu", "pool2", "dropout", "conv64k3p1", "relu", "dropout",
-         "conv128k3p1", "relu", "pool2", "dropout", "flatten"]  # fmt: skip
+def convs(channels: int = 1) -> list[str]:
+    return [f"conv{channels}>32k3p1", "relu", "pool2", "dropout", "conv32>64k3p1", "relu", "dropout",
+            "conv64>128k3p1", "relu", "pool2", "dropout", "flatten"]  # fmt: skip
+
+
+CONVS = convs()
 
 
 def block(time_conditioned: bool, embedding_dim: int = 20, image_shape=(1, 28, 28)):
@@ -101,3 +105,32 @@ def test_sinusoidal_embedding_by_value():
             angle = 1000 * value * math.exp(-math.log(10_000) * k / 32)
             assert embedding[row, k].item() == pytest.approx(math.sin(angle), abs=1e-4)
             assert embedding[row, 32 + k].item() == pytest.approx(math.cos(angle), abs=1e-4)
+
+
+def test_a_continuous_time_block_without_t_says_so():
+    ct = block(True, image_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match="^a continuous-time block needs the time t$"):
+        ct(torch.randn(2, 1, 8, 8), torch.randn(2, 20))
+
+
+def test_image_shaped_labels_of_colour_images_run_through_their_conv_path():
+    """CIFAR prototypes: d = 3·8·8, the label reshaped to 3 channels, both flavours run forward."""
+    for time_conditioned in (False, True):
+        net = block(time_conditioned, embedding_dim=192, image_shape=(3, 8, 8)).eval()
+        path = net.label_path if time_conditioned else net.label_in
+        assert layers(path)[:2] == ["reshapetoimage", "conv3>32k3p1"]
+        t = torch.rand(2) if time_conditioned else None
+        assert net(torch.randn(2, 3, 8, 8), torch.randn(2, 192), t).shape == (2, 10)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 4), (1, 4, 9), (1, 9, 4)])
+def test_four_pixels_are_enough_for_two_poolings(shape):
+    net = block(False, image_shape=shape).eval()
+    assert net(torch.randn(2, *shape), torch.randn(2, 20)).shape == (2, 10)
+
+
+def test_a_scalar_time_is_the_same_time_for_the_whole_batch():
+    torch.manual_seed(0)
+    net = block(True, image_shape=(1, 8, 8)).eval()
+    x, z = torch.randn(3, 1, 8, 8), torch.randn(3, 20)
+    torch.testing.assert_close(net(x, z, torch.tensor(0.3)), net(x, z, torch.full((3,), 0.3)))

@@ -317,3 +317,38 @@ def test_dt_order_and_chain_on_the_cpu():
     first = learnable.chain()
     assert first is not learnable.chain() and first.steps == 3
     torch.testing.assert_close(first.alpha_bar, learnable.schedule.discretize(3).alpha_bar)
+
+
+def test_adjoint_parameters_swap_the_image_encoder_for_its_features():
+    """The adjoint solve returns gradients for the features instead of the encoder that made them
+    (so the encoder is not reached twice); without features, or features without a graph, for all."""
+    from noprop_plugins.variants.adjoint import AdjointConfig
+    from noprop_plugins.variants.adjoint.model import AdjointODE, adjoint_parameters
+
+    torch.manual_seed(0)
+    variant = AdjointODE(AdjointConfig(name="adjoint", steps=4), parts())
+    trainable = [p for p in variant.parameters() if p.requires_grad]
+    images, _ = batch(3)
+    features = variant.block.encode_image(images)
+    encoder = {id(p) for p in variant.block.image_module().parameters()}
+    listed = adjoint_parameters(variant, features)
+    assert listed[-1] is features
+    assert [id(p) for p in listed[:-1]] == [id(p) for p in trainable if id(p) not in encoder]
+    assert len(encoder) > 0 and len(listed) - 1 == len(trainable) - len(encoder)
+    assert adjoint_parameters(variant, None) == tuple(trainable)
+    assert adjoint_parameters(variant, features.detach()) == tuple(trainable)
+
+
+def test_dt_stacked_step_without_a_generator_works_on_an_ungrouped_image_path():
+    """Backbones whose image path is not grouped (ResNet, ViT) take no generators: none is passed."""
+    variant = small_dt(timesteps=3, num_classes=CLASSES, fused=True).eval()
+    variant.stacked.grouped_image_path = False  # the plain vmap path those backbones take
+    images, labels = batch()
+    noise = variant.draw_noise(labels, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        plain = variant.fused_losses(images, labels, noise=noise)
+    variant.stacked.grouped_image_path = True
+    with torch.no_grad():
+        grouped = variant.fused_losses(images, labels, noise=noise)
+    for unit in variant.units:
+        torch.testing.assert_close(plain[unit]["denoise"], grouped[unit]["denoise"], rtol=1e-4, atol=1e-5)
