@@ -10,7 +10,7 @@ copy (``.mutation/``) where the folder has that name. Surviving mutants that can
 output are listed with their reason in tests/mutation_equivalents.toml; any other survivor
 fails the session and is printed with its diff.
 
-    python tools/mutation.py [--keep] [--jobs N] [MUTANT_GLOB ...]
+    python tools/mutation.py [--keep] [--jobs N] [--report] [MUTANT_GLOB ...]
 """
 
 from __future__ import annotations
@@ -70,11 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tools/mutation.py", description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="reuse .mutation/ (mutmut re-tests only what changed)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested in parallel")
+    parser.add_argument("--report", action="store_true", help="only report the results .mutation/ holds")
     parser.add_argument("mutants", nargs="*", help="only these mutant names or globs")
     options = parser.parse_args(argv)
     started = time.monotonic()
-    prepare(options.keep)
-    mutmut("run", "--max-children", str(options.jobs), *options.mutants)
+    if not options.report:
+        prepare(options.keep)
+        mutmut("run", "--max-children", str(options.jobs), *options.mutants)
+    elif not (WORK / "mutants").is_dir():
+        raise SystemExit(f"{WORK.relative_to(ROOT)}/mutants: nothing to report; run without --report first")
     found = statuses()
     if options.mutants:
         found = {n: s for n, s in found.items() if any(fnmatch.fnmatch(n, g) for g in options.mutants)}
