@@ -44,6 +44,17 @@ def setup():
     return weight, labels, z_map, t_map, head
 
 
+def recording_block(z_map: Tensor, t_map: Tensor):
+    """A block's logits function that keeps the last z and t it was given."""
+    seen = {}
+
+    def logits_fn(z, t):
+        seen["z"], seen["t"] = z, t
+        return block_logits(z, t, z_map, t_map)
+
+    return logits_fn, seen
+
+
 def close(actual: Tensor, expected: Tensor) -> None:
     """Equal up to float32 rounding (the schedules and chains compute in float32)."""
     torch.testing.assert_close(actual.double(), expected.double(), rtol=2e-5, atol=1e-6)
@@ -57,11 +68,7 @@ def block_logits(z: Tensor, t: Tensor, z_map: Tensor, t_map: Tensor) -> Tensor:
 def test_ct_terms(setup, target):
     weight, labels, z_map, t_map, head = setup
     schedule = LinearSchedule()
-    seen = {}
-
-    def logits_fn(z, t):
-        seen["z"], seen["t"] = z, t
-        return block_logits(z, t, z_map, t_map)
+    logits_fn, seen = recording_block(z_map, t_map)
 
     torch.manual_seed(11)
     terms = ct_loss(logits_fn=logits_fn, head=head, embedding_weight=weight, labels=labels, schedule=schedule,
@@ -94,11 +101,7 @@ def test_ct_terms(setup, target):
 def test_fm_terms(setup, anchor):
     weight, labels, z_map, t_map, head = setup
     sigma = 0.3
-    seen = {}
-
-    def logits_fn(z, t):
-        seen["z"], seen["t"] = z, t
-        return block_logits(z, t, z_map, t_map)
+    logits_fn, seen = recording_block(z_map, t_map)
 
     torch.manual_seed(5)
     terms = fm_loss(logits_fn=logits_fn, head=head, embedding_weight=weight, labels=labels, sigma=sigma,

@@ -100,19 +100,25 @@ def test_dt_block_loss_is_its_chain_position():
             torch.testing.assert_close(mine[term], own[term][0])
 
 
-@pytest.mark.parametrize("target", ["embedding", "noise"])
-def test_ct_loss_is_ct_loss_of_its_block_and_target(target):
-    torch.manual_seed(0)
-    variant = NoPropCT(CTConfig(name="ct", eta=0.4, target=target), parts()).eval()
-    images, labels = batch()
+def with_the_same_draws(variant, images, labels, objective):
+    """The single-block variant's losses and ``objective(logits_fn)`` of its block, from one seed."""
     torch.manual_seed(8)
     with torch.no_grad():
         mine = variant.losses(images, labels, variant.units[0])
     torch.manual_seed(8)
     with torch.no_grad():
-        own = ct_loss(logits_fn=lambda z, t: variant.block(images, z, t), head=variant.head,
-                      embedding_weight=variant.embedding.weight, labels=labels, schedule=variant.schedule,
-                      eta=0.4, target=target)  # fmt: skip
+        own = objective(lambda z, t: variant.block(images, z, t))
+    return mine, own
+
+
+@pytest.mark.parametrize("target", ["embedding", "noise"])
+def test_ct_loss_is_ct_loss_of_its_block_and_target(target):
+    torch.manual_seed(0)
+    variant = NoPropCT(CTConfig(name="ct", eta=0.4, target=target), parts()).eval()
+    images, labels = batch()
+    mine, own = with_the_same_draws(variant, images, labels, lambda logits_fn: ct_loss(
+        logits_fn=logits_fn, head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
+        schedule=variant.schedule, eta=0.4, target=target))  # fmt: skip
     for term in own:
         torch.testing.assert_close(mine[term], own[term])
 
@@ -123,13 +129,9 @@ def test_fm_loss_anchors_exactly_the_learned_embeddings(learned):
     embedding = Learned(torch.randn(CLASSES, DIM)) if learned else OneHotEmbedding(CLASSES)
     variant = NoPropFM(FMConfig(name="fm", sigma=0.2), parts(embedding)).eval()
     images, labels = batch()
-    torch.manual_seed(8)
-    with torch.no_grad():
-        mine = variant.losses(images, labels, variant.units[0])
-    torch.manual_seed(8)
-    with torch.no_grad():
-        own = fm_loss(logits_fn=lambda z, t: variant.block(images, z, t), head=variant.head,
-                      embedding_weight=variant.embedding.weight, labels=labels, sigma=0.2, anchor=learned)  # fmt: skip
+    mine, own = with_the_same_draws(variant, images, labels, lambda logits_fn: fm_loss(
+        logits_fn=logits_fn, head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
+        sigma=0.2, anchor=learned))  # fmt: skip
     assert mine.keys() == own.keys() == ({"flow", "anchor"} if learned else {"flow"})
     for term in own:
         torch.testing.assert_close(mine[term], own[term])
