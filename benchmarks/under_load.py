@@ -13,6 +13,7 @@ default policy takes at most 2.5× its quiet time.
 
     python benchmarks/under_load.py                    # K = 0, 1, 2, 4; 2 epochs
     python benchmarks/under_load.py --json --epochs 4
+    python benchmarks/under_load.py --set train.max_batches=3   # any recipe override, for a quick check
 """
 
 from __future__ import annotations
@@ -31,17 +32,18 @@ POLICIES = ("auto", "torch")
 SPIN = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end: pass\n"
 
 
-def run_seconds(policy: str, epochs: int, out: Path) -> float:
+def run_seconds(policy: str, epochs: int, out: Path, overrides: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     command = [sys.executable, "-m", "noprop_core.cli", "run", str(ROOT / "recipes" / "digits_dt.toml"),
                "--set", f"train.epochs={epochs}", "--set", "tracker.name=none",
                "--set", f'speed.threads="{policy}"', "--out", str(out)]  # fmt: skip
+    command += [arg for override in overrides for arg in ("--set", override)]
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
-def under_load(loads: list[int], epochs: int, spin_limit: float) -> dict[int, dict[str, float]]:
+def under_load(loads: list[int], epochs: int, spin_limit: float, overrides: list[str]) -> dict[int, dict[str, float]]:
     results: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="noprop-under-load-") as scratch:
         for load in loads:
@@ -49,7 +51,8 @@ def under_load(loads: list[int], epochs: int, spin_limit: float) -> dict[int, di
             try:
                 time.sleep(1.0 if load else 0.0)  # let the spinners get going
                 results[load] = {
-                    policy: run_seconds(policy, epochs, Path(scratch) / f"k{load}-{policy}") for policy in POLICIES
+                    policy: run_seconds(policy, epochs, Path(scratch) / f"k{load}-{policy}", overrides)
+                    for policy in POLICIES
                 }
             finally:
                 for spinner in spinners:
@@ -64,13 +67,16 @@ def main() -> None:
     parser.add_argument("--loads", type=int, nargs="+", default=[0, 1, 2, 4])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--spin-limit", type=float, default=900.0, help="a spinner's own time limit (seconds)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override passed on to every run (repeatable)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
-    results = under_load(options.loads, options.epochs, options.spin_limit)
+    results = under_load(options.loads, options.epochs, options.spin_limit, options.overrides)
     quiet = results.get(0)
     report = {
         "cpus": len(os.sched_getaffinity(0)),
         "epochs": options.epochs,
+        "overrides": options.overrides,
         "seconds": {str(k): v for k, v in results.items()},
         **(
             {"over_quiet": {str(k): {p: v[p] / quiet[p] for p in POLICIES} for k, v in results.items()}}
