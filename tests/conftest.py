@@ -12,13 +12,21 @@ import pytest
 import torch
 
 os.environ["NOPROP_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-# Runs track into Aim by default: keep the tests' Aim runs out of the working directory.
-os.environ.setdefault("NOPROP_AIM_REPO", tempfile.mkdtemp(prefix="noprop-tests-aim-"))
+# Runs track into Aim by default: keep the tests' Aim runs out of the working directory, in a
+# folder of this session's own that goes when the session ends.
+TESTS_AIM_REPO = None if "NOPROP_AIM_REPO" in os.environ else tempfile.mkdtemp(prefix="noprop-tests-aim-")
+if TESTS_AIM_REPO:
+    os.environ["NOPROP_AIM_REPO"] = TESTS_AIM_REPO
 
 from noprop_core.plugin.manager import load_registry  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "MNIST"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if TESTS_AIM_REPO:
+        shutil.rmtree(TESTS_AIM_REPO, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
