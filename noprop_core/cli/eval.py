@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.evaluation import accuracy, accuracy_runs
+from noprop_core.engine.evaluation import accuracy, accuracy_runs, train_examples
 from noprop_core.engine.experiment import build_experiment
 from noprop_core.engine.progress import EvaluationProgress
 from noprop_core.errors import NopropError
@@ -65,7 +65,7 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inferenc
     run_directory.load_model_state(experiment.variant, checkpoint["model"], run_dir / run_directory.CHECKPOINT)
     started = time.perf_counter()
     splits = experiment.splits
-    train_count = min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels))
+    train_count = train_examples(recipe, splits)
     notify(f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "
            f"{inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
            + (f" and {train_count} training images × {inference_runs} inference runs" if inference_runs else ""))  # fmt: skip

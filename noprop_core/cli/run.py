@@ -17,7 +17,7 @@ import torch
 
 from noprop_core.cli.smoke import smoke_recipe
 from noprop_core.engine import run_directory
-from noprop_core.engine.evaluation import confusion_matrix, final_accuracy_runs
+from noprop_core.engine.evaluation import confusion_matrix, final_accuracy_runs, train_examples
 from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
 from noprop_core.engine.inference import inference_card
 from noprop_core.engine.metrics import collect_metrics
@@ -351,7 +351,7 @@ class RunSession:
             train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
             **runs,
             inference_runs=recipe.eval.inference_runs,
-            train_accuracy_examples=min(recipe.eval.train_subset or len(splits.train_labels), len(splits.train_labels)),
+            train_accuracy_examples=train_examples(recipe, splits),
             tracker_run=trainer.tracker.run_id,
             **trainer.tracker.metrics_fields(),
             world_size=experiment.distributed.world_size if experiment.distributed else 1,

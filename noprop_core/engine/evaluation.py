@@ -107,11 +107,17 @@ def accuracy_runs(variant: Variant, images: Tensor, labels: Tensor, *, batch_siz
     return results
 
 
+def train_examples(recipe: Recipe, splits: TensorSplits) -> int:
+    """How many training images are evaluated: the first ``eval.train_subset`` (0: all of them)."""
+    available = len(splits.train_labels)
+    return min(recipe.eval.train_subset or available, available)
+
+
 def final_accuracy_runs(variant: Variant, splits: TensorSplits, recipe: Recipe, last) -> dict[str, list[float]]:
     """The final evaluation's inference runs (``eval.inference_runs``); run 0 is the last
     epoch's own evaluation (``last``, an EpochRecord), reused."""
     settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "runs": recipe.eval.inference_runs}
-    count = recipe.eval.train_subset or len(splits.train_labels)
+    count = train_examples(recipe, splits)
     return {
         "test_accuracy_runs": accuracy_runs(
             variant, splits.test_images, splits.test_labels, first=last.test_accuracy, **settings
@@ -128,7 +134,7 @@ def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> di
     accuracy when the data set holds a validation split. Noise seeded by the recipe's seed."""
     settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
     chain = chain_accuracy(variant, splits.test_images, splits.test_labels, **settings)
-    count = recipe.eval.train_subset or len(splits.train_labels)
+    count = train_examples(recipe, splits)
     fields = {
         "test_accuracy": chain[-1],
         "chain_accuracy": thin(chain),
