@@ -48,7 +48,7 @@ def gradient_norms(variant, images, labels) -> dict[str, dict[str, float]]:
     return result
 
 
-def measure(variant, splits, batches: int, batch_size: int = 64) -> list[dict]:
+def measure(variant, splits, batches: int, batch_size: int = 64) -> tuple[list[dict], float]:
     variant.train()
     generator = torch.Generator().manual_seed(0)
     order = torch.randperm(len(splits.train_labels), generator=generator)
@@ -58,12 +58,8 @@ def measure(variant, splits, batches: int, batch_size: int = 64) -> list[dict]:
         index = order[b * batch_size : (b + 1) * batch_size]
         torch.manual_seed(b)
         norms = gradient_norms(variant, splits.train_images[index], splits.train_labels[index])
-        summed = sum(entry.pop("_gradient") for entry in norms.values())
-        last = variant.units[-1]
-        (last_gradient,) = torch.autograd.grad(
-            sum(variant.losses(splits.train_images[index], splits.train_labels[index], last).values()),
-            variant.embedding.weight,
-        )
+        gradients = [entry.pop("_gradient") for entry in norms.values()]
+        summed, last_gradient = sum(gradients), gradients[-1]  # the last block's, with the same draws
         cosines.append(torch.nn.functional.cosine_similarity(last_gradient.flatten(), summed.flatten(), dim=0).item())
         for unit, entry in norms.items():
             for key, value in entry.items():
