@@ -94,6 +94,12 @@ class BackboneContract(PluginContract):
             assert logits.shape == (self.batch, self.num_classes), image_shape
             assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
 
+    @pytest.mark.parametrize("time_conditioned", [False, True], ids=["dt", "ct"])
+    def test_output_dim_sets_the_output_width(self, registry, time_conditioned):
+        # Noise-predicting and denoising blocks return a vector of the embedding space.
+        spec = attrs.evolve(self.spec(self.image_shapes[0], time_conditioned, embedding_dim=23), output_dim=23)
+        assert self.build(registry, spec)(*self.inputs(spec)).shape == (self.batch, 23)
+
     def test_image_shaped_embeddings_are_accepted(self, registry):
         image_shape = self.image_shapes[0]
         spec = self.spec(image_shape, embedding_dim=math.prod(image_shape))

@@ -12,6 +12,15 @@ class BlockSpec:
     embedding_dim: int
     num_classes: int
     time_conditioned: bool = False  # continuous-time variants pass t as a third input
+    # Width of the block's output: 0 (default) for one logit per class; the embedding dimension
+    # d for a block that predicts a vector of embedding space (the noise ε̂, a denoiser's output),
+    # which must be free to lie anywhere in ℝ^d.
+    output_dim: int = 0
+
+    @property
+    def outputs(self) -> int:
+        """How many values the block returns per example: ``output_dim``, else ``num_classes``."""
+        return self.output_dim or self.num_classes
 
 
 class Block(nn.Module):

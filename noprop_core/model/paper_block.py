@@ -81,7 +81,7 @@ class DiscreteTimeBlock(Block):
     """Figure 6 left. Image path: encoder → FC256–BN. Label path: FC256–BN–ReLU plus the residual
     [FC256–BN–ReLU–FC256–BN]; an image-shaped label (with a label encoder) instead goes the image's
     way, encoder → FC256–BN (the caption: "processed in the same way"). Concat → FC256–BN–ReLU →
-    FC128–BN–ReLU → FC(m)."""
+    FC128–BN–ReLU → FC(m) (FC(d) for a block of ``spec.output_dim``)."""
 
     def __init__(self, spec: BlockSpec, image_encoder: nn.Module, image_features: int,
                  label_encoder: nn.Module | None = None, label_features: int | None = None):  # fmt: skip
@@ -102,7 +102,7 @@ class DiscreteTimeBlock(Block):
         self.fusion = nn.Sequential(
             nn.Linear(2 * HIDDEN, 256), nn.BatchNorm1d(256), nn.ReLU(),
             nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU(),
-            nn.Linear(128, spec.num_classes),
+            nn.Linear(128, spec.outputs),
         )  # fmt: skip
 
     def encode_image(self, images: Tensor) -> Tensor:
@@ -133,7 +133,7 @@ class ContinuousTimeBlock(Block):
         )
         self.time_path = nn.Sequential(nn.Linear(TIME_EMBEDDING, HIDDEN), nn.ReLU())
         self.fusion = nn.Sequential(
-            nn.Linear(3 * HIDDEN, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, spec.num_classes)
+            nn.Linear(3 * HIDDEN, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, spec.outputs)
         )
 
     def encode_image(self, images: Tensor) -> Tensor:

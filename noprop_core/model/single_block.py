@@ -15,7 +15,7 @@ class SingleBlockVariant(Variant):
 
     units = ["block"]
 
-    def __init__(self, parts: VariantParts, *, steps: int, sampler: str = "euler"):
+    def __init__(self, parts: VariantParts, *, steps: int, sampler: str = "euler", output_dim: int = 0):
         super().__init__()
         self.steps = steps  # inference steps over t ∈ [0, 1]
         self.sampler = sampler
@@ -26,6 +26,7 @@ class SingleBlockVariant(Variant):
             embedding_dim=parts.embedding.dim,
             num_classes=parts.num_classes,
             time_conditioned=True,
+            output_dim=output_dim,
         )
         self.block = parts.make_block(spec)
         self.head = parts.make_head()

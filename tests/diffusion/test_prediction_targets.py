@@ -1,7 +1,9 @@
 """NoProp-CT's prediction target: the clean embedding (the paper) or the noise ε, with the loss
-weight SNR′(t) for the one and SNR′(t)/SNR(t) for the other. Checked by value: the same predictor
-gives the same loss under both, the posterior mean is the optimum of both, and inference turns
-a noise prediction back into the embedding it implies."""
+weight SNR′(t) for the one and SNR′(t)/SNR(t) for the other. Checked by value, for square and for
+d > m embeddings (dim-20, prototypes): the same predictor gives the same loss under both, the
+posterior mean is the optimum of both, the noise block's output is ε̂ ∈ ℝ^d itself (noise off
+W_Embed's row space included), and inference turns a noise prediction back into the embedding
+it implies and stays bounded."""
 
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ from noprop_plugins.schedules.learnable_gamma import build as build_gamma
 CLASSES, BATCH, ETA = 3, 4096, 0.7
 
 
-@pytest.fixture
-def problem():
+@pytest.fixture(params=[CLASSES, 7], ids=["d=m", "d>m"])
+def problem(request):
     torch.manual_seed(0)
     schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma")).double()
-    weight = torch.randn(CLASSES, CLASSES, dtype=torch.float64) + 2 * torch.eye(CLASSES, dtype=torch.float64)
+    dim = request.param
+    weight = torch.randn(CLASSES, dim, dtype=torch.float64) + 2 * torch.eye(CLASSES, dim, dtype=torch.float64)
     labels = torch.arange(BATCH) % CLASSES
     return schedule, weight, labels
 
@@ -40,8 +43,7 @@ def losses(problem, theta, target, seed=1):
         if target == "embedding":
             return posterior_logits(z, t, schedule, weight, theta)
         alpha_bar = schedule.alpha_bar(t)[:, None]
-        noise_hat = (z - alpha_bar.sqrt() * u_hat) / (1 - alpha_bar).sqrt()
-        return noise_hat @ torch.linalg.inv(weight)  # logits whose readout logits·W is ε̂
+        return (z - alpha_bar.sqrt() * u_hat) / (1 - alpha_bar).sqrt()  # the block returns ε̂ itself
 
     torch.manual_seed(seed)
     with torch.no_grad():
@@ -62,7 +64,7 @@ def test_the_noise_term_follows_its_formula(problem):
 
     def block(z, t):
         recorded.update(z=z, t=t)
-        return torch.ones(len(z), CLASSES, dtype=z.dtype)
+        return torch.ones_like(z) * torch.arange(z.shape[1], dtype=z.dtype)  # ε̂ ∈ ℝ^d
 
     torch.manual_seed(5)
     terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
@@ -71,7 +73,7 @@ def test_the_noise_term_follows_its_formula(problem):
     u = weight[labels]
     alpha_bar = schedule.alpha_bar(t)[:, None]
     noise = (z - alpha_bar.sqrt() * u) / (1 - alpha_bar).sqrt()  # the ε that made z
-    noise_hat = torch.ones(len(z), CLASSES, dtype=z.dtype) @ weight
+    noise_hat = torch.ones_like(z) * torch.arange(z.shape[1], dtype=z.dtype)
     with torch.no_grad():
         log_snr_slope = schedule.snr_derivative(t) / schedule.snr(t)
     expected = 0.5 * ETA * (log_snr_slope * (noise_hat - noise).pow(2).sum(-1)).mean()
@@ -91,3 +93,62 @@ def test_embedding_from_noise_inverts_the_corruption():
     alpha_bar = torch.rand(6, 1) * 0.98 + 0.01
     z = alpha_bar.sqrt() * u + (1 - alpha_bar).sqrt() * noise
     torch.testing.assert_close(embedding_from_noise(z, noise, alpha_bar), u, rtol=1e-4, atol=1e-4)
+
+
+def test_a_noise_block_that_knows_the_noise_has_zero_loss_when_d_exceeds_m():
+    """ε has components outside W_Embed's row space when d > m; a block returning class weights
+    over W's rows could never predict them (the loss would stay ≥ their energy)."""
+    torch.manual_seed(0)
+    schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma")).double()
+    weight = torch.randn(CLASSES, 20, dtype=torch.float64)
+    labels = torch.arange(256) % CLASSES
+    u = weight[labels]
+
+    def oracle(z, t):
+        alpha_bar = schedule.alpha_bar(t)[:, None]
+        return (z - alpha_bar.sqrt() * u) / (1 - alpha_bar).sqrt()
+
+    with torch.no_grad():
+        terms = ct_loss(logits_fn=oracle, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
+                        schedule=schedule, eta=ETA, target="noise")  # fmt: skip
+    assert terms["denoise"].item() < 1e-18
+
+
+@pytest.mark.parametrize("embedding", ["dim20", "prototype"])
+def test_the_noise_variant_builds_a_d_dimensional_block_and_its_chain_stays_bounded(embedding):
+    from noprop_core import TrainableEmbedding, VariantParts
+    from noprop_plugins.heads.softmax.head import SoftmaxHead
+    from noprop_plugins.variants.ct import CTConfig
+    from noprop_plugins.variants.ct.model import NoPropCT
+
+    torch.manual_seed(1)
+    dim = 20 if embedding == "dim20" else 64  # prototypes: d = the 8×8 image size
+    weight = torch.randn(CLASSES, dim)
+    specs = []
+
+    class Oracle(torch.nn.Module):
+        """ε̂ as if the answer were class 0: the implied û is u_0 at every step."""
+
+        def __init__(self, spec):
+            super().__init__()
+            specs.append(spec)
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, images, z, t):
+            alpha_bar = schedule.alpha_bar(t).to(z.dtype)[:, None]
+            return self.scale * (z - alpha_bar.sqrt() * weight[0]) / (1 - alpha_bar).sqrt()
+
+    schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma"))
+    parts = VariantParts(embedding=TrainableEmbedding(weight.clone()), schedule=schedule, image_shape=(1, 8, 8),
+                         num_classes=CLASSES, make_block=Oracle, make_head=lambda: SoftmaxHead(dim, CLASSES))  # fmt: skip
+    variant = NoPropCT(CTConfig(name="ct", target="noise", steps=50), parts)
+    assert specs[0].output_dim == dim and specs[0].outputs == dim
+    with torch.no_grad():
+        chain = variant.schedule.discretize(50)
+        states = []
+        variant.head = torch.nn.Identity()  # read the states themselves
+        states = variant.trajectory(torch.zeros(200, 1, 8, 8), torch.Generator().manual_seed(0))
+    final = states[-1]
+    expected = chain.alpha_bar[-1].sqrt() * weight[0]
+    assert max(state.norm(dim=-1).max().item() for state in states) < 3 * (weight[0].norm().item() + dim**0.5)
+    assert (final - expected).norm(dim=-1).mean().item() < 0.2 * weight[0].norm().item()
