@@ -6,3 +6,6 @@ from __future__ import annotations
 ODE_SOLVERS = ("euler", "heun")
 CT_SAMPLERS = ("ancestral", *ODE_SOLVERS)
 PREDICTION_TARGETS = ("embedding", "noise")  # what a continuous-time block predicts
+# How NoProp-CT draws t: "uniform" (the paper, t ~ U(0, 1)) or "importance" (p(t) ∝ SNR′(t),
+# the weight divided by p(t): the same objective in expectation, lower variance).
+TIME_SAMPLING = ("uniform", "importance")

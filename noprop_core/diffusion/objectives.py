@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.diffusion.choices import PREDICTION_TARGETS
+from noprop_core.diffusion.choices import PREDICTION_TARGETS, TIME_SAMPLING
 from noprop_core.diffusion.gaussian import kl_to_standard_normal, sample_marginal
 from noprop_core.diffusion.schedule import DiscreteSchedule, NoiseSchedule
 
@@ -70,6 +70,26 @@ def dt_loss(
     return {"ce": ce, "kl": kl, "denoise": denoise}
 
 
+def ct_times(schedule: NoiseSchedule, count: int, device: torch.device, sampling: str = "uniform"
+             ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    """t for ``count`` examples and its density p(t) (None: uniform, p = 1).
+
+    ``importance``: p(t) = SNR′(t) / (SNR(1) − SNR(0)) on the schedule as it is now, drawn by
+    inverting SNR (t = SNR⁻¹(SNR(0) + v (SNR(1) − SNR(0))), v ~ U(0, 1)). Both are constants of
+    the step (no gradient): dividing the weight by p(t) keeps the objective and its gradient in
+    the schedule's parameters equal, in expectation, to uniform t's.
+    """
+    if sampling == "uniform":
+        return torch.rand(count, device=device), None
+    if sampling != "importance":
+        raise ValueError(f"unknown time sampling {sampling!r}; expected one of {TIME_SAMPLING}")
+    with torch.no_grad():
+        ends = schedule.snr(torch.tensor([0.0, 1.0], device=device))
+        t = schedule.time_of_snr(ends[0] + torch.rand(count, device=device) * (ends[1] - ends[0]))
+        density = schedule.snr_derivative(t) / (ends[1] - ends[0])
+    return t, density
+
+
 def ct_loss(
     *,
     logits_fn: Callable[[Tensor, Tensor], Tensor],
@@ -79,27 +99,31 @@ def ct_loss(
     schedule: NoiseSchedule,
     eta: float,
     target: str = "embedding",
+    time_sampling: str = "uniform",
 ) -> dict[str, Tensor]:
-    """NoProp-CT (Eq. 9, Algorithm 2), t ~ U(0, 1) per example:
+    """NoProp-CT (Eq. 9, Algorithm 2), t ~ U(0, 1) per example (or by importance, ``ct_times``):
 
     - ``ce``: E[−log p̂(y | z_1)], z_1 ~ q(z_1 | y);
     - ``kl``: KL(q(z_0 | y) ‖ N(0, I));
     - ``denoise`` with ``target = "embedding"`` (the paper): (η/2) E[SNR′(t) ‖û_θ(z_t, x, t) − u_y‖²],
       û = softmax(logits) · W_Embed, z_t = √ᾱ u_y + √(1 − ᾱ) ε;
-    - ``denoise`` with ``target = "noise"``: the block predicts ε̂ = logits · W_Embed (unconstrained)
-      and the term is (η/2) E[(SNR′(t)/SNR(t)) ‖ε̂ − ε‖²]: the same objective, since the û
-      implied by ε̂ (``embedding_from_noise``) has ‖û − u_y‖² = ‖ε̂ − ε‖² / SNR(t).
-    ``logits_fn(z, t)`` is the block applied to the batch's images.
+    - ``denoise`` with ``target = "noise"``: the block's output *is* ε̂ ∈ ℝ^d (a block of
+      ``output_dim = d``: noise off W_Embed's row space must be predictable too) and the term is
+      (η/2) E[(SNR′(t)/SNR(t)) ‖ε̂ − ε‖²]: the same objective, since the û implied by ε̂
+      (``embedding_from_noise``) has ‖û − u_y‖² = ‖ε̂ − ε‖² / SNR(t).
+    With importance sampling each weight is divided by p(t). ``logits_fn(z, t)`` is the block
+    applied to the batch's images.
     """
     u = embedding_weight[labels]
-    t = torch.rand(len(labels), device=u.device)
+    t, density = ct_times(schedule, len(labels), u.device, time_sampling)
     noise = torch.randn(u.shape, device=u.device, dtype=u.dtype)
     z_t = sample_marginal(u, schedule.alpha_bar(t)[:, None], noise=noise)
-    logits = logits_fn(z_t, t)
+    output = logits_fn(z_t, t)
+    slope = schedule.snr_derivative(t) if density is None else schedule.snr_derivative(t) / density
     if target == "embedding":
-        weight, error = schedule.snr_derivative(t), (convex_denoise(logits, embedding_weight) - u).pow(2).sum(-1)
+        weight, error = slope, (convex_denoise(output, embedding_weight) - u).pow(2).sum(-1)
     elif target == "noise":
-        weight, error = schedule.snr_derivative(t) / schedule.snr(t), (logits @ embedding_weight - noise).pow(2).sum(-1)
+        weight, error = slope / schedule.snr(t), (output - noise).pow(2).sum(-1)
     else:
         raise ValueError(f"unknown prediction target {target!r}; expected one of {PREDICTION_TARGETS}")
     ends = schedule.alpha_bar(torch.tensor([0.0, 1.0], device=u.device))

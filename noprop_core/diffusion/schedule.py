@@ -21,6 +21,10 @@ class NoiseSchedule(nn.Module):
     A schedule with trainable parameters is ``learnable`` and is re-discretised every step.
     """
 
+    # The learning rate of a learnable schedule's parameters, when it differs from the recipe's
+    # train.lr (None: the same); the trainer gives them their own parameter group.
+    learning_rate: float | None = None
+
     @property
     def learnable(self) -> bool:
         return any(p.requires_grad for p in self.parameters())
@@ -35,6 +39,17 @@ class NoiseSchedule(nn.Module):
     def snr_derivative(self, t: Tensor) -> Tensor:
         """dSNR/dt, exact (autograd); differentiable in the schedule's parameters while training."""
         return time_derivative(self.snr, t)
+
+    @torch.no_grad()
+    def time_of_snr(self, snr: Tensor, iterations: int = 40) -> Tensor:
+        """The t with SNR(t) = ``snr`` (elementwise, clamped to [0, 1]), by bisection: SNR is
+        increasing in t for every schedule, learned or not, so no closed form is needed."""
+        low, high = torch.zeros_like(snr), torch.ones_like(snr)
+        for _ in range(iterations):
+            middle = 0.5 * (low + high)
+            below = self.snr(middle) < snr
+            low, high = torch.where(below, middle, low), torch.where(below, high, middle)
+        return 0.5 * (low + high)
 
     def discretize(self, steps: int) -> DiscreteSchedule:
         # Differences of ᾱ near 1 lose precision in float32: compute in float64, keep float32.

@@ -30,6 +30,8 @@ class LearnableGammaConfig(ScheduleConfig):
     gamma_0: float = -7.0  # γ at t = 1 (clean end)
     gamma_1: float = 7.0  # γ at t = 0 (noisy end); must exceed gamma_0
     hidden: int = attrs.field(default=64, validator=at_least(1))
+    # Learning rate of the schedule's parameters; 0: the recipe's train.lr.
+    lr: float = attrs.field(default=0.0, validator=at_least(0))
 
 
 def build(config: LearnableGammaConfig):

@@ -61,4 +61,6 @@ def build(config: LearnableGammaConfig) -> LearnableGammaSchedule:
         from noprop_core import NopropError
 
         raise NopropError(f"model.schedule: gamma_1 ({config.gamma_1}) must exceed gamma_0 ({config.gamma_0})")
-    return LearnableGammaSchedule(gamma_0=config.gamma_0, gamma_1=config.gamma_1, hidden=config.hidden)
+    schedule = LearnableGammaSchedule(gamma_0=config.gamma_0, gamma_1=config.gamma_1, hidden=config.hidden)
+    schedule.learning_rate = config.lr or None
+    return schedule

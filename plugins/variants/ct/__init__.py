@@ -2,7 +2,10 @@
 
 ``target = "noise"`` (not in the paper) makes the block predict the noise ε instead of the clean
 embedding, with the loss weight transformed so that the objective is the same (``ct_loss``);
-several NoProp reimplementations report that it trains more easily.
+several NoProp reimplementations report that it trains more easily. The block then returns a
+d-dimensional ε̂ (not class weights over W_Embed's rows, which cannot reach noise outside their
+span when d > m). ``time_sampling = "importance"`` draws t with density ∝ SNR′(t) and divides
+the weight by it: the same objective in expectation, with less variance.
 
 One block û_θ(z_t, x, t); the schedule's parameters ψ are shared parameters, trained with the
 head and the embedding. Inference: ``ancestral`` applies the DT update on a grid of ``steps``
@@ -18,6 +21,7 @@ import attrs
 from noprop_core import (
     CT_SAMPLERS,
     PREDICTION_TARGETS,
+    TIME_SAMPLING,
     Inference,
     VariantConfig,
     between,
@@ -37,6 +41,8 @@ class CTConfig(VariantConfig):
     sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
     # What the block predicts: the clean embedding u_y (the paper) or the noise ε (see ct_loss).
     target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))
+    # How t is drawn in training: "uniform" (the paper) or "importance" (p(t) ∝ SNR′(t)).
+    time_sampling: str = attrs.field(default="uniform", validator=one_of(*TIME_SAMPLING))
 
     def inference(self) -> Inference:
         return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",

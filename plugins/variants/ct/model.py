@@ -22,9 +22,12 @@ from . import CTConfig
 
 class NoPropCT(SingleBlockVariant):
     def __init__(self, config: CTConfig, parts: VariantParts):
-        super().__init__(parts, steps=config.steps, sampler=config.sampler)
+        # The noise target's block returns ε̂ ∈ ℝ^d itself.
+        output_dim = parts.embedding.dim if config.target == "noise" else 0
+        super().__init__(parts, steps=config.steps, sampler=config.sampler, output_dim=output_dim)
         self.eta = config.eta
         self.target = config.target
+        self.time_sampling = config.time_sampling
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return ct_loss(
@@ -35,6 +38,7 @@ class NoPropCT(SingleBlockVariant):
             schedule=self.schedule,
             eta=self.eta,
             target=self.target,
+            time_sampling=self.time_sampling,
         )
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
@@ -44,7 +48,7 @@ class NoPropCT(SingleBlockVariant):
         def denoise(z: Tensor, t: Tensor) -> Tensor:
             if self.target == "noise":
                 alpha_bar = self.schedule.alpha_bar(t).to(z.dtype)[:, None]
-                return embedding_from_noise(z, logits(z, t) @ weight, alpha_bar)
+                return embedding_from_noise(z, logits(z, t), alpha_bar)
             return convex_denoise(logits(z, t), weight)
 
         if self.sampler == "ancestral":
@@ -58,6 +62,17 @@ class NoPropCT(SingleBlockVariant):
             z_0 = self.initial_noise(images, generator)
             states = integrate(probability_flow(denoise, self.schedule), z_0, self.steps, self.sampler)
         return [self.head(z) for z in states]
+
+    def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """The block at t = 0 with z_0 ~ N(0, I): its logits, or for the noise target the class
+        nearest to the û its ε̂ implies."""
+        z = self.initial_noise(images, generator)
+        t = torch.zeros(len(images), device=images.device)
+        output = self.block(images, z, t)
+        if self.target == "noise":
+            alpha_bar = self.schedule.alpha_bar(t).to(z.dtype)[:, None]
+            return [self.nearest_embedding_scores(embedding_from_noise(z, output, alpha_bar))]
+        return [output]
 
 
 def build(config: CTConfig, parts: VariantParts) -> NoPropCT:
