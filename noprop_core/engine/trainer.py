@@ -22,6 +22,7 @@ import attrs
 import torch
 from torch import Tensor
 
+from noprop_core.engine.augment import augmentation_for
 from noprop_core.engine.data import batch_count, loaded_batches, shuffled_batches
 from noprop_core.engine.evaluation import evaluate_epoch, peak_memory_bytes
 from noprop_core.engine.experiment import Experiment
@@ -39,15 +40,46 @@ OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 
 
 def make_optimizer(
-    parameters: list[torch.nn.Parameter], train: TrainSection, capturable: bool = False
+    parameters: list[torch.nn.Parameter] | list[dict[str, Any]], train: TrainSection, capturable: bool = False
 ) -> torch.optim.Optimizer | None:
-    """``capturable``: the step counts stay on the device, as a CUDA graph of the update needs."""
+    """``parameters``: a list of parameters, or of parameter groups (each may set its own lr).
+    ``capturable``: the step counts stay on the device, as a CUDA graph of the update needs."""
     if not parameters:
         return None
     # fused: one kernel for all tensors instead of PyTorch's CPU default, a Python loop per tensor.
     return OPTIMIZERS[train.optimizer](
         parameters, lr=train.lr, weight_decay=train.weight_decay, fused=True, capturable=capturable
     )
+
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, train: TrainSection
+                           ) -> torch.optim.lr_scheduler.LRScheduler | None:  # fmt: skip
+    """The per-epoch learning-rate schedule of ``train``: cosine decay to 0 over the epochs, or
+    constant, after a linear warm-up over ``warmup_epochs`` when there is one; None: constant."""
+    schedulers = torch.optim.lr_scheduler
+    cosine = train.lr_schedule == "cosine"
+    if not train.warmup_epochs:
+        return schedulers.CosineAnnealingLR(optimizer, T_max=train.epochs) if cosine else None
+    warm = min(train.warmup_epochs, train.epochs)
+    warmup = schedulers.LinearLR(optimizer, start_factor=1 / train.warmup_epochs, total_iters=train.warmup_epochs - 1)
+    if warm == train.epochs:
+        return warmup
+    after = (schedulers.CosineAnnealingLR(optimizer, T_max=train.epochs - warm) if cosine
+             else schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0))  # fmt: skip
+    return schedulers.SequentialLR(optimizer, [warmup, after], milestones=[warm])
+
+
+def shared_parameter_groups(variant) -> list[torch.nn.Parameter] | list[dict[str, Any]]:
+    """The shared parameters, with a learnable schedule's in a group of its own learning rate
+    when it asks for one (``NoiseSchedule.learning_rate``)."""
+    shared = variant.shared_parameters()
+    schedule = variant.noise_schedule()
+    if schedule is None or schedule.learning_rate is None:
+        return shared
+    own = {id(p) for p in schedule.parameters()}
+    groups = [{"params": [p for p in shared if id(p) not in own]},
+              {"params": [p for p in shared if id(p) in own], "lr": schedule.learning_rate}]  # fmt: skip
+    return [group for group in groups if group["params"]]
 
 
 class NonFiniteLoss(NopropError):
@@ -89,13 +121,12 @@ class Trainer:
         }
         # speed.cuda_graph: stacked updates replayed as one CUDA graph (noprop_core.speed.cuda_graph).
         self.graphed = GraphedUpdate(experiment.device) if graph else None
-        self.shared_optimizer = make_optimizer(self.variant.shared_parameters(), train, capturable=graph)
+        self.shared_optimizer = make_optimizer(shared_parameter_groups(self.variant), train, capturable=graph)
         self.lr_schedulers = [
-            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
-            for optimizer in self.optimizers()
-            if train.lr_schedule == "cosine"
+            scheduler for scheduler in (learning_rate_schedule(o, train) for o in self.optimizers()) if scheduler
         ]
         self.data_order = torch.Generator().manual_seed(self.recipe.seed)
+        self.augmentation = augmentation_for(self.recipe.data.augment, experiment.splits)
         self.history: list[EpochRecord] = []
         self.train_seconds = 0.0
         self.step = 0
@@ -271,6 +302,8 @@ class Trainer:
             for position, (images, labels) in enumerate(itertools.islice(batches, limit)):
                 if position < state.batches_done:
                     continue  # done before the interruption
+                if self.augmentation is not None:
+                    images = self.augmentation(images)
                 yield images, labels, units
             state.batches_done = 0
 

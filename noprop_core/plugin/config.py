@@ -111,6 +111,12 @@ def one_of(*choices: str) -> Callable[[Any, attrs.Attribute, Any], None]:
     return _check(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
 
 
+def each_one_of(*choices: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """A list whose every item is one of ``choices``, none twice."""
+    return _check(lambda v: all(item in choices for item in v) and len(set(v)) == len(v),
+                  "a list of distinct names from " + ", ".join(repr(c) for c in choices))  # fmt: skip
+
+
 @attrs.frozen(kw_only=True)
 class DatasetConfig(PluginConfig):
     """Keys every dataset section has. ``root`` defaults to $NOPROP_DATA, then ./data."""
@@ -122,3 +128,7 @@ class DatasetConfig(PluginConfig):
     # device when they fit in half of its free memory (noprop_core.engine.data.resolve_placement).
     placement: str = attrs.field(default="auto", validator=one_of("auto", "device", "host"))
     workers: int = attrs.field(default=0, validator=at_least(0))  # DataLoader processes ("host" only)
+    # Training-time augmentation, in this order, each image drawn on its own (noprop_core.engine.augment):
+    # "hflip" (horizontal flip, p = 0.5), "crop" (random crop after 4-pixel zero padding),
+    # "randaugment" (RandAugment, 2 operations of magnitude 9). Evaluation never augments.
+    augment: list[str] = attrs.field(factory=list, validator=each_one_of("hflip", "crop", "randaugment"))

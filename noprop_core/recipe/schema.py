@@ -44,6 +44,9 @@ class TrainSection:
     weight_decay: float = attrs.field(default=1e-3, validator=at_least(0))
     # "constant" (the paper) or "cosine": lr decays to 0 over the epochs, stepped once per epoch.
     lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
+    # Linear warm-up of the learning rate over the first N epochs (from lr/N to lr), then
+    # lr_schedule over the rest; 0 = none. A run shorter than N epochs only warms up.
+    warmup_epochs: int = attrs.field(default=0, validator=at_least(0))
     # Largest gradient norm per unit (and for the shared parameters); 0 = no clipping.
     grad_clip: float = attrs.field(default=0.0, validator=at_least(0))
     # Stop each unit's pass after N minibatches (0 = the whole training set); for quick checks.
