@@ -57,10 +57,33 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> 
         axis.legend(fontsize=7)
     save(figure, "schedule.png")
 
+    reading = [run for run in runs if any(r.get("image_accuracy") for r in run.metrics["history"])]
+    if reading:
+        save(image_accuracy_figure(plt, reading[:4]), "image_accuracy.png")
+
     groups = [row for row in rows if len(row.runs) > 1]
     if groups:
         save(seed_band_figure(plt, groups), "seed_groups.png")
     return written
+
+
+def image_accuracy_figure(plt, runs: list[RunSummary]):
+    """How much each block reads the image: its test accuracy with the label input pure noise,
+    per evaluated epoch, one panel per run and one colour per block (chance: 100 / classes)."""
+    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), squeeze=False)
+    for axis, run in zip(axes[0], runs):
+        history = [r for r in run.metrics["history"] if r.get("image_accuracy")]
+        blocks = len(history[-1]["image_accuracy"])
+        for block in range(blocks):
+            axis.plot([r["epoch"] for r in history], [r["image_accuracy"][block] for r in history],
+                      marker="." if len(history) < 30 else None, color=f"C{block % 10}", label=f"block {block + 1}")  # fmt: skip
+        name = run.run_dir.name
+        title = f"{run.run_dir.parent.name}/{name}" if name.startswith("seed-") else name
+        axis.set(xlabel="epoch", ylabel="test accuracy from the image alone (%)", ylim=(0, 100), title=title)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, ncol=2)
+    figure.suptitle("How much each block reads the image (label input: pure noise)")
+    return figure
 
 
 def seed_band_figure(plt, groups: list[Row]):

@@ -58,6 +58,26 @@ def confusion_matrix(variant: Variant, images: Tensor, labels: Tensor, num_class
     return counts.view(num_classes, num_classes).tolist()
 
 
+@torch.no_grad()
+def image_accuracy(
+    variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int
+) -> list[float] | None:
+    """Percent correct of each block's ``blind_scores`` (its label input pure noise): how much
+    each block reads the image. None for a variant that does not define them."""
+    variant.eval()
+    device = next((p.device for p in variant.parameters()), images.device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    correct: Tensor | None = None
+    for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
+        batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
+        scores = variant.blind_scores(batch_images, generator)
+        if not scores:
+            return None
+        hits = torch.stack([(block.argmax(-1) == batch_labels).sum() for block in scores])
+        correct = hits if correct is None else correct + hits
+    return None if correct is None else (100.0 * correct.double() / len(labels)).tolist()
+
+
 def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int,
              done: ImagesDone | None = None) -> float:  # fmt: skip
     """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
@@ -130,7 +150,8 @@ def final_accuracy_runs(variant: Variant, splits: TensorSplits, recipe: Recipe, 
 
 def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, object]:
     """An evaluated epoch's record fields: test accuracy along the inference chain (thinned) and
-    at its end, train accuracy on the first ``eval.train_subset`` examples, and validation
+    at its end, each block's test accuracy from the image alone (``image_accuracy``), train
+    accuracy on the first ``eval.train_subset`` examples, and validation
     accuracy when the data set holds a validation split. Noise seeded by the recipe's seed."""
     settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
     chain = chain_accuracy(variant, splits.test_images, splits.test_labels, **settings)
@@ -139,6 +160,7 @@ def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> di
         "test_accuracy": chain[-1],
         "chain_accuracy": thin(chain),
         "train_accuracy": accuracy(variant, splits.train_images[:count], splits.train_labels[:count], **settings),
+        "image_accuracy": image_accuracy(variant, splits.test_images, splits.test_labels, **settings),
     }
     if splits.has_validation:
         fields["validation_accuracy"] = accuracy(variant, splits.val_images, splits.val_labels, **settings)

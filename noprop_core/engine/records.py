@@ -19,6 +19,8 @@ class EpochRecord:
     peak_memory_bytes: int | None = None
     diagnostics: dict[str, list[float]] | None = None  # Variant.diagnostics() after the epoch
     validation_accuracy: float | None = None  # evaluated epochs, when the data set holds a validation split
+    # Test accuracy of each block from the image alone (Variant.blind_scores), evaluated epochs
+    image_accuracy: list[float] | None = None
 
     def as_dict(self) -> dict:
         return attrs.asdict(self)

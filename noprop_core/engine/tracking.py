@@ -29,6 +29,8 @@ class TrainingTracking:
     - ``alpha_bar`` and ``log_snr`` on a grid of t (step = grid index, t = step / (points − 1)),
       context {"subset": "schedule", "epoch": e}: at the start, and after each epoch when the
       schedule is learnable;
+    - ``image_accuracy``: each block's test accuracy from the image alone (its label input pure
+      noise), context {"subset": "test", "block": b}, on evaluated epochs;
     - ``examples_per_second`` and ``peak_memory_bytes`` per epoch;
     - ``class_embeddings``: prototype embeddings as images (paper Figure 2), at start and end.
 
@@ -70,6 +72,8 @@ class TrainingTracking:
                 epoch=epoch,
                 context={"subset": "test", "epoch": epoch},
             )
+        for block, value in enumerate(record.image_accuracy or [], start=1):
+            track(value, name="image_accuracy", step=step, epoch=epoch, context={"subset": "test", "block": block})
         for name, value in (("examples_per_second", record.examples_per_second),
                             ("peak_memory_bytes", record.peak_memory_bytes)):  # fmt: skip
             if value is not None:

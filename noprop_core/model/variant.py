@@ -94,6 +94,13 @@ class Variant(nn.Module):
         metrics.json and tracked, one curve per epoch. Default: none."""
         return {}
 
+    def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """Per block, its class scores (B, num_classes) for these images when its label input is
+        drawn at the noisiest level it is trained on and carries nothing of the label: what the
+        block reads from the image alone. A block that ignores the image scores at chance here
+        and leaves all the work to the end of the chain. Default: none (not measured)."""
+        return []
+
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Class scores (B, num_classes) by the variant's inference procedure."""
         return self.trajectory(images, generator)[-1]

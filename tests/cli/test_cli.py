@@ -275,5 +275,12 @@ def test_the_final_confusion_matrix_agrees_with_the_test_accuracy_and_is_plotted
     assert 100 * matrix.trace().item() / matrix.sum().item() == pytest.approx(metrics["test_accuracy_runs"][0])
     result = noprop("report", str(out), "--plot", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
-    for name in ("accuracy.png", "losses.png", "confusion.png", "chain_accuracy.png", "schedule.png"):
+    for name in (
+        "accuracy.png",
+        "losses.png",
+        "confusion.png",
+        "chain_accuracy.png",
+        "schedule.png",
+        "image_accuracy.png",
+    ):
         assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG"), name

@@ -61,7 +61,11 @@ def test_aim_run_holds_the_recipe_and_every_metric_with_its_context(tracked_run)
     for metric in aim_run.metrics():
         series.setdefault(metric.name, []).append((metric.context.to_dict(), values_by_step(metric)))
     assert set(series) >= {"loss", "accuracy", "chain_accuracy", "alpha_bar", "log_snr", "examples_per_second",
-                           "peak_memory_bytes"}  # fmt: skip
+                           "peak_memory_bytes", "image_accuracy"}  # fmt: skip
+    # how much each block reads the image: one series per block, equal to metrics.json's
+    image = {c["block"]: v for c, v in series["image_accuracy"]}
+    assert sorted(image) == [1, 2, 3, 4]
+    assert image[2] == pytest.approx([r["image_accuracy"][1] for r in metrics["history"]])
     loss_contexts = {(c["block"], c["term"]) for c, _ in series["loss"]}
     assert loss_contexts == {(b, term) for b in (1, 2, 3, 4) for term in ("ce", "kl", "denoise")}  # b sorts as a number
     assert all(c["subset"] == "train" for c, _ in series["loss"])

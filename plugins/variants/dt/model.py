@@ -106,6 +106,11 @@ class NoPropDT(BlockPerUnitVariant):
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         return [self.head(z) for z in self.inference_states(images, generator)]
 
+    def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """Every block's logits with z ~ N(0, I) (the chain's start) for its noisy label."""
+        z = torch.randn((len(images), self.embedding.dim), generator=generator, device=images.device)
+        return [block(images, z) for block in self.blocks]
+
 
 def build(config: DTConfig, parts: VariantParts) -> NoPropDT:
     return NoPropDT(config, parts)

@@ -38,6 +38,12 @@ class NoPropFM(SingleBlockVariant):
                            self.steps, self.sampler)  # fmt: skip
         return [self.nearest_embedding_scores(z) for z in states]
 
+    def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """The class nearest to z_0 + v(z_0, x, 0): one Euler step from noise, z_0 ~ N(0, I)."""
+        z = self.initial_noise(images, generator)
+        velocity = self.block(images, z, torch.zeros(len(images), device=images.device)) @ self.embedding.weight
+        return [self.nearest_embedding_scores(z + velocity)]
+
 
 def build(config: FMConfig, parts: VariantParts) -> NoPropFM:
     return NoPropFM(config, parts)
