@@ -51,10 +51,14 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(
         ("sample_marginal", "posterior_step", "kl_to_standard_normal", "embedding_from_noise"), "diffusion.gaussian"
     ),
-    **dict.fromkeys(("convex_denoise", "dt_loss", "dt_noisy_inputs", "ct_loss", "fm_loss"), "diffusion.objectives"),
-    **dict.fromkeys(("PREDICTION_TARGETS", "ODE_SOLVERS", "CT_SAMPLERS"), "diffusion.choices"),
+    **dict.fromkeys(
+        ("convex_denoise", "dt_loss", "dt_noisy_inputs", "ct_loss", "ct_times", "fm_loss"), "diffusion.objectives"
+    ),
+    **dict.fromkeys(("PREDICTION_TARGETS", "ODE_SOLVERS", "CT_SAMPLERS", "TIME_SAMPLING"), "diffusion.choices"),
     **dict.fromkeys(("dt_chain", "integrate", "probability_flow"), "diffusion.samplers"),
-    **dict.fromkeys(("LogNormalNoiseLevels", "block_interval"), "diffusion.noise_levels"),
+    **dict.fromkeys(
+        ("LogNormalNoiseLevels", "grid_blocks", "edm_preconditioning", "edm_weight"), "diffusion.noise_levels"
+    ),
     # model parts
     **dict.fromkeys(("Block", "BlockSpec", "ImageConditioned"), "model.blocks"),
     **dict.fromkeys(
@@ -66,6 +70,7 @@ _PUBLIC: dict[str, str] = {
             "is_image_embedding",
             "ReshapeToImage",
             "sinusoidal_embedding",
+            "TIME_EMBEDDING",
         ),
         "model.paper_block",
     ),  # fmt: skip

@@ -4,13 +4,14 @@
 Training draws σ from a log-normal, ln σ ~ N(P_mean, P_std²), restricted to [σ_min, σ_max].
 Time t ∈ [0, 1] runs in NoProp's direction (t = 0 pure noise, t = 1 clean) and is linear in
 that distribution's cumulative probability: t = (Φ_max − Φ(σ)) / (Φ_max − Φ_min), so equal
-lengths of t hold equal probability mass. Cutting [0, 1] into B equal pieces is the
-equal-probability partition of the noise levels among B blocks.
+lengths of t hold equal probability mass. Cutting [0, 1] into B equal pieces is the paper's
+equi-probability partition (§3.3) of the noise levels among B blocks, block 1 the noisiest.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import attrs
 import torch
@@ -48,9 +49,47 @@ class LogNormalNoiseLevels:
         cdf = STANDARD_NORMAL.cdf((sigma.double().log() - self.p_mean) / self.p_std)
         return ((high - cdf) / (high - low)).to(sigma.dtype)
 
+    def block_range(self, block: int, blocks: int, overlap: float = 0.0) -> tuple[float, float]:
+        """(σ_low, σ_high) that block ``block`` ∈ 1..B trains on. Its own range is
+        [σ_b, σ_{b−1}] of the equi-probability partition; ``overlap`` (the paper's γ, App. C)
+        widens it to [σ_b / α_b, α_b σ_{b−1}] with α_b = (σ_{b−1}/σ_b)^γ — γ times its own
+        width in log σ on each side — clipped to [σ_min, σ_max]."""
+        high, low = (float(self.sigma(torch.tensor(float(t), dtype=torch.float64)))
+                     for t in (Fraction(block - 1, blocks), Fraction(block, blocks)))  # fmt: skip
+        alpha = (high / low) ** overlap
+        return max(self.sigma_min, low / alpha), min(self.sigma_max, high * alpha)
 
-def block_interval(block: int, blocks: int, overlap: float = 0.0) -> tuple[float, float]:
-    """The t-interval of block ``block`` ∈ 1..B: [(b − 1)/B, b/B], widened on each side by
-    ``overlap`` times its own length (clipped to [0, 1]). Block 1 owns the noisiest levels."""
-    width = 1.0 / blocks
-    return max(0.0, (block - 1 - overlap) * width), min(1.0, (block + overlap) * width)
+    def draw(self, sigma_low: float, sigma_high: float, count: int, device: torch.device | str = "cpu",
+             generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+        """``count`` σ from the log-normal restricted to [σ_low, σ_high] (uniform in its
+        cumulative probability, then the quantile), float32."""
+        t_low, t_high = (float(self.t_of(torch.tensor(s, dtype=torch.float64))) for s in (sigma_high, sigma_low))
+        t = t_low + (t_high - t_low) * torch.rand(count, device=device, generator=generator, dtype=torch.float64)
+        return self.sigma(t).float()
+
+    def inference_grid(self, points: int) -> Tensor:
+        """``points`` noise levels from σ_max down to σ_min, equally spaced in cumulative
+        probability (the reference code's ``get_discrete_sigmas(dblock=True)``), float64."""
+        if points < 2:
+            raise ValueError(f"an inference grid needs at least 2 noise levels, got {points}")
+        return self.sigma(torch.linspace(0, 1, points, dtype=torch.float64))
+
+
+def grid_blocks(points: int, blocks: int) -> list[int]:
+    """Which block (1..B) denoises at each of ``points`` grid levels (equal steps of t from 0 to
+    1): the one whose range holds it; a level on a boundary goes to the noisier of the two
+    blocks, as the reference code's bucketing does. Exact in rational arithmetic."""
+    return [max(1, math.ceil(Fraction(i * blocks, points - 1))) for i in range(points)]
+
+
+def edm_preconditioning(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """EDM's (c_in, c_skip, c_out, c_noise) at σ: the block sees c_in·z and c_noise, and its
+    output h gives the denoised D = c_skip·z + c_out·h.
+    c_in = 1/√(σ² + σ_d²), c_skip = σ_d²/(σ² + σ_d²), c_out = σ σ_d/√(σ² + σ_d²), c_noise = ¼ ln σ."""
+    total = sigma.pow(2) + sigma_data**2
+    return total.rsqrt(), sigma_data**2 / total, sigma * sigma_data / total.sqrt(), 0.25 * sigma.log()
+
+
+def edm_weight(sigma: Tensor, sigma_data: float) -> Tensor:
+    """λ(σ) = (σ² + σ_d²)/(σ σ_d)², the per-example weight of the loss (EDM, DiffusionBlocks Eq. 5)."""
+    return (sigma.pow(2) + sigma_data**2) / (sigma * sigma_data).pow(2)

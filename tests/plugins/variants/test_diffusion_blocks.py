@@ -1,126 +1,210 @@
-"""DiffusionBlocks: the equal-probability partition, what each block sees in training, the loss
-by value, and the order in which inference visits the blocks."""
+"""DiffusionBlocks as its paper defines it, by value: the equi-probability partition, the overlap
+against α_b, EDM's preconditioning and weight, the w(σ)-weighted cross-entropy with normalised
+embeddings, z_0's variance, the Euler steps on the σ grid and the block visited at each level."""
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from noprop_core import LogNormalNoiseLevels, VariantParts, block_interval
-from noprop_plugins.embeddings.onehot.embedding import OneHotEmbedding
+from noprop_core import (
+    LogNormalNoiseLevels,
+    TrainableEmbedding,
+    VariantParts,
+    edm_preconditioning,
+    edm_weight,
+    grid_blocks,
+)
 from noprop_plugins.heads.softmax.head import SoftmaxHead
 from noprop_plugins.schedules.cosine.schedule import CosineSchedule
 from noprop_plugins.variants.diffusion_blocks import DiffusionBlocksConfig
 from noprop_plugins.variants.diffusion_blocks.model import DiffusionBlocks
 
 LEVELS = LogNormalNoiseLevels()
+NORMAL = NormalDist()
+P_MEAN, P_STD = -1.2, 1.2
 
 
-def phi(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+def boundaries(blocks: int) -> list[float]:
+    """σ_0 = σ_max > σ_1 > … > σ_B = σ_min at equal steps of the log-normal's CDF, written out
+    as the paper's §3.3 gives them (independent of the code under test)."""
+    q_min = NORMAL.cdf((math.log(0.002) - P_MEAN) / P_STD)
+    q_max = NORMAL.cdf((math.log(80.0) - P_MEAN) / P_STD)
+    return [math.exp(P_MEAN + P_STD * NORMAL.inv_cdf(q_max - b / blocks * (q_max - q_min))) for b in range(blocks + 1)]
 
 
 def test_the_partition_gives_every_block_equal_probability_mass():
-    blocks = 7
-    masses = []
-    for block in range(1, blocks + 1):
-        low, high = block_interval(block, blocks)
-        sigma_noisy, sigma_clean = LEVELS.sigma(torch.tensor([low, high], dtype=torch.float64)).tolist()
-        masses.append(phi((math.log(sigma_noisy) + 1.2) / 1.2) - phi((math.log(sigma_clean) + 1.2) / 1.2))
-    total = phi((math.log(80) + 1.2) / 1.2) - phi((math.log(0.002) + 1.2) / 1.2)
-    assert masses == pytest.approx([total / blocks] * blocks, rel=1e-9)
-    assert LEVELS.sigma(torch.tensor([0.0, 1.0], dtype=torch.float64)).tolist() == pytest.approx([80.0, 0.002])
+    sigmas = boundaries(7)
+    for block in range(1, 8):
+        assert LEVELS.block_range(block, 7) == pytest.approx((sigmas[block], sigmas[block - 1]), rel=1e-9)
+    assert sigmas[0] == pytest.approx(80.0) and sigmas[-1] == pytest.approx(0.002)
     t = torch.linspace(0, 1, 11, dtype=torch.float64)
     torch.testing.assert_close(LEVELS.t_of(LEVELS.sigma(t)), t)
 
 
-def test_noise_levels_drawn_uniformly_in_t_follow_the_truncated_log_normal():
+@pytest.mark.parametrize("gamma", [0.05, 0.1, 0.7])
+def test_overlap_widens_each_range_by_alpha_b_in_log_sigma(gamma):
+    sigmas = boundaries(3)
+    for block in range(1, 4):
+        alpha = (sigmas[block - 1] / sigmas[block]) ** gamma  # α_b = (σ_{b−1}/σ_b)^γ
+        expected = (max(0.002, sigmas[block] / alpha), min(80.0, alpha * sigmas[block - 1]))
+        assert LEVELS.block_range(block, 3, gamma) == pytest.approx(expected, rel=1e-9)
+    low, high = LEVELS.block_range(2, 3, gamma)  # the middle block is clipped by neither end
+    width = math.log(sigmas[1] / sigmas[2])
+    assert math.log(high / low) == pytest.approx((1 + 2 * gamma) * width, rel=1e-9)
+
+
+def test_noise_levels_follow_the_log_normal_restricted_to_the_range():
     torch.manual_seed(0)
-    log_sigma = LEVELS.sigma(torch.rand(400_000, dtype=torch.float64)).log()
-    a, b = (math.log(0.002) + 1.2) / 1.2, (math.log(80) + 1.2) / 1.2
+    low, high = LEVELS.block_range(2, 3, 0.1)
+    log_sigma = LEVELS.draw(low, high, 400_000).double().log()
+    a, b = ((math.log(s) - P_MEAN) / P_STD for s in (low, high))
     density = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
-    mean = -1.2 + 1.2 * (density(a) - density(b)) / (phi(b) - phi(a))  # the truncated normal's mean
-    assert log_sigma.mean().item() == pytest.approx(mean, abs=0.01)
+    mean = P_MEAN + P_STD * (density(a) - density(b)) / (NORMAL.cdf(b) - NORMAL.cdf(a))  # truncated normal
+    assert log_sigma.mean().item() == pytest.approx(mean, abs=0.005)
+    assert low <= log_sigma.exp().min() and log_sigma.exp().max() <= high * (1 + 1e-6)
 
 
-def test_overlap_widens_each_interval_by_its_fraction_on_both_sides():
-    assert block_interval(2, 4) == (0.25, 0.5)
-    assert block_interval(2, 4, overlap=0.5) == pytest.approx((0.125, 0.625))
-    assert block_interval(1, 4, overlap=0.5) == pytest.approx((0.0, 0.375))
+def test_edm_preconditioning_and_weight_by_value():
+    sigma = torch.tensor([0.002, 0.3, 1.0, 80.0], dtype=torch.float64)
+    c_in, c_skip, c_out, c_noise = edm_preconditioning(sigma, 0.5)
+    for k, s in enumerate(sigma.tolist()):
+        assert c_in[k].item() == pytest.approx(1 / math.sqrt(s * s + 0.25), rel=1e-12)
+        assert c_skip[k].item() == pytest.approx(0.25 / (s * s + 0.25), rel=1e-12)
+        assert c_out[k].item() == pytest.approx(s * 0.5 / math.sqrt(s * s + 0.25), rel=1e-12)
+        assert c_noise[k].item() == pytest.approx(0.25 * math.log(s), rel=1e-12)
+        assert edm_weight(sigma, 0.5)[k].item() == pytest.approx((s * s + 0.25) / (s * 0.5) ** 2, rel=1e-12)
+    # σ_data matters where it should: 0.7 instead of 0.5 changes every coefficient.
+    assert not torch.allclose(edm_preconditioning(sigma, 0.7)[1], c_skip)
 
 
 class Recorder(nn.Module):
-    """A block that records (block id, t, its z input) and returns fixed logits."""
+    """A block that records (block, c_noise, its z input) and returns a fixed h ∈ ℝ^d."""
 
-    def __init__(self, name: int, log: list, logits: torch.Tensor):
+    def __init__(self, name: int, log: list, h: torch.Tensor):
         super().__init__()
         self.name, self.log = name, log
-        self.logits = nn.Parameter(logits.clone())
+        self.h = nn.Parameter(h.clone())
 
     def forward(self, images, z, t):
         self.log.append((self.name, t.detach().clone(), z.detach().clone()))
-        return self.logits.expand(len(z), -1)
+        return self.h.expand(len(z), -1)
 
 
-def variant(blocks=4, log=None, logits=None, **config) -> DiffusionBlocks:
+WEIGHT = torch.tensor([[2.0, 0.5, -1.0, 0.3], [0.1, -3.0, 0.4, 1.0], [1.5, 1.5, 0.0, -0.5]])  # rows not unit
+H = torch.tensor([0.4, -0.2, 0.9, 0.1])
+
+
+def variant(blocks=3, log=None, **config) -> DiffusionBlocks:
     log = [] if log is None else log
     made = []
 
     def make_block(spec):
-        made.append(Recorder(len(made) + 1, log, logits if logits is not None else torch.zeros(3)))
+        assert spec.output_dim == 4 and spec.time_conditioned  # h lives in embedding space
+        made.append(Recorder(len(made) + 1, log, H))
         return made[-1]
 
-    parts = VariantParts(embedding=OneHotEmbedding(3), schedule=CosineSchedule(), image_shape=(1, 8, 8),
-                         num_classes=3, make_block=make_block, make_head=lambda: SoftmaxHead(3, 3))  # fmt: skip
+    torch.manual_seed(11)
+    head = SoftmaxHead(4, 3)
+    parts = VariantParts(embedding=TrainableEmbedding(WEIGHT.clone()), schedule=CosineSchedule(), image_shape=(1, 8, 8),
+                         num_classes=3, make_block=make_block, make_head=lambda: head)  # fmt: skip
     return DiffusionBlocks(DiffusionBlocksConfig(name="diffusion_blocks", blocks=blocks, **config), parts)
 
 
-@pytest.mark.parametrize("overlap", [0.0, 0.5])
-def test_each_block_trains_only_on_its_own_interval(overlap):
+@pytest.mark.parametrize("overlap", [0.0, 0.3])
+def test_each_block_trains_only_on_its_own_range_and_all_of_it(overlap):
     log = []
-    model = variant(blocks=4, log=log, overlap=overlap)
-    images, labels = torch.zeros(2000, 1, 8, 8), torch.arange(2000) % 3
+    model = variant(blocks=3, log=log, overlap=overlap)
+    images, labels = torch.zeros(3000, 1, 8, 8), torch.arange(3000) % 3
     for unit in model.units:
         model.losses(images, labels, unit)
-    for block in range(1, 5):
-        (t,) = [t for name, t, _ in log if name == block]
-        low, high = block_interval(block, 4, overlap)
-        assert low <= t.min() and t.max() <= high
-        assert t.min() < low + 0.01 * (high - low) and t.max() > high - 0.01 * (high - low)  # all of it
+    for block in range(1, 4):
+        (c_noise,) = [t for name, t, _ in log if name == block]
+        sigma = (4 * c_noise.double()).exp()
+        low, high = LEVELS.block_range(block, 3, overlap)
+        assert low * (1 - 1e-5) <= sigma.min() and sigma.max() <= high * (1 + 1e-5)
+        # all of it, measured in probability mass (the log-normal is thin near σ_max)
+        t, (t_high, t_low) = LEVELS.t_of(sigma), LEVELS.t_of(torch.tensor([high, low], dtype=torch.float64)).tolist()
+        span = t_low - t_high
+        assert t.min() < t_high + 0.01 * span and t.max() > t_low - 0.01 * span
 
 
-def test_the_denoising_term_follows_its_formula():
+def test_the_loss_is_w_sigma_weighted_cross_entropy_of_the_preconditioned_denoiser():
     log = []
-    logits = torch.tensor([0.3, -1.0, 2.0])
-    model = variant(blocks=2, log=log, logits=logits, sigma_data=0.7)
-    labels = torch.arange(600) % 3
+    model = variant(blocks=3, log=log, sigma_data=0.7)
+    labels = torch.arange(900) % 3
     torch.manual_seed(3)
-    terms = model.losses(torch.zeros(600, 1, 8, 8), labels, "block2")
-    _, t, z_in = log[0]
-    u = torch.eye(3)[labels]
-    sigma = LEVELS.sigma(t)[:, None]
-    z = z_in * (sigma**2 + 0.49).sqrt()  # the block saw c_in·z
-    noise = (z - u) / sigma
-    assert noise.std().item() == pytest.approx(1.0, rel=0.05)  # z = u + σ ε with ε standard normal
-    weight = (sigma**2 + 0.49) / (sigma**2 * 0.49)
-    expected = (weight[:, 0] * (logits.softmax(-1) - u).pow(2).sum(-1)).mean()
-    torch.testing.assert_close(terms["denoise"], expected)
-    assert set(terms) == {"kl", "denoise"}  # one-hot labels: no anchor term
+    terms = model.losses(torch.zeros(900, 1, 8, 8), labels, "block2")
+    assert set(terms) == {"weighted_ce"}
+    _, c_noise, z_in = log[0]
+    sigma = (4 * c_noise).exp()
+    z = z_in * (sigma[:, None] ** 2 + 0.49).sqrt()  # the block saw c_in·z
+    u = WEIGHT[labels] / WEIGHT[labels].norm(dim=-1, keepdim=True)  # L2-normalised embeddings
+    noise = (z - u) / sigma[:, None]
+    assert noise.std().item() == pytest.approx(1.0, rel=0.05) and abs(noise.mean().item()) < 0.05
+    denoised = 0.49 / (sigma**2 + 0.49)[:, None] * z + (sigma * 0.7 / (sigma**2 + 0.49).sqrt())[:, None] * H
+    ce = F.cross_entropy(model.head(denoised), labels, reduction="none")
+    expected = ((sigma**2 + 0.49) / (sigma * 0.7) ** 2 * ce).mean()
+    torch.testing.assert_close(terms["weighted_ce"], expected)
 
 
-def test_inference_visits_every_interval_once_in_order():
+def test_grid_blocks_give_each_level_to_the_block_whose_range_holds_it():
+    assert grid_blocks(3, 3) == [1, 2, 3]  # one call per block (the paper)
+    assert grid_blocks(4, 3) == [1, 1, 2, 3]  # a level on a boundary goes to the noisier block
+    assert grid_blocks(7, 3) == [1, 1, 1, 2, 2, 3, 3]
+    # Against the reference's bucketing of σ into the partition, away from boundaries:
+    sigmas = LEVELS.inference_grid(11)
+    edges = torch.tensor(boundaries(3)[::-1], dtype=torch.float64)
+    bucketed = (3 - (torch.bucketize(sigmas, edges, right=True) - 1)).clamp(1, 3).tolist()
+    assert grid_blocks(11, 3) == bucketed
+
+
+def test_inference_starts_wide_and_takes_euler_steps_on_the_sigma_grid():
     log = []
-    model = variant(blocks=3, log=log, steps=2, sampler="heun")
+    model = variant(blocks=3, log=log)
     with torch.no_grad():
-        states = model.trajectory(torch.zeros(5, 1, 8, 8), torch.Generator().manual_seed(0))
-    assert len(states) == 3 * 2 + 1
-    names = [name for name, _, _ in log]
-    assert names == sorted(names) and set(names) == {1, 2, 3}  # block 1 (noisiest) first, each once
-    for name, t, _ in log:
-        low, high = block_interval(name, 3)
-        assert low - 1e-6 <= t[0] <= high + 1e-6
-    visited = torch.stack([t[0] for _, t, _ in log])
-    assert (visited.diff() >= -1e-6).all() and visited[0] == 0 and visited[-1] == pytest.approx(1.0)
+        scores = model.trajectory(torch.zeros(20_000, 1, 8, 8), torch.Generator().manual_seed(0))
+    assert [name for name, _, _ in log] == [1, 2, 3] and len(scores) == 3
+    sigmas = boundaries(2)  # 3 levels: σ_max, the median of the probability mass, σ_min
+    weight = WEIGHT / WEIGHT.norm(dim=-1, keepdim=True)
+    z_seen = []
+    for (_, c_noise, z_in), sigma in zip(log, sigmas):
+        assert (4 * c_noise[0]).exp().item() == pytest.approx(sigma, rel=1e-5)
+        z_seen.append(z_in * math.sqrt(sigma**2 + 0.25))
+    # z_0 ~ N(0, (1 + σ_max²) I): the generator's standard normal draw, scaled (σ_max² alone would be 1.6e-4 off)
+    draw = torch.randn((20_000, 4), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(z_seen[0], draw * math.sqrt(1 + 80.0**2), rtol=1e-5, atol=0)
+    assert z_seen[0].var().item() == pytest.approx(1 + 80.0**2, rel=0.02)
+    for i in range(2):
+        c_skip, c_out = 0.25 / (sigmas[i] ** 2 + 0.25), sigmas[i] * 0.5 / math.sqrt(sigmas[i] ** 2 + 0.25)
+        logits = model.head(c_skip * z_seen[i] + c_out * H)
+        torch.testing.assert_close(scores[i], logits)
+        denoised = logits.softmax(-1) @ weight
+        expected = z_seen[i] + (sigmas[i + 1] - sigmas[i]) * (z_seen[i] - denoised) / sigmas[i]
+        torch.testing.assert_close(z_seen[i + 1], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_more_levels_than_blocks_visit_blocks_in_grid_order():
+    log = []
+    model = variant(blocks=3, log=log, steps=4)
+    with torch.no_grad():
+        model.trajectory(torch.zeros(3, 1, 8, 8))
+    assert [name for name, _, _ in log] == [1, 1, 2, 3]
+
+
+def test_blind_scores_give_each_block_pure_noise_at_the_top_of_its_range():
+    log = []
+    model = variant(blocks=3, log=log)
+    with torch.no_grad():
+        scores = model.blind_scores(torch.zeros(4000, 1, 8, 8), torch.Generator().manual_seed(1))
+    assert len(scores) == 3
+    for block, (name, c_noise, z_in) in enumerate(log, start=1):
+        sigma = LEVELS.block_range(block, 3)[1]
+        assert name == block and (4 * c_noise[0]).exp().item() == pytest.approx(sigma, rel=1e-5)
+        z = z_in * math.sqrt(sigma**2 + 0.25)
+        assert z.std().item() == pytest.approx(sigma, rel=0.05) and abs(z.mean().item()) < 0.05 * sigma
