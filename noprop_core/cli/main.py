@@ -59,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="re-evaluate a finished run")
     evaluate.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    evaluate.add_argument("--steps", type=int, help="inference steps (ct, fm, adjoint; per block: diffusion_blocks)")
-    evaluate.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm, diffusion_blocks)")
+    evaluate.add_argument(
+        "--steps", type=int, help="inference steps (ct, fm, adjoint; noise levels visited: diffusion_blocks)"
+    )
+    evaluate.add_argument(
+        "--sampler", help="ancestral, euler or heun (ct); euler or heun (fm); euler (diffusion_blocks)"
+    )
     evaluate.add_argument("--inference-runs", type=int, metavar="N",
                           help="repeat inference N times with independent noise (test and train accuracy)")  # fmt: skip
 
@@ -308,7 +312,7 @@ def _command_plugins(registry: Registry, console: Console) -> int:
 
 
 def _command_recipes(registry: Registry, console: Console) -> int:
-    from noprop_core.cli.paper import paper_values
+    from noprop_core.cli.paper import paper_reference
     from noprop_core.recipe.loading import recipe_to_dict
     from noprop_core.recipe.shipped import shipped_dir, shipped_names
 
@@ -316,7 +320,8 @@ def _command_recipes(registry: Registry, console: Console) -> int:
     rows = []
     for name in shipped_names():
         resolved = recipe_to_dict(load_recipe(shipped_dir() / f"{name}.toml", registry), registry)
-        paper = paper_values(resolved)
+        reference = paper_reference(resolved)
+        paper = reference.values if reference else None
         embedding = resolved["model"]["embedding"]
         rows.append((name, resolved["data"]["name"] if resolved["data"]["name"] != "torchvision"
                      else resolved["data"]["dataset"], resolved["variant"]["name"],

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import tomli
 
-from noprop_core.cli.paper import EPOCHS, SOURCE, PaperValues, paper_values
+from noprop_core.cli.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.engine import run_directory
 from noprop_core.engine.protocol import Spread, agrees, spread
 from noprop_core.errors import NopropError
@@ -85,13 +85,13 @@ class Row:
         return spread(values) if values else None
 
     @property
-    def paper(self) -> PaperValues | None:
-        return paper_values(self.first.recipe)
+    def reference(self) -> PaperReference | None:
+        return paper_reference(self.first.recipe)
 
     def budget_mismatch(self) -> str | None:
         """Why this row is not at the paper's budget, or None when it is."""
         metrics, recipe = self.first.metrics, self.first.recipe
-        paper_epochs = EPOCHS.get((metrics["dataset"], metrics["variant"]))
+        paper_epochs = self.reference.epochs if self.reference else None
         if metrics.get("data_stand_in"):
             return "stand-in data (the real files were absent)"
         if recipe["data"].get("subset"):
@@ -107,9 +107,11 @@ class Row:
         m, recipe = self.first.metrics, self.first.recipe
         embedding = recipe["model"]["embedding"]
         label = embedding["name"] + (f"-{embedding['dim']}" if "dim" in embedding else "")
-        paper_epochs = EPOCHS.get((m["dataset"], m["variant"]))
+        reference = self.reference
+        paper_epochs = reference.epochs if reference else None
         epochs = f"{m['epochs_completed']}" + (f"/{paper_epochs}" if paper_epochs else "")
-        test, train, paper = self.spread("test"), self.spread("train"), self.paper
+        test, train = self.spread("test"), self.spread("train")
+        paper = reference.values if reference else None
         delta = within = ""
         if paper is not None and test is not None:
             reason = self.budget_mismatch()
@@ -203,8 +205,9 @@ def table_rows(rows: list[Row]) -> tuple[list[tuple[str, ...]], list[str]]:
     return [row.cells(footnotes) for row in rows], footnotes
 
 
-CAPTION = (f"paper: {SOURCE}, mean ± standard error of 3 seeds × 5 inference runs; n: values pooled here "
-           "(seeds × inference runs); Δ = test − paper; within spread: |Δ| ≤ 2·√(se² + se_paper²); "
+CAPTION = (f"paper: {SOURCE}, mean ± standard error of 3 seeds × 5 inference runs (DiffusionBlocks and "
+           f"classifier rows: {DIFFUSION_BLOCKS_SOURCE}, Tables 1 and 6, no standard error given); n: values "
+           "pooled here (seeds × inference runs); Δ = test − paper; within spread: |Δ| ≤ 2·√(se² + se_paper²); "
            "epochs: done / the paper's (Table 3)")  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from noprop_core.cli.paper import paper_values
+from noprop_core.cli.paper import paper_reference
 from noprop_core.engine import run_directory
 from noprop_core.engine.protocol import agrees, spread
 from noprop_core.errors import NopropError
@@ -140,7 +140,8 @@ def summarize(recipe_path: Path, recipe: Recipe, registry: Registry, out: Path, 
     test = spread([value for run in runs for value in run["test_accuracy_runs"]])
     train = spread([value for run in runs for value in run["train_accuracy_runs"]])
     resolved = recipe_to_dict(recipe, registry)
-    paper = paper_values(resolved)
+    reference = paper_reference(resolved)
+    paper = reference.values if reference else None
     return {
         "recipe": str(recipe_path),
         "group": out.name,
@@ -152,6 +153,7 @@ def summarize(recipe_path: Path, recipe: Recipe, registry: Registry, out: Path, 
             "test_accuracy": {"mean": paper.test, "standard_error": paper.test_se},
             "train_accuracy": {"mean": paper.train, "standard_error": paper.train_se},
             "test_within_spread": agrees(test, paper.test, paper.test_se),
+            "source": reference.source,
         },
         "wall_seconds": wall_seconds,
         "runs": runs,

@@ -274,3 +274,37 @@ def test_on_a_cpu_seeds_are_stacked_only_when_asked(tmp_path):
         "run", REPO / "recipes" / "digits_dt.toml", "--seeds", 0, 1, *fused, "--out", tmp_path / "g"
     )
     assert status == 0 and "seeds one after another (on a CPU stacking gains nothing" in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("recipe", "variant", "epochs", "paper"),
+    [("cifar100_diffusion_blocks", "diffusion_blocks", 1000, "46.88 ± 0.00"),
+     ("cifar100_diffusion_blocks_vit", "diffusion_blocks", 500, "59.30 ± 0.00"),
+     ("cifar100_vit_backprop", "classifier", 500, "60.25 ± 0.00")],
+)  # fmt: skip
+def test_report_compares_diffusion_blocks_rows_with_their_paper(registry, tmp_path, recipe, variant, epochs, paper):
+    import tomli_w
+
+    from noprop_core.recipe.loading import load_recipe, recipe_to_dict
+
+    resolved = recipe_to_dict(load_recipe(REPO / "recipes" / f"{recipe}.toml", registry), registry)
+    for done, name in ((epochs, "full"), (10, "short")):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        (run_dir / "recipe.toml").write_text(tomli_w.dumps(resolved))
+        (run_dir / "metrics.json").write_text(json.dumps({
+            "variant": variant, "dataset": "cifar100", "seed": 0, "epochs_completed": done, "test_accuracy": 47.0,
+            "test_accuracy_runs": [46.0, 48.0], "train_accuracy_runs": [70.0, 70.0], "train_accuracy": 70.0,
+            "wall_seconds": 10.0, "peak_memory_bytes": 2**30, "history": [],
+        }))  # fmt: skip
+    rows = {}
+    for name in ("full", "short"):  # one report each: the same configuration would pool into one row
+        status, stdout, stderr = cli("report", "--markdown", tmp_path / name)
+        assert status == 0, stderr
+        line = next(line for line in stdout.splitlines() if "cifar100" in line and line.startswith("| "))
+        rows[name] = ([c.strip() for c in line.strip("|").split("|")], stdout)
+    (full, text), (short, short_text) = rows["full"], rows["short"]
+    assert full[5] == f"{epochs}/{epochs}" and full[11] == paper
+    assert full[12] == f"{47.0 - float(paper.split()[0]):+.2f}"
+    assert short[12] == "[1]" and f"10 of the paper's {epochs} epochs" in short_text
+    assert "arXiv:2506.14202" in text

@@ -7,6 +7,12 @@ GELU, each around a residual connection) follow, and the final layer norm's outp
 over the patches. The rest of the block — label path, time path, fusion, logits — is the
 paper's Figure 6 block (``noprop_core.paper_block``), so every variant can use it.
 
+With ``label_token = true`` the ViT is the whole block, as DiffusionBlocks' ViT is: the noisy
+label z (a linear map to ``width``, plus the time t's sinusoidal embedding through a linear
+layer for continuous-time blocks) enters as a token beside a learned [CLS] token and the
+patches; the [CLS] token's final state, through a linear layer, is the block's output (logits,
+or a vector of ``output_dim`` values).
+
 Attention is written out with ``scaled_dot_product_attention`` rather than through
 ``nn.TransformerEncoderLayer``, whose inference fast path cannot run under ``vmap`` (stacked
 DT training vmaps whole blocks). Under vmap on CPU, PyTorch runs the attention kernel block by
@@ -33,6 +39,9 @@ class ViTConfig(BackboneConfig):
     heads: int = attrs.field(default=4, validator=at_least(1))
     mlp_ratio: int = attrs.field(default=2, validator=at_least(1))
     dropout: float = attrs.field(default=0.1, validator=between(0.0, 0.9))
+    # The noisy label as a token of the transformer (the block is the ViT alone) instead of the
+    # paper block's label path after the image encoder.
+    label_token: bool = False
 
 
 def build(config: ViTConfig, spec: BlockSpec):

@@ -29,6 +29,34 @@ class TestViT(BackboneContract):
     image_shapes = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]
 
 
+class TestViTLabelToken(BackboneContract):
+    """The ViT as the whole block, the noisy label a token beside [CLS] and the patches."""
+
+    name = "vit"
+    config = {"width": 32, "depth": 2, "heads": 4, "label_token": True}
+    image_shapes = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]
+
+
+def test_the_label_token_carries_the_label_and_the_time(registry):
+    import torch
+
+    from noprop_core import BlockSpec
+
+    entry = registry.get("backbone", "vit")
+    config = entry.config(name="vit", width=32, depth=2, heads=4, label_token=True, dropout=0.0)
+    spec = BlockSpec(image_shape=(1, 8, 8), embedding_dim=5, num_classes=3, time_conditioned=True, output_dim=5)
+    torch.manual_seed(0)
+    block = entry.factory(config, spec).eval()
+    images, z, t = torch.randn(4, 1, 8, 8), torch.randn(4, 5), torch.rand(4)
+    out = block(images, z, t)
+    assert out.shape == (4, 5)
+    # the output is read off [CLS], which attends to the label token: changing z or t changes it
+    assert not torch.allclose(block(images, z + 1, t), out)
+    assert not torch.allclose(block(images, z, 1 - t), out)
+    assert not torch.allclose(block(images.flip(-1), z, t), out)
+    assert block.encoder.position.shape == (1, 2 + 4, 32)  # [CLS], label, 2×2 patches of 4 px
+
+
 @pytest.mark.slow
 def test_vit_blocks_learn_the_digits(registry, tmp_path):
     """Far above chance (10 %) in a few short epochs: the ViT encoder trains inside the paper's block."""
