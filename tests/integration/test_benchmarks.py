@@ -101,3 +101,38 @@ def test_table1_cost_predicts_the_protocol_from_a_short_timing():
     # 3 seeds × (100 epochs + the evaluations), as the docstring says
     assert row["protocol_seconds"] == pytest.approx(3 * (100 * row["epoch_seconds"] + row["evaluation_seconds"]))
     assert numbers["total_protocol_seconds"] == pytest.approx(row["protocol_seconds"])
+
+
+@pytest.mark.slow
+def test_device_script_trains_each_recipe_for_its_share_and_summarises(tmp_path):
+    """The GPU reproduction script, at a tiny budget on this CPU: each recipe trains (smoke mode,
+    stand-in data where CIFAR is absent), is stopped or finishes, and is summarised."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/device_reproduce.py", "--minutes", "0.6", "--out", str(tmp_path), "--smoke",
+         "--set", "variant.steps=4"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [row["recipe"] for row in summary] == ["cifar100_diffusion_blocks", "cifar10_ct"]
+    for row in summary:
+        assert row["epochs_completed"] >= 1 and row["train_wall_seconds"] <= 18 + 60, row
+        assert (tmp_path / f"{row['recipe']}.train.log").read_text().strip()
+
+
+@pytest.mark.slow
+def test_compare_benchmark_tabulates_and_plots_a_plan(tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        'seeds = [0, 1]\ntarget = 20.0\ncommon = ["train.epochs=2", "train.max_batches=2", "eval.train_subset=50",'
+        ' "data.subset=128", "eval.inference_runs=2"]\n'
+        '[runs.dt]\nrecipe = "digits_dt"\nset = ["variant.timesteps=2"]\n'
+    )
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "benchmarks/compare.py", str(plan), "--out", str(out)], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (row,) = json.loads((out / "summary.json").read_text())
+    assert row["test"]["n"] == 4 and len(row["epochs_to_target"]) == 2 and len(row["image_accuracy_last"]) == 2
+    assert set(row["curve"]) == {"1", "2"} and (out / "accuracy.png").stat().st_size > 10_000
+    assert "| dt |" in (out / "summary.md").read_text()
