@@ -20,7 +20,7 @@ FIRST_PARTY = {
     "backbone": {"cnn": "cnn", "resnet18": "resnet", "resnet50": "resnet", "vit": "vit"},
     "label_embedding": {"onehot": "onehot", "learned": "learned", "prototype": "prototype"},
     "schedule": {"cosine": "cosine", "learnable_gamma": "learnable_gamma"},
-    "variant": {name: name for name in ["adjoint", "backprop", "ct", "diffusion_blocks", "dt", "fm"]},
+    "variant": {name: name for name in ["adjoint", "backprop", "classifier", "ct", "diffusion_blocks", "dt", "fm"]},
     "head": {"softmax": "softmax", "radial": "radial"},
     "dataset": {
         "digits": "digits",

@@ -134,7 +134,7 @@ BAD = {
     ),
     "unknown plugin": (
         VALID.replace('name = "dt"', 'name = "dtt"'),
-        "variant.name: unknown variant 'dtt' (available: adjoint, backprop, ct, diffusion_blocks, dt, fm)",
+        "variant.name: unknown variant 'dtt' (available: adjoint, backprop, classifier, ct, diffusion_blocks, dt, fm)",
     ),
     "missing section": (VALID.replace("[train]\nepochs = 2", ""), "train: missing required key"),
     "missing name": (VALID.replace('name = "onehot"', ""), "model.embedding.name: missing required key"),

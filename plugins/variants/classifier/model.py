@@ -38,7 +38,9 @@ class Classifier(Variant):
         return {"ce": F.cross_entropy(self.logits(images), labels)}
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        return [self.logits(images)]
+        """Two states: before the block (no information: equal scores) and its logits."""
+        logits = self.logits(images)
+        return [torch.zeros_like(logits), logits]
 
 
 def build(config: ClassifierConfig, parts: VariantParts) -> Classifier:

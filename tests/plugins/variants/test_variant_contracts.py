@@ -47,11 +47,22 @@ class TestCTPredictingNoise(VariantContract):
     parts = {**VariantContract.parts, "schedule": ("learnable_gamma", {})}
 
 
+class TestCTImportanceWithLearnedDim20(VariantContract):
+    name = "ct"
+    config = {"steps": 4, "target": "noise", "time_sampling": "importance"}
+    parts = {**VariantContract.parts, "schedule": ("learnable_gamma", {"lr": 0.01}), "embedding": ("learned", {"dim": 20})}
+
+
 class TestDiffusionBlocks(VariantContract):
     name = "diffusion_blocks"
-    config = {"blocks": 3, "steps": 2}
+    config = {"blocks": 3}
 
 
-class TestDiffusionBlocksPredictingNoiseWithOverlap(VariantContract):
+class TestDiffusionBlocksMoreLevelsWithOverlapSequential(VariantContract):
     name = "diffusion_blocks"
-    config = {"blocks": 3, "steps": 2, "sampler": "euler", "target": "noise", "overlap": 0.5, "order": "sequential"}
+    config = {"blocks": 2, "steps": 5, "overlap": 0.5, "order": "sequential"}
+    parts = {**VariantContract.parts, "embedding": ("learned", {"dim": 7})}
+
+
+class TestClassifier(VariantContract):
+    name = "classifier"
