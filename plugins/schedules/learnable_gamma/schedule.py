@@ -32,7 +32,7 @@ class MonotoneNetwork(nn.Module):
 
 
 class LearnableGammaSchedule(NoiseSchedule):
-    def __init__(self, *, gamma_0: float = -7.0, gamma_1: float = 7.0, hidden: int = 64):
+    def __init__(self, *, gamma_0: float = -3.0, gamma_1: float = 3.0, hidden: int = 64):
         super().__init__()
         if not gamma_1 > gamma_0:
             raise ValueError(f"gamma_1 ({gamma_1}) must exceed gamma_0 ({gamma_0}) so that γ decreases")
