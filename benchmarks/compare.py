@@ -116,10 +116,12 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     figure, (whole, zoom) = plt.subplots(1, 2, figsize=(12, 4.8))
     for index, row in enumerate(rows):
         epochs = sorted(int(e) for e in row["curve"])
-        means = [row["curve"][str(e) if str(e) in row["curve"] else e]["mean"] for e in epochs]
-        errors = [row["curve"][str(e) if str(e) in row["curve"] else e]["standard_error"] or 0.0 for e in epochs]
+        points = [row["curve"][str(e) if str(e) in row["curve"] else e] for e in epochs]  # str keys once read back
+        means = [point["mean"] for point in points]
+        errors = [point["standard_error"] or 0.0 for point in points]
+        style = ("-", "--", ":")[index // 10 % 3]  # colours repeat after ten: the line style tells them apart
         for axis in (whole, zoom):
-            axis.plot(epochs, means, color=f"C{index % 10}", marker=".", label=row["label"])
+            axis.plot(epochs, means, color=f"C{index % 10}", linestyle=style, marker=".", label=row["label"])
             axis.fill_between(epochs, [m - e for m, e in zip(means, errors)], [m + e for m, e in zip(means, errors)],
                               color=f"C{index % 10}", alpha=0.2)  # fmt: skip
     whole.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100), title=title)
