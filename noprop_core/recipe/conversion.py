@@ -48,6 +48,16 @@ def _structure_float(value: Any, _type: type) -> float:
     return float(value)
 
 
+def _list_from_array(converter: cattrs.Converter) -> Callable[[Any, type], list]:
+    def structure(value: Any, list_type: type) -> list:
+        if not isinstance(value, list):
+            raise InvalidValue("", f"expected a list (a TOML array: [ ... ]), got {value!r}")
+        (item,) = list_type.__args__
+        return [converter.structure(entry, item) for entry in value]
+
+    return structure
+
+
 def _validated_field(converter: cattrs.Converter, field: attrs.Attribute) -> Callable[[Any, type], Any]:
     def structure(value: Any, _type: type) -> Any:
         result = converter.structure(value, field.type)
@@ -82,6 +92,10 @@ def make_converter() -> cattrs.Converter:
     # A name or a count (speed.threads): passed on as given; the field's validator says what fits.
     converter.register_structure_hook(str | int, _strict((str, int), "a string or a whole number"))
     converter.register_structure_hook(bool | str, _strict((bool, str), "true, false or a string"))
+    # A TOML array for a list: a string would otherwise be split into its characters.
+    converter.register_structure_hook_func(
+        lambda cls: getattr(cls, "__origin__", None) is list, _list_from_array(converter)
+    )
     # Plugin sections are declared by their kind's base class but hold a plugin's subclass:
     # unstructure the instance's own fields, not the declared ones.
     converter.register_unstructure_hook_func(lambda cls: cls in BY_CONFIG_BASE, lambda obj: attrs.asdict(obj))
