@@ -55,7 +55,12 @@ def test_each_seed_in_the_stack_trains_as_it_would_alone(stacked_and_alone):
         with torch.no_grad():
             for a, b in zip(together.variant.blocks, by_itself.variant.blocks):
                 ours, theirs = a(images, z), b(images, z)
-                assert (ours - theirs).norm() <= 1e-3 * theirs.norm()
+                # The two paths round differently (other kernel shapes, and which kernels run
+                # depends on the CPU: 0.1 % here on one Intel CPU, 0.24 % on an AMD EPYC), and
+                # Adam turns rounding-level gradient differences of parameters whose true gradient
+                # is ≈ 0 into lr-sized steps; 2 % bounds that and stays well below the > 10 %
+                # by which another seed's block differs (checked below).
+                assert (ours - theirs).norm() <= 2e-2 * theirs.norm()
             other = stacked[(stacked.index(together) + 1) % len(stacked)].variant.blocks[0](images, z)
             assert (other - by_itself.variant.blocks[0](images, z)).norm() > 0.1 * other.norm()
             torch.testing.assert_close(together.variant.head(z), by_itself.variant.head(z), rtol=1e-4, atol=1e-5)
