@@ -4,7 +4,7 @@ the final test accuracy (mean ± se over seeds × inference runs), the epochs ea
 reach a target accuracy, and each block's accuracy from the image alone; one plot shows test
 accuracy against epoch (mean ± se over seeds) per configuration.
 
-    python benchmarks/compare.py PLAN.toml --out DIR [--only NAME ...] [--jobs 2]
+    python benchmarks/compare.py PLAN.toml --out DIR [--only NAME ...] [--jobs 2] [--summarise]
 
 A plan is a TOML file::
 
@@ -140,9 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", nargs="*", default=None, help="configurations to run (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="seeds trained at once, one thread each")
+    parser.add_argument("--summarise", action="store_true", help="train nothing: tabulate the groups already complete")
     args = parser.parse_args(argv)
     plan = tomllib.loads(args.plan.read_text())
-    names = args.only or list(plan["runs"])
+    names = [] if args.summarise else args.only or list(plan["runs"])
     for name in names:
         if len(seed_metrics(args.out / name)) < len(plan.get("seeds", [0, 1, 2])):
             train_group(name, plan["runs"][name], plan, args.out, args.jobs)

@@ -52,6 +52,7 @@ from noprop_core.engine.tracking import Tracker
 from noprop_core.engine.trainer import Trainer
 from noprop_core.model.blocks import BlockSpec
 from noprop_core.model.variant import Variant, VariantParts
+from noprop_core.plugin.config import DatasetConfig
 from noprop_core.recipe.schema import EvalSection, Recipe, TrainSection
 from noprop_core.speed.cuda_graph import WARMUP_STEPS
 from noprop_core.speed.section import SpeedSection
@@ -93,7 +94,7 @@ def batch(image_shape, size, device):
 def trainer_for(variant: Variant, images, labels, device, cuda_graph: bool = False) -> Trainer:
     splits = TensorSplits(name="bench", train_images=images, train_labels=labels, test_images=images,
                           test_labels=labels, num_classes=CLASSES)  # fmt: skip
-    recipe = Recipe(data=None, model=None, variant=None, train=TrainSection(epochs=1), eval=EvalSection(),
+    recipe = Recipe(data=DatasetConfig(name="bench"), model=None, variant=None, train=TrainSection(epochs=1), eval=EvalSection(),
                     speed=SpeedSection(cuda_graph=cuda_graph), tracker=None)  # fmt: skip
     experiment = Experiment(recipe=recipe, device=device, splits=splits, variant=variant.to(device).train())
     return Trainer(experiment, Progress(), Tracker())

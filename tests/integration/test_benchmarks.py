@@ -51,7 +51,7 @@ def test_epoch_benchmark_reports_a_bad_recipe_key_in_one_line():
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "epoch.py: recipes/digits_dt.toml: train.nope: unknown key (allowed here: batch_size, "
-        "epochs, grad_clip, lr, lr_schedule, max_batches, optimizer, weight_decay)"
+        "epochs, grad_clip, lr, lr_schedule, max_batches, optimizer, warmup_epochs, weight_decay)"
     ]
 
 
