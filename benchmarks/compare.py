@@ -41,7 +41,9 @@ def first_epoch_at(history: list[dict], target: float) -> int | None:
 
 
 def seed_metrics(group: Path) -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(group.glob("seed-*/metrics.json"))]
+    """The metrics of the group's finished seeds (a run still training has no final evaluation)."""
+    found = [json.loads(path.read_text()) for path in sorted(group.glob("seed-*/metrics.json"))]
+    return [metrics for metrics in found if metrics.get("test_accuracy_runs")]
 
 
 def train_group(name: str, config: dict, plan: dict, out: Path, jobs: int) -> None:
