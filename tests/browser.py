@@ -11,7 +11,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,12 +28,13 @@ def find_chromium() -> str | None:
 
 class Browser:
     def __init__(self, executable: str, width: int = 1600, height: int = 1000):
-        self.profile = tempfile.TemporaryDirectory(prefix="noprop-chromium-")
+        # Chromium's helper processes can still write to the profile as it is removed.
+        self.profile = tempfile.TemporaryDirectory(prefix="noprop-chromium-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
             [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--hide-scrollbars", f"--window-size={width},{height}", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile.name}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         self.ids = itertools.count(1)
         self.exits = contextlib.ExitStack()
@@ -92,7 +95,8 @@ class Browser:
         try:
             self.exits.close()
         finally:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # Chromium and its helper processes
             self.process.wait(timeout=30)
             self.profile.cleanup()
 
