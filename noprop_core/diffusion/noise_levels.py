@@ -39,7 +39,7 @@ class LogNormalNoiseLevels:
     def sigma(self, t: Tensor) -> Tensor:
         """σ(t): σ_max at t = 0, σ_min at t = 1, the log-normal's quantile in between."""
         low, high = self.cdf_range
-        cdf = (high - t.double() * (high - low)).clamp(1e-15, 1 - 1e-15)
+        cdf = high - t.double() * (high - low)  # in [Φ_min, Φ_max] ⊂ (0, 1) for t in [0, 1]
         sigma = torch.exp(self.p_mean + self.p_std * STANDARD_NORMAL.icdf(cdf))
         return sigma.clamp(self.sigma_min, self.sigma_max).to(t.dtype if t.is_floating_point() else torch.float32)
 

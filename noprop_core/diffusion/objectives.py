@@ -70,23 +70,35 @@ def dt_loss(
     return {"ce": ce, "kl": kl, "denoise": denoise}
 
 
-def ct_times(schedule: NoiseSchedule, count: int, device: torch.device, sampling: str = "uniform"
-             ) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+def ct_times(schedule: NoiseSchedule, count: int, device: torch.device, sampling: str = "uniform",
+             target: str = "embedding") -> tuple[Tensor, Tensor | None]:  # fmt: skip
     """t for ``count`` examples and its density p(t) (None: uniform, p = 1).
 
-    ``importance``: p(t) = SNR′(t) / (SNR(1) − SNR(0)) on the schedule as it is now, drawn by
-    inverting SNR (t = SNR⁻¹(SNR(0) + v (SNR(1) − SNR(0))), v ~ U(0, 1)). Both are constants of
-    the step (no gradient): dividing the weight by p(t) keeps the objective and its gradient in
-    the schedule's parameters equal, in expectation, to uniform t's.
+    ``importance`` draws t with density proportional to the target's weight on the schedule as
+    it is now, so that weight / p(t) is a constant:
+    - ``embedding`` (weight SNR′): p(t) = SNR′(t) / (SNR(1) − SNR(0)), SNR(t) uniform;
+    - ``noise`` (weight SNR′/SNR): p(t) = (SNR′/SNR)(t) / (log SNR(1) − log SNR(0)), log SNR(t)
+      uniform.
+    t comes from inverting SNR (``time_of_snr``). Both are constants of the step (no gradient):
+    dividing the weight by p(t) keeps the objective and its gradient in the schedule's parameters
+    equal, in expectation, to uniform t's.
     """
     if sampling == "uniform":
         return torch.rand(count, device=device), None
     if sampling != "importance":
         raise ValueError(f"unknown time sampling {sampling!r}; expected one of {TIME_SAMPLING}")
+    if target not in PREDICTION_TARGETS:
+        raise ValueError(f"unknown prediction target {target!r}; expected one of {PREDICTION_TARGETS}")
     with torch.no_grad():
         ends = schedule.snr(torch.tensor([0.0, 1.0], device=device))
-        t = schedule.time_of_snr(ends[0] + torch.rand(count, device=device) * (ends[1] - ends[0]))
-        density = schedule.snr_derivative(t) / (ends[1] - ends[0])
+        v = torch.rand(count, device=device)
+        if target == "embedding":
+            t = schedule.time_of_snr(ends[0] + v * (ends[1] - ends[0]))
+            density = schedule.snr_derivative(t) / (ends[1] - ends[0])
+        else:
+            log_ends = ends.log()
+            t = schedule.time_of_snr((log_ends[0] + v * (log_ends[1] - log_ends[0])).exp())
+            density = schedule.snr_derivative(t) / schedule.snr(t) / (log_ends[1] - log_ends[0])
     return t, density
 
 
@@ -100,6 +112,7 @@ def ct_loss(
     eta: float,
     target: str = "embedding",
     time_sampling: str = "uniform",
+    denoise_trains_embedding: bool = True,
 ) -> dict[str, Tensor]:
     """NoProp-CT (Eq. 9, Algorithm 2), t ~ U(0, 1) per example (or by importance, ``ct_times``):
 
@@ -112,16 +125,19 @@ def ct_loss(
       (η/2) E[(SNR′(t)/SNR(t)) ‖ε̂ − ε‖²]: the same objective, since the û implied by ε̂
       (``embedding_from_noise``) has ‖û − u_y‖² = ‖ε̂ − ε‖² / SNR(t).
     With importance sampling each weight is divided by p(t). ``logits_fn(z, t)`` is the block
-    applied to the batch's images.
+    applied to the batch's images. ``denoise_trains_embedding = False``: W_Embed gets no gradient
+    from the denoising term (z_t is built from a detached u_y); it learns from ``ce`` and ``kl``.
     """
     u = embedding_weight[labels]
-    t, density = ct_times(schedule, len(labels), u.device, time_sampling)
+    t, density = ct_times(schedule, len(labels), u.device, time_sampling, target)
     noise = torch.randn(u.shape, device=u.device, dtype=u.dtype)
-    z_t = sample_marginal(u, schedule.alpha_bar(t)[:, None], noise=noise)
+    denoise_weight = embedding_weight if denoise_trains_embedding else embedding_weight.detach()
+    u_denoise = u if denoise_trains_embedding else u.detach()
+    z_t = sample_marginal(u_denoise, schedule.alpha_bar(t)[:, None], noise=noise)
     output = logits_fn(z_t, t)
     slope = schedule.snr_derivative(t) if density is None else schedule.snr_derivative(t) / density
     if target == "embedding":
-        weight, error = slope, (convex_denoise(output, embedding_weight) - u).pow(2).sum(-1)
+        weight, error = slope, (convex_denoise(output, denoise_weight) - u_denoise).pow(2).sum(-1)
     elif target == "noise":
         weight, error = slope / schedule.snr(t), (output - noise).pow(2).sum(-1)
     else:

@@ -1,6 +1,7 @@
-"""NoProp-CT's t by importance, p(t) = SNR′(t)/(SNR(1) − SNR(0)): the draws follow p, the density
-is returned by value, and dividing the weight by p keeps the objective *and its gradient in the
-schedule's parameters ψ* equal to uniform t's (checked against quadrature of the integral)."""
+"""NoProp-CT's t by importance, p(t) ∝ the target's weight: SNR′(t)/(SNR(1) − SNR(0)) for the
+embedding target, (SNR′/SNR)(t)/(log SNR(1) − log SNR(0)) for the noise target. The draws follow p,
+the density is returned by value, and dividing the weight by p keeps the objective *and its
+gradient in the schedule's parameters ψ* equal to uniform t's (checked against quadrature)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,84 @@ def test_ct_loss_divides_the_weight_by_the_density(schedule):
     (expected,) = torch.autograd.grad(reference, [params[0]])
     torch.testing.assert_close(gradient, expected)
     assert gradient.abs().item() > 0
+
+
+def test_noise_target_importance_makes_log_snr_uniform_and_its_weight_constant(schedule):
+    torch.manual_seed(5)
+    t, density = ct_times(schedule, 20_000, torch.device("cpu"), "importance", "noise")
+    log_ends = schedule.snr(torch.tensor([0.0, 1.0], dtype=torch.float64)).log().detach()
+    v = ((schedule.snr(t).log() - log_ends[0]) / (log_ends[1] - log_ends[0])).detach()
+    quantiles = torch.quantile(v, torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9], dtype=torch.float64))
+    torch.testing.assert_close(
+        quantiles, torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9], dtype=torch.float64), atol=0.01, rtol=0
+    )
+    with torch.no_grad():
+        weight = schedule.snr_derivative(t) / schedule.snr(t)
+    torch.testing.assert_close(weight / density, (log_ends[1] - log_ends[0]).expand(len(t)).to(density.dtype),
+                               rtol=1e-4, atol=0)  # fmt: skip
+    # not the embedding target's density, whose draws make SNR (not its log) uniform
+    with torch.no_grad():
+        embedding_density = schedule.snr_derivative(t) / (log_ends[1].exp() - log_ends[0].exp())
+    assert not torch.allclose(embedding_density.to(density.dtype), density, rtol=0.1)
+
+
+def test_noise_target_importance_keeps_the_objective_and_its_gradient_in_psi(schedule):
+    params = [p for p in schedule.parameters()]
+
+    def weight(t):
+        return schedule.snr_derivative(t) / schedule.snr(t)
+
+    grid = torch.linspace(0, 1, 20_001, dtype=torch.float64)
+    exact = torch.trapezoid(weight(grid) * error_of(schedule, grid), grid)
+    exact_gradient = torch.autograd.grad(exact, params)
+    torch.manual_seed(6)
+    t, density = ct_times(schedule, 50_000, torch.device("cpu"), "importance", "noise")
+    estimate = (weight(t) / density * error_of(schedule, t)).mean()
+    gradient = torch.autograd.grad(estimate, params)
+    assert estimate.item() == pytest.approx(exact.item(), rel=0.01)
+    # The noise weight's gradient in the γ network's scalar slope is ~1e-3 of the largest one and
+    # Monte-Carlo noise dominates it: tolerances relative to the largest gradient of all.
+    scale = max(reference.abs().max().item() for reference in exact_gradient)
+    for mine, reference in zip(gradient, exact_gradient):
+        torch.testing.assert_close(mine, reference, rtol=0.03, atol=0.01 * scale)
+
+
+def test_ct_loss_draws_the_noise_targets_times_by_its_own_weight(schedule):
+    labels = torch.arange(256) % 3
+    weight = torch.tensor([[1.0, 0.3, -0.2], [0.1, 0.9, 0.5], [-0.4, 0.2, 1.2]], dtype=torch.float64)
+    recorded = {}
+
+    def block(z, t):
+        recorded.update(z=z, t=t)
+        return 0.5 * z + t[:, None]  # an ε̂ varying with z and t
+
+    torch.manual_seed(7)
+    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
+                    schedule=schedule, eta=0.37, target="noise", time_sampling="importance")  # fmt: skip
+    z, t = recorded["z"], recorded["t"]
+    alpha_bar = schedule.alpha_bar(t).detach()[:, None]
+    noise = (z - alpha_bar.sqrt() * weight[labels]) / (1 - alpha_bar).sqrt()
+    log_ends = schedule.snr(torch.tensor([0.0, 1.0], dtype=torch.float64)).log().detach()
+    error = (0.5 * z + t[:, None] - noise).pow(2).sum(-1)
+    torch.testing.assert_close(terms["denoise"].detach(), 0.5 * 0.37 * ((log_ends[1] - log_ends[0]) * error).mean())
+
+
+def test_ct_times_defaults_to_uniform_and_names_what_it_expected(schedule):
+    t, density = ct_times(schedule, 7, torch.device("cpu"))
+    assert density is None and t.shape == (7,)
+    with pytest.raises(ValueError, match=r"unknown time sampling 'sobol'; expected one of \('uniform', 'importance'\)"):
+        ct_times(schedule, 7, torch.device("cpu"), "sobol")
+    with pytest.raises(ValueError, match=r"unknown prediction target 'v'; expected one of \('embedding', 'noise'\)"):
+        ct_times(schedule, 7, torch.device("cpu"), "importance", "v")
+
+
+def test_importance_draws_stay_inside_the_snr_range_when_snr_0_is_not_small():
+    """With SNR(0) = e⁻¹ a draw past SNR(1) (a range of SNR(1) + SNR(0)) would pile up at t = 1."""
+    torch.manual_seed(8)
+    wide = build_gamma(LearnableGammaConfig(name="learnable_gamma", gamma_0=-1.0, gamma_1=1.0)).double()
+    t, _ = ct_times(wide, 20_000, torch.device("cpu"), "importance")
+    ends = wide.snr(torch.tensor([0.0, 1.0], dtype=torch.float64)).detach()
+    v = ((wide.snr(t) - ends[0]) / (ends[1] - ends[0])).detach()
+    assert (t > 1 - 1e-6).float().mean() < 0.001
+    torch.testing.assert_close(torch.quantile(v, torch.tensor([0.5, 0.9], dtype=torch.float64)),
+                               torch.tensor([0.5, 0.9], dtype=torch.float64), atol=0.01, rtol=0)  # fmt: skip

@@ -153,3 +153,35 @@ def test_the_noise_variant_builds_a_d_dimensional_block_and_its_chain_stays_boun
     expected = chain.alpha_bar[-1].sqrt() * weight[0]
     assert max(state.norm(dim=-1).max().item() for state in states) < 3 * (weight[0].norm().item() + dim**0.5)
     assert (final - expected).norm(dim=-1).mean().item() < 0.2 * weight[0].norm().item()
+
+
+@pytest.mark.parametrize("target", ["embedding", "noise"])
+def test_denoise_trains_embedding_off_leaves_w_embed_to_ce_and_kl(problem, target):
+    """With the switch off, the denoising term's gradient in W_Embed is zero and ce's and kl's are
+    untouched; on (the paper), the denoising term trains W_Embed. The block's gradient is the same."""
+    schedule, weight, labels = problem
+    head = torch.nn.Linear(weight.shape[1], CLASSES).double()
+
+    def block(z, t):
+        if target == "noise":
+            return torch.tanh(z) * (1 + t[:, None])  # an ε̂ ∈ ℝ^d varying with z and t
+        return torch.stack([z[:, 0], -z[:, 1], t], dim=-1)
+
+    gradients = {}
+    for trains in (True, False):
+        w = weight.clone().requires_grad_(True)
+        torch.manual_seed(3)
+        terms = ct_loss(logits_fn=block, head=head, embedding_weight=w, labels=labels, schedule=schedule, eta=ETA,
+                        target=target, denoise_trains_embedding=trains)  # fmt: skip
+        gradients[trains] = {
+            name: torch.autograd.grad(terms[name], w, retain_graph=True, allow_unused=True)[0]
+            for name in ("denoise", "ce", "kl")
+        }
+        gradients[trains]["value"] = terms["denoise"].detach()
+    on, off = gradients[True], gradients[False]
+    torch.testing.assert_close(on["value"], off["value"])  # the same term, by value
+    assert on["denoise"].abs().max() > 1e-3
+    assert off["denoise"] is None or off["denoise"].abs().max() == 0
+    torch.testing.assert_close(on["ce"], off["ce"])
+    torch.testing.assert_close(on["kl"], off["kl"])
+    assert off["ce"].abs().max() > 1e-4 and off["kl"].abs().max() > 1e-4

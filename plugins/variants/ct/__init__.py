@@ -4,8 +4,11 @@
 embedding, with the loss weight transformed so that the objective is the same (``ct_loss``);
 several NoProp reimplementations report that it trains more easily. The block then returns a
 d-dimensional ε̂ (not class weights over W_Embed's rows, which cannot reach noise outside their
-span when d > m). ``time_sampling = "importance"`` draws t with density ∝ SNR′(t) and divides
-the weight by it: the same objective in expectation, with less variance.
+span when d > m). ``time_sampling = "importance"`` draws t with density ∝ the target's weight
+(SNR′ for the embedding, SNR′/SNR for the noise) and divides the weight by it: the same objective
+in expectation, with less variance. A learned embedding under the noise target needs
+``fixed_norms = true``: the target's only path into W_Embed pulls each row towards the block's
+prediction, and the rows shrink until the classes are lost in the noise.
 
 One block û_θ(z_t, x, t); the schedule's parameters ψ are shared parameters, trained with the
 head and the embedding. Inference: ``ancestral`` applies the DT update on a grid of ``steps``
@@ -41,8 +44,10 @@ class CTConfig(VariantConfig):
     sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
     # What the block predicts: the clean embedding u_y (the paper) or the noise ε (see ct_loss).
     target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))
-    # How t is drawn in training: "uniform" (the paper) or "importance" (p(t) ∝ SNR′(t)).
+    # How t is drawn in training: "uniform" (the paper) or "importance" (p(t) ∝ the target's weight).
     time_sampling: str = attrs.field(default="uniform", validator=one_of(*TIME_SAMPLING))
+    # Whether the denoising term trains a learned W_Embed (the paper) or only ce and kl do.
+    denoise_trains_embedding: bool = True
 
     def inference(self) -> Inference:
         return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",

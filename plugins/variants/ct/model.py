@@ -28,6 +28,7 @@ class NoPropCT(SingleBlockVariant):
         self.eta = config.eta
         self.target = config.target
         self.time_sampling = config.time_sampling
+        self.denoise_trains_embedding = config.denoise_trains_embedding
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return ct_loss(
@@ -39,6 +40,7 @@ class NoPropCT(SingleBlockVariant):
             eta=self.eta,
             target=self.target,
             time_sampling=self.time_sampling,
+            denoise_trains_embedding=self.denoise_trains_embedding,
         )
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:

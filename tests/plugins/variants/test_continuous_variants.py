@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 import torch
 from torch import nn
@@ -123,6 +124,22 @@ def test_ct_loss_terms_follow_their_formulas():
     residual = (seen["z"] - schedule.alpha_bar(t)[:, None].sqrt() * u) / (1 - schedule.alpha_bar(t))[:, None].sqrt()
     assert residual.std().item() == pytest.approx(1.0, rel=0.05)  # z_t ~ q(z_t | y)
     assert not seen["z"].requires_grad  # the block's input carries no gradient from anywhere
+
+
+@pytest.mark.parametrize("trains", [True, False])
+def test_ct_passes_denoise_trains_embedding_to_its_loss(trains):
+    from noprop_core import TrainableEmbedding
+
+    torch.manual_seed(0)
+    variant_parts = attrs.evolve(
+        parts(LearnableGammaSchedule(gamma_0=-3.0, gamma_1=3.0)), embedding=TrainableEmbedding(torch.randn(10, 10))
+    )
+    config = CTConfig(name="ct", target="noise", denoise_trains_embedding=trains)
+    model = NoPropCT(config, variant_parts)
+    images, labels = torch.randn(16, 1, 8, 8), torch.arange(16) % 10
+    terms = model.losses(images, labels, "all")
+    (gradient,) = torch.autograd.grad(terms["denoise"], model.embedding.weight, allow_unused=True)
+    assert (gradient is not None and bool(gradient.abs().max() > 0)) is trains
 
 
 def test_fm_target_is_the_conditional_vector_field():
