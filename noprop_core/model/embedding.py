@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 EMBEDDING_INITS = ("orthogonal", "random")
 
@@ -29,18 +31,37 @@ class LabelEmbedding(nn.Module):
 
     @property
     def learnable(self) -> bool:
-        return isinstance(self.weight, nn.Parameter) and self.weight.requires_grad
+        return any(p.requires_grad for p in self.parameters())
 
     def forward(self, labels: Tensor) -> Tensor:
         return self.weight[labels]
 
 
 class TrainableEmbedding(LabelEmbedding):
-    """W_Embed as a parameter, trained with the head (a shared parameter of the variant)."""
+    """W_Embed as a parameter, trained with the head (a shared parameter of the variant).
 
-    def __init__(self, weight: Tensor):
+    ``fixed_norms``: each row keeps its starting norm and only its direction is learned (a torch
+    parametrization; ``weight`` reads the rescaled rows). Without it an objective whose
+    gradient into W_Embed only pulls u_y towards the block's prediction — the noise target's —
+    can shrink the rows until the classes are lost in the noise.
+    """
+
+    def __init__(self, weight: Tensor, fixed_norms: bool = False):
         super().__init__()
         self.weight = nn.Parameter(weight)
+        if fixed_norms:
+            parametrize.register_parametrization(self, "weight", FixedRowNorms(weight.detach().norm(dim=-1)))
+
+
+class FixedRowNorms(nn.Module):
+    """Rows rescaled to the given norms (kept in the state dict as a buffer)."""
+
+    def __init__(self, norms: Tensor):
+        super().__init__()
+        self.register_buffer("norms", norms.clone())
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return F.normalize(weight, dim=-1) * self.norms[:, None]
 
 
 def initial_embedding_weight(num_classes: int, dim: int, init: str) -> Tensor:

@@ -24,12 +24,18 @@ INITS = ("orthogonal", "random")
 class LearnedConfig(LabelEmbeddingConfig):
     dim: int = attrs.field(default=20, validator=at_least(1))
     init: str = attrs.field(default="orthogonal", validator=one_of(*INITS))
+    # Rows keep their starting norm, only directions learn (TrainableEmbedding); the noise
+    # target's recipes need it against the rows' collapse.
+    fixed_norms: bool = False
+
+    def display_name(self) -> str:
+        return f"{self.name} {self.dim}"
 
 
 def build(config: LearnedConfig, *, num_classes: int, **_context) -> TrainableEmbedding:
     from noprop_core import TrainableEmbedding, initial_embedding_weight  # torch, when built
 
-    return TrainableEmbedding(initial_embedding_weight(num_classes, config.dim, config.init))
+    return TrainableEmbedding(initial_embedding_weight(num_classes, config.dim, config.init), config.fixed_norms)
 
 
 @hookimpl

@@ -19,6 +19,8 @@ from noprop_core import LabelEmbeddingConfig, at_least, hookimpl, one_of
 class PrototypeConfig(LabelEmbeddingConfig):
     init: str = attrs.field(default="prototype", validator=one_of("prototype", "orthogonal", "random"))
     per_class_sample: int = attrs.field(default=512, validator=at_least(2))
+    # Rows keep their starting norm, only directions learn (TrainableEmbedding).
+    fixed_norms: bool = False
 
 
 def build(config: PrototypeConfig, *, num_classes: int, image_shape, train_images, train_labels, **_context):

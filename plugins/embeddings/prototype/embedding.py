@@ -41,4 +41,4 @@ def build(config: PrototypeConfig, *, num_classes: int, image_shape, train_image
         weight = median_medoids(train_images.cpu(), train_labels.cpu(), num_classes, config.per_class_sample)
     else:
         weight = initial_embedding_weight(num_classes, dim, config.init)
-    return TrainableEmbedding(weight)
+    return TrainableEmbedding(weight, config.fixed_norms)

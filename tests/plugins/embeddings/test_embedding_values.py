@@ -63,3 +63,52 @@ def test_onehot_is_the_fixed_identity():
     torch.testing.assert_close(embedding.weight, torch.eye(4))
     assert not embedding.learnable
     torch.testing.assert_close(embedding(torch.tensor([2, 0])), torch.eye(4)[[2, 0]])
+
+
+@pytest.mark.parametrize("kind", ["learned", "prototype"])
+def test_fixed_norms_keep_each_rows_starting_norm_while_its_direction_learns(kind):
+    from noprop_plugins.embeddings.learned import LearnedConfig
+    from noprop_plugins.embeddings.learned import build as build_learned
+
+    torch.manual_seed(0)
+    images = torch.rand(30, 1, 3, 3) * torch.linspace(0.5, 3, 30)[:, None, None, None]
+    labels = torch.arange(30) % 3
+
+    def build(fixed_norms):
+        torch.manual_seed(1)
+        if kind == "learned":
+            return build_learned(LearnedConfig(name="learned", dim=9, init="random", fixed_norms=fixed_norms),
+                                 num_classes=3)  # fmt: skip
+        return build_prototype(PrototypeConfig(name="prototype", fixed_norms=fixed_norms), num_classes=3,
+                               image_shape=(1, 3, 3), train_images=images, train_labels=labels)  # fmt: skip
+
+    fixed, free = build(True), build(False)
+    start = free.weight.detach().clone()
+    torch.testing.assert_close(fixed.weight.detach(), start)  # the same start either way
+    assert fixed.learnable
+    # a loss that shrinks the rows and turns them towards one direction
+    target = torch.tensor([1.0] + [0.0] * 8)
+    for embedding in (fixed, free):
+        optimizer = torch.optim.SGD(embedding.parameters(), lr=0.1)
+        for _ in range(20):
+            optimizer.zero_grad()
+            (embedding.weight - 0.1 * target).pow(2).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(fixed.weight.norm(dim=-1).detach(), start.norm(dim=-1))
+    assert (free.weight.norm(dim=-1) < 0.8 * start.norm(dim=-1)).all()  # without: the rows shrink
+    cosine = torch.nn.functional.cosine_similarity(fixed.weight.detach(), target[None])
+    assert (cosine > torch.nn.functional.cosine_similarity(start, target[None]) + 0.05).all()
+    # the state dict holds what rebuilds the same rows
+    rebuilt = build(True)
+    rebuilt.load_state_dict(fixed.state_dict())
+    torch.testing.assert_close(rebuilt.weight, fixed.weight)
+
+
+def test_a_trainable_embedding_is_free_unless_asked_to_fix_its_norms():
+    from torch.nn.utils import parametrize
+
+    from noprop_core import TrainableEmbedding
+
+    weight = torch.randn(3, 5)
+    assert not parametrize.is_parametrized(TrainableEmbedding(weight))
+    assert parametrize.is_parametrized(TrainableEmbedding(weight, fixed_norms=True), "weight")
