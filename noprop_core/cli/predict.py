@@ -137,6 +137,10 @@ def noise_shape(model: TrainedModel, batch: int) -> tuple[int, ...]:
 
 def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
     """Write the model as ``fmt`` to ``out``; returns what was written (for the CLI's summary)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NopropError(f"{out}: cannot create its folder ({exc.strerror})") from None
     metadata = {"format": "noprop-export-1", "inference": json.dumps(model.card),
                 "recipe": (model.run_dir / "recipe.toml").read_text()}  # fmt: skip
     if fmt == "safetensors":

@@ -82,7 +82,14 @@ def make_converter() -> cattrs.Converter:
             for field in attrs.fields(cls)
             if field.validator is not None
         }
-        return make_dict_structure_fn(cls, converter, **overrides)
+        structure_fields = make_dict_structure_fn(cls, converter, **overrides)
+
+        def structure(value: Any, _type: type) -> Any:
+            if not isinstance(value, dict):
+                raise InvalidValue("", f"expected a table (a TOML [section] or {{ key = value }}), got {value!r}")
+            return structure_fields(value, _type)
+
+        return structure
 
     converter.register_structure_hook_factory(attrs.has, structure_attrs_class)
     converter.register_structure_hook(int, _strict(int, "int"))

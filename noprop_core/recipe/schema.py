@@ -38,7 +38,8 @@ class ModelSection:
 @attrs.frozen(kw_only=True)
 class TrainSection:
     epochs: int = attrs.field(validator=between(1, 1_000_000))
-    batch_size: int = attrs.field(default=128, validator=at_least(1))
+    # At least 2: the paper's blocks use batch norm, which cannot train on one example.
+    batch_size: int = attrs.field(default=128, validator=at_least(2))
     optimizer: str = attrs.field(default="adamw", validator=one_of("adamw", "adam"))
     lr: float = attrs.field(default=1e-3, validator=greater_than(0))
     weight_decay: float = attrs.field(default=1e-3, validator=at_least(0))

@@ -51,6 +51,8 @@ def with_set(*overrides: str) -> list[str]:
 CASES: list[tuple[str, dict[str, str], list[str]]] = [
     # -- recipe shapes -------------------------------------------------------------------
     ("scalar-data", top("data = 3"), RUN),
+    ("set-train-scalar", recipe(""), with_set("train=3")),
+    ("set-batch-size-one", recipe(""), with_set("train.batch_size=1")),
     ("scalar-model", top("model = 3"), RUN),
     ("string-backbone", {"r.toml": BASE.replace("[data]", 'model = {backbone = "cnn"}\n[data]')}, RUN),
     ("list-train", top("train = [1, 2]"), RUN),
@@ -229,6 +231,22 @@ def test_a_bad_input_is_one_line_with_exit_2_and_writes_nothing(files, argv, tmp
     OUTCOMES[os.environ.get("PYTEST_CURRENT_TEST", "?")] = "clear" if clear and not lost else "unclear"
     assert clear, f"exit {code}: {err}"
     assert not lost, f"files changed: {sorted(set(snapshot(tmp_path)) ^ set(before))}"
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train=3", "r.toml: train: expected a table (a TOML [section] or { key = value }), got 3"),
+        ("model.embedding=4", "r.toml: model.embedding: expected a table with a 'name' key, got 4"),
+        ("train.batch_size=1", "r.toml: train.batch_size: expected a number >= 2, got 1"),
+    ],
+)
+def test_the_error_line_says_what_was_expected(override, expected, tmp_path, capfd, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NOPROP_DISABLE_PLUGIN_AUTOLOAD", "1")
+    write_files(tmp_path, recipe(""))
+    assert main(with_set(override)) == 2
+    assert capfd.readouterr().err.strip().endswith(expected)
 
 
 def test_campaign_covers_at_least_100_inputs():

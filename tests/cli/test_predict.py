@@ -108,9 +108,10 @@ def test_safetensors_export_is_the_weights_only(trained, tmp_path):
     from safetensors import safe_open
 
     run_dir, _ = trained
-    result = noprop("export", str(run_dir), "--format", "safetensors", "--out", str(tmp_path / "w.safetensors"))
+    # a folder that does not exist yet is made
+    weights = tmp_path / "new" / "folder" / "w.safetensors"
+    result = noprop("export", str(run_dir), "--format", "safetensors", "--out", str(weights))
     assert result.returncode == 0, result.stderr
-    weights = tmp_path / "w.safetensors"
     assert weights.stat().st_size < (run_dir / "checkpoint.pt").stat().st_size / 2  # no optimizer state
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"]
     with safe_open(str(weights), "pt") as handle:
@@ -133,3 +134,6 @@ def test_predict_errors_are_one_line(trained, tmp_path):
     ):
         result = noprop("predict", *args)
         assert result.returncode == 2 and expected in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    (tmp_path / "a_file").write_text("")
+    result = noprop("export", str(run_dir), "--format", "safetensors", "--out", str(tmp_path / "a_file" / "w.st"))
+    assert result.returncode == 2 and "w.st: cannot create its folder (" in result.stderr, result.stderr
