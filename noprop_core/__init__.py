@@ -9,7 +9,7 @@ Layers, from the bottom: ``diffusion`` (schedules, Gaussian identities, objectiv
 (the table of plugin kinds, config bases, hooks, registry), ``speed`` (the ``[speed]`` section,
 stacked blocks), ``recipe`` (schema and loading), ``engine`` (trainer, experiment, data,
 evaluation, tracking), ``cli``. A layer imports only the layers below it
-(``.importlinter``, checked by the test suite). The contract kit for plugin tests is
+(``[tool.importlinter]`` in pyproject.toml, checked by the test suite). The contract kit for plugin tests is
 ``noprop_core.testing`` (it needs pytest).
 """
 

@@ -14,10 +14,9 @@ from typing import Any
 from noprop_core.engine import run_directory
 from noprop_core.engine.evaluation import accuracy, accuracy_runs, train_examples
 from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.inference import run_recipe
 from noprop_core.engine.progress import EvaluationProgress
-from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
-from noprop_core.recipe.loading import load_recipe
 
 EVALUATIONS = run_directory.EVALUATIONS
 
@@ -38,9 +37,7 @@ def evaluate_run(
     ``eval.train_subset`` training images; with the run's own sampler and steps, metrics.json
     then gets the runs and their means as a finished run with ``eval.inference_runs`` would.
     ``progress`` is told the images to evaluate, then each minibatch done."""  # fmt: skip
-    recipe_path = run_dir / run_directory.RECIPE
-    if not recipe_path.is_file():
-        raise NopropError(f"{run_dir}: not a run directory (no {run_directory.RECIPE})")
+    run_directory.require_run_dir(run_dir)
     with run_directory.RunDirLock(run_dir, "noprop eval"):
         with progress or EvaluationProgress(io.StringIO()) as shown:
             return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify, shown)
@@ -48,17 +45,7 @@ def evaluate_run(
 
 def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inference_runs, notify,
                      progress: EvaluationProgress) -> dict[str, Any]:  # fmt: skip
-    recipe_path = run_dir / run_directory.RECIPE
-    recipe = load_recipe(recipe_path, registry)
-    inference = recipe.variant.inference()
-    overrides = []
-    for option, value, key in (("steps", steps, inference.steps_key), ("sampler", sampler, inference.sampler_key)):
-        if value is None:
-            continue
-        if key is None:
-            raise NopropError(f"--{option}: variant '{recipe.variant.name}' has no {option} to change")
-        overrides.append(f"variant.{key}={json.dumps(value)}")  # a TOML literal; the recipe schema validates it
-    recipe = load_recipe(recipe_path, registry, overrides)
+    recipe, overrides = run_recipe(run_dir, registry, steps=steps, sampler=sampler)
     inference = recipe.variant.inference()
     checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
     experiment = build_experiment(recipe, registry)

@@ -1,4 +1,4 @@
-"""The `noprop` command line: run, eval, validate, plugins."""
+"""The `noprop` command line: run, validate, eval, report, predict, export, plugins, recipes."""
 
 from __future__ import annotations
 
@@ -319,14 +319,11 @@ def _command_recipes(registry: Registry, console: Console) -> int:
     header = ("recipe", "data", "variant", "embedding", "backbone", "epochs", "paper test %")
     rows = []
     for name in shipped_names():
-        resolved = recipe_to_dict(load_recipe(shipped_dir() / f"{name}.toml", registry), registry)
-        reference = paper_reference(resolved)
+        recipe = load_recipe(shipped_dir() / f"{name}.toml", registry)
+        reference = paper_reference(recipe_to_dict(recipe, registry))
         paper = reference.values if reference else None
-        embedding = resolved["model"]["embedding"]
-        rows.append((name, resolved["data"]["name"] if resolved["data"]["name"] != "torchvision"
-                     else resolved["data"]["dataset"], resolved["variant"]["name"],
-                     embedding["name"] + (f" {embedding['dim']}" if "dim" in embedding else ""),
-                     resolved["model"]["backbone"]["name"], str(resolved["train"]["epochs"]),
+        rows.append((name, recipe.data.display_name(), recipe.variant.name, recipe.model.embedding.display_name(),
+                     recipe.model.backbone.name, str(recipe.train.epochs),
                      f"{paper.test:.2f} ± {paper.test_se:.2f}" if paper else ""))  # fmt: skip
     if not console.is_terminal:
         for row in (header, *rows):

@@ -193,8 +193,7 @@ def resume(
     Returns the metrics, or None when the run had finished and nothing was changed."""
     started = time.perf_counter()
     recipe_file = run_dir / run_directory.RECIPE
-    if not recipe_file.is_file():
-        raise NopropError(f"--resume {run_dir}: not a run directory (no {run_directory.RECIPE})")
+    run_directory.require_run_dir(run_dir, "--resume ")
     lock = run_directory.RunDirLock(run_dir, "--resume")
     try:
         recipe = load_recipe(recipe_file, registry, list(overrides))
@@ -252,7 +251,7 @@ def resume_changes(before: dict[str, Any], after: dict[str, Any], origin: str, e
     if frozen:
         shown = ", ".join(f"{key} ({old.get(key)!r} in the checkpoint, {new.get(key)!r} now)" for key in frozen)
         raise NopropError(f"{origin}: cannot change mid-run: {shown}; start a new run for that "
-                          "(resume may change train.epochs, eval.*, tracker.*, speed.threads, data.root)")  # fmt: skip
+                          f"(resume may change {', '.join(key + '*' if key.endswith('.') else key for key in CHANGEABLE_ON_RESUME)})")  # fmt: skip
     return [{"epoch": epoch, "key": key, "from": old.get(key), "to": new.get(key)} for key in differing]
 
 
@@ -308,7 +307,7 @@ class RunSession:
         recipe, registry = self.experiment.recipe, self.registry
         if self.writes:
             options = {"experiment": Path(self.recipe_path).stem, "run_dir": self.run_dir}
-            if recipe.tracker.name == "none":  # nothing to isolate
+            if recipe.tracker.records_nothing:  # nothing to isolate
                 self.trainer.tracker = registry.build("tracker", recipe.tracker, **options)
             else:  # in a child process: a stalled tracker cannot block training (noprop_core.engine.tracker_process)
                 factory = registry.get("tracker", recipe.tracker.name).factory

@@ -9,6 +9,7 @@ on placeholder data of that shape (no data set needed), then given the checkpoin
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,21 +86,31 @@ class TrainedModel:
         return self.scores(images).argmax(dim=-1)
 
 
+def run_recipe(run_dir: Path, registry: Registry, *, steps: int | None = None,
+               sampler: str | None = None) -> tuple[Recipe, list[str]]:  # fmt: skip
+    """A run directory's resolved recipe with another number of inference ``steps`` or another
+    ``sampler`` where given (for variants that have them), and the overrides that made it."""
+    run_directory.require_run_dir(run_dir)
+    recipe_path = run_dir / run_directory.RECIPE
+    recipe = load_recipe(recipe_path, registry)
+    inference = recipe.variant.inference()
+    overrides = []
+    for option, value, key in (("steps", steps, inference.steps_key), ("sampler", sampler, inference.sampler_key)):
+        if value is None:
+            continue
+        if key is None:
+            raise NopropError(f"--{option}: variant '{recipe.variant.name}' has no {option} to change")
+        overrides.append(f"variant.{key}={json.dumps(value)}")  # a TOML literal; the recipe schema validates it
+    return (load_recipe(recipe_path, registry, overrides) if overrides else recipe), overrides
+
+
 def load_run(run_dir: str | Path, registry: Registry | None = None, device: str = "cpu",
              steps: int | None = None) -> TrainedModel:  # fmt: skip
     """The trained model of a run directory (its last checkpoint); ``steps``: another number of
     inference steps for variants that have one to change (ct, fm, adjoint, diffusion_blocks)."""
     run_dir = Path(run_dir)
     registry = registry or load_registry()
-    recipe_path = run_dir / run_directory.RECIPE
-    if not recipe_path.is_file():
-        raise NopropError(f"{run_dir}: not a run directory (no {run_directory.RECIPE})")
-    recipe = load_recipe(recipe_path, registry)
-    if steps is not None:
-        key = recipe.variant.inference().steps_key
-        if key is None:
-            raise NopropError(f"--steps: variant '{recipe.variant.name}' has no steps to change")
-        recipe = load_recipe(recipe_path, registry, [f"variant.{key}={steps}"])
+    recipe, _ = run_recipe(run_dir, registry, steps=steps)
     checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
     recipe = attrs.evolve(recipe, device=device)
     card = checkpoint.get("inference")

@@ -35,6 +35,13 @@ def _read_umask() -> int:
 FILE_MODE = 0o666 & ~_read_umask()
 
 
+def require_run_dir(run_dir: Path, prefix: str = "") -> None:
+    """A one-line error unless ``run_dir`` holds a run's resolved recipe (``prefix``: the option
+    that named it, e.g. "--resume ")."""
+    if not (run_dir / RECIPE).is_file():
+        raise NopropError(f"{prefix}{run_dir}: not a run directory (no {RECIPE})")
+
+
 def default_run_dir(recipe_path: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Path("runs") / f"{recipe_path.stem}-{stamp}"

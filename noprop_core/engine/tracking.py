@@ -1,9 +1,8 @@
-"""The tracker contract, and what noprop tracks during training.
+"""What noprop tracks during training (the tracker contract itself is ``tracker_base.Tracker``).
 
-A tracker plugin returns a ``Tracker``; the base class records nothing (it is the `none`
-tracker). ``TrainingTracking`` decides *what* is tracked — the same for every tracker — and
-sends it through the four methods below. Subset, block and loss term go in ``context``, never
-in metric names, so a dashboard can group and filter by them.
+``TrainingTracking`` decides *what* is tracked — the same for every tracker — and sends it
+through the tracker's methods. Subset, block and loss term go in ``context``, never in metric
+names, so a dashboard can group and filter by them.
 """
 
 from __future__ import annotations

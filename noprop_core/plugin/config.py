@@ -8,7 +8,7 @@ keys. Validators raise ``InvalidValue``, which the recipe loader reports as ``fi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -27,7 +27,9 @@ class BackboneConfig(PluginConfig):
 
 @attrs.frozen(kw_only=True)
 class LabelEmbeddingConfig(PluginConfig):
-    pass
+    def display_name(self) -> str:
+        """How listings (``noprop recipes``) name this embedding; the default: its plugin name."""
+        return self.name
 
 
 @attrs.frozen(kw_only=True)
@@ -75,7 +77,8 @@ class VariantConfig(PluginConfig):
 
 @attrs.frozen(kw_only=True)
 class TrackerConfig(PluginConfig):
-    pass
+    # A tracker that records nothing needs no child process to isolate it from training.
+    records_nothing: ClassVar[bool] = False
 
 
 class InvalidValue(ValueError):
@@ -132,3 +135,7 @@ class DatasetConfig(PluginConfig):
     # "hflip" (horizontal flip, p = 0.5), "crop" (random crop after 4-pixel zero padding),
     # "randaugment" (RandAugment, 2 operations of magnitude 9). Evaluation never augments.
     augment: list[str] = attrs.field(factory=list, validator=each_one_of("hflip", "crop", "randaugment"))
+
+    def display_name(self) -> str:
+        """How listings (``noprop recipes``) name this data set; the default: its plugin name."""
+        return self.name

@@ -227,6 +227,8 @@ def test_shipped_recipes_by_name_from_an_empty_folder_outside_the_checkout(tmp_p
     assert rows["recipe"][-1] == "paper test %"
     assert rows["mnist_dt"][1:] == ["mnist", "dt", "onehot", "cnn", "100", "99.47 ± 0.05"]
     assert rows["cifar100_dt_dim20"][3] == "learned 20" and rows["digits_dt"][-1] == ""
+    # each data set's plugin names its row: the torchvision and MedMNIST sets by the set
+    assert rows["bloodmnist_dt"][1] == "bloodmnist"
     assert len(rows) - 1 == len(list((REPO / "recipes").glob("*.toml")))
     (tmp_path / "mine.toml").write_text('extends = "noprop:digits_dt"\n[train]\nepochs = 1\n')
     checked = noprop("validate", "digits_dt", "noprop:cifar100_dt", "mine.toml", "--set", "train.epochs=2",
@@ -284,3 +286,21 @@ def test_the_final_confusion_matrix_agrees_with_the_test_accuracy_and_is_plotted
         "image_accuracy.png",
     ):
         assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG"), name
+
+
+def test_resume_changes_lists_the_changes_and_names_every_changeable_key_when_refusing():
+    from noprop_core.cli.run import CHANGEABLE_ON_RESUME, resume_changes
+    from noprop_core.errors import NopropError
+
+    before = {"train": {"epochs": 3, "lr": 1e-3}, "data": {"workers": 0}}
+    changed = {"train": {"epochs": 5, "lr": 1e-3}, "data": {"workers": 2}}
+    assert resume_changes(before, changed, "r.toml", 4) == [
+        {"epoch": 4, "key": "data.workers", "from": 0, "to": 2},
+        {"epoch": 4, "key": "train.epochs", "from": 3, "to": 5},
+    ]
+    with pytest.raises(NopropError) as error:
+        resume_changes(before, {"train": {"epochs": 3, "lr": 2e-3}, "data": {"workers": 0}}, "r.toml", 4)
+    message = str(error.value)
+    assert message.startswith("r.toml: cannot change mid-run: train.lr (0.001 in the checkpoint, 0.002 now)")
+    for key in CHANGEABLE_ON_RESUME:
+        assert (key + "*" if key.endswith(".") else key) in message

@@ -46,7 +46,8 @@ def test_first_party_plugins_arrive_through_the_entry_point_group(registry):
 
 def test_unknown_name_lists_what_is_available(registry):
     with pytest.raises(
-        PluginError, match=r"unknown variant 'nope' \(available: adjoint, backprop, classifier, ct, diffusion_blocks, dt, fm\)"
+        PluginError,
+        match=r"unknown variant 'nope' \(available: adjoint, backprop, classifier, ct, diffusion_blocks, dt, fm\)",
     ):
         registry.get("variant", "nope")
 

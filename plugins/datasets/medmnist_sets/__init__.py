@@ -51,6 +51,9 @@ class MedMnistConfig(DatasetConfig):
     size: int = attrs.field(default=28, validator=one_of(*SIZES))
     download: bool = True
 
+    def display_name(self) -> str:
+        return self.flag
+
 
 def load(config: MedMnistConfig):
     from .loading import load as implementation  # torch: imported when the plugin is used

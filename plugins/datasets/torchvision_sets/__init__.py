@@ -35,6 +35,9 @@ class TorchvisionConfig(DatasetConfig):
     download: bool = True
     validation: int = attrs.field(default=0, validator=at_least(0))
 
+    def display_name(self) -> str:
+        return self.dataset
+
 
 @attrs.frozen(kw_only=True)
 class ShortNameConfig(DatasetConfig):

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 @attrs.frozen(kw_only=True)
 class NoTrackerConfig(TrackerConfig):
-    pass
+    records_nothing = True
 
 
 def build(config: NoTrackerConfig, **_context) -> Tracker:

@@ -50,7 +50,11 @@ class TestCTPredictingNoise(VariantContract):
 class TestCTImportanceWithLearnedDim20(VariantContract):
     name = "ct"
     config = {"steps": 4, "target": "noise", "time_sampling": "importance"}
-    parts = {**VariantContract.parts, "schedule": ("learnable_gamma", {"lr": 0.01}), "embedding": ("learned", {"dim": 20})}
+    parts = {
+        **VariantContract.parts,
+        "schedule": ("learnable_gamma", {"lr": 0.01}),
+        "embedding": ("learned", {"dim": 20}),
+    }
 
 
 class TestDiffusionBlocks(VariantContract):
