@@ -93,7 +93,7 @@ class Recorder(nn.Module):
 
     def forward(self, images, z, t):
         self.log.append((self.name, t.detach().clone(), z.detach().clone()))
-        return self.h.expand(len(z), -1)
+        return self.h.expand(len(z), -1) + 0 * images.flatten(1)[:, :1]  # the images must be passed
 
 
 WEIGHT = torch.tensor([[2.0, 0.5, -1.0, 0.3], [0.1, -3.0, 0.4, 1.0], [1.5, 1.5, 0.0, -0.5]])  # rows not unit
@@ -208,3 +208,46 @@ def test_blind_scores_give_each_block_pure_noise_at_the_top_of_its_range():
         assert name == block and (4 * c_noise[0]).exp().item() == pytest.approx(sigma, rel=1e-5)
         z = z_in * math.sqrt(sigma**2 + 0.25)
         assert z.std().item() == pytest.approx(sigma, rel=0.05) and abs(z.mean().item()) < 0.05 * sigma
+
+
+def test_blind_scores_are_the_heads_logits_on_each_blocks_denoiser_and_repeat_with_the_generator():
+    log = []
+    model = variant(blocks=3, log=log)
+    with torch.no_grad():
+        scores = model.blind_scores(torch.zeros(50, 1, 8, 8), torch.Generator().manual_seed(1))
+        again = model.blind_scores(torch.zeros(50, 1, 8, 8), torch.Generator().manual_seed(1))
+    assert len(scores) == 3 and [name for name, _, _ in log] == [1, 2, 3, 1, 2, 3]
+    for block, (score, (_, _, z_in)) in enumerate(zip(scores, log), start=1):
+        sigma = LEVELS.block_range(block, 3)[1]
+        z = z_in * math.sqrt(sigma**2 + 0.25)
+        c_skip, c_out = 0.25 / (sigma**2 + 0.25), sigma * 0.5 / math.sqrt(sigma**2 + 0.25)
+        torch.testing.assert_close(score, model.head(c_skip * z + c_out * H))
+    for first, second in zip(scores, again):
+        torch.testing.assert_close(first, second)
+
+
+def test_the_variant_takes_its_order_and_noise_range_from_the_config():
+    model = variant(blocks=3, order="sequential", sigma_max=40.0, sigma_min=0.01)
+    assert model.update_order == "sequential"
+    assert (model.levels.sigma_min, model.levels.sigma_max) == (0.01, 40.0)
+    assert variant(blocks=3, order="simultaneous").update_order == "simultaneous"
+
+
+def test_noise_levels_keep_the_inputs_float_dtype_and_hit_the_ends_exactly():
+    ends = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    assert LEVELS.sigma(ends).tolist() == [pytest.approx(80.0, rel=1e-9), 0.002]  # σ_min exactly (clamped)
+    assert LEVELS.sigma(ends.float()).dtype == torch.float32 and LEVELS.sigma(ends).dtype == torch.float64
+    assert LEVELS.sigma(torch.tensor([0, 1])).dtype == torch.float32  # whole-number t: float32
+    assert LEVELS.t_of(torch.tensor([1.0])).dtype == torch.float32
+    assert LEVELS.t_of(torch.tensor([1.0], dtype=torch.float64)).dtype == torch.float64
+    grid = LEVELS.inference_grid(2)
+    assert grid.dtype == torch.float64 and grid.tolist() == [pytest.approx(80.0, rel=1e-9), 0.002]
+    with pytest.raises(ValueError, match="an inference grid needs at least 2 noise levels, got 1"):
+        LEVELS.inference_grid(1)
+
+
+def test_draws_repeat_with_the_same_generator():
+    first = LEVELS.draw(0.1, 2.0, 100, generator=torch.Generator().manual_seed(5))
+    second = LEVELS.draw(0.1, 2.0, 100, generator=torch.Generator().manual_seed(5))
+    assert first.dtype == torch.float32 and torch.equal(first, second)
+    assert not torch.equal(first, LEVELS.draw(0.1, 2.0, 100, generator=torch.Generator().manual_seed(6)))
