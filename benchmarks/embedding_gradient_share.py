@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-from noprop_core import load_run
-from noprop_core.cli.run import run
+from noprop_core import train
 from noprop_core.engine.experiment import build_experiment
 from noprop_core.plugin.manager import load_registry
 from noprop_core.recipe.loading import load_recipe
@@ -101,11 +100,10 @@ def main() -> None:
         experiment = build_experiment(recipe, registry, torch.device("cpu"), notify=lambda text: None)
         print_table(f"{name}: at the start", *measure(experiment.variant, experiment.splits, options.batches))
         with tempfile.TemporaryDirectory() as folder:
-            run_dir, metrics = run(RECIPE, registry, overrides=[*overrides, f"train.epochs={options.epochs}"],
-                                   out_dir=Path(folder) / "run")  # fmt: skip
-            trained = load_run(run_dir, registry)
-            title = f"{name}: after {options.epochs} epochs (test accuracy {metrics['test_accuracy']:.2f} %)"
-            print_table(title, *measure(trained.variant, experiment.splits, options.batches))
+            run = train(RECIPE, overrides=[*overrides, f"train.epochs={options.epochs}"], out=Path(folder) / "run",
+                        registry=registry)  # fmt: skip
+            title = f"{name}: after {options.epochs} epochs (test accuracy {run.metrics['test_accuracy']:.2f} %)"
+            print_table(title, *measure(run.model().variant, experiment.splits, options.batches))
 
 
 if __name__ == "__main__":

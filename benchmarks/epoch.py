@@ -21,12 +21,11 @@ import sys
 from pathlib import Path
 
 import torch
-from rich.console import Console
 
-from noprop_core.cli.progress import make_progress
 from noprop_core.engine.data import TensorSplits
 from noprop_core.engine.evaluation import peak_memory_bytes
 from noprop_core.engine.experiment import build_on_splits, resolve_device
+from noprop_core.engine.progress import Progress
 from noprop_core.engine.trainer import Trainer
 from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.plugin.manager import load_registry
@@ -70,7 +69,7 @@ def main() -> None:
         recipe = load_recipe(args.recipe, registry, [*args.overrides, "tracker.name=none"])
         splits, kind = training_data(recipe, registry, args.examples)
         device = resolve_device(recipe.device)
-        progress = make_progress(Console(stderr=True))  # bars on a terminal; stdout stays for the result
+        progress = Progress()  # one line per epoch on stderr; stdout stays for the result
         trainer = Trainer(build_on_splits(recipe, registry, splits, device), progress)
     except NopropError as error:
         sys.exit(f"epoch.py: {error}")

@@ -86,7 +86,9 @@ _PUBLIC: dict[str, str] = {
     **dict.fromkeys(("TensorSplits", "standardized_splits", "resolve_data_root"), "engine.data"),
     "Tracker": "engine.tracker_base",
     # using a trained run
-    **dict.fromkeys(("load_run", "TrainedModel"), "engine.inference"),
+    **dict.fromkeys(("load_model", "TrainedModel"), "engine.inference"),
+    # training and using runs from Python
+    **dict.fromkeys(("train", "resume", "load_run", "Run", "SeedGroup"), "engine.api"),
 }
 
 __all__ = ["__version__", *_PUBLIC]

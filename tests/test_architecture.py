@@ -45,6 +45,22 @@ def test_plugins_import_only_the_public_api(path):
     assert not core and not other_plugins, (core, other_plugins)
 
 
+OUTSIDE_THE_CLI = sorted(
+    path
+    for folder in ("noprop_core", "benchmarks", "tools", "examples", "plugins")
+    for path in (REPO / folder).rglob("*.py")
+    if "cli" not in path.relative_to(REPO).parts
+) + [REPO / "noxfile.py"]
+
+
+def test_nothing_outside_the_cli_imports_it():
+    """Python users, benchmarks and nox sessions go through the engine (``noprop_core.train`` …);
+    the command line is one client of it, not a library."""
+    importers = [str(path.relative_to(REPO)) for path in OUTSIDE_THE_CLI
+                 if any(m.startswith("noprop_core.cli") for m in imports_of(path))]  # fmt: skip
+    assert importers == []
+
+
 def test_every_public_name_resolves_and_none_is_a_submodule():
     for name in noprop_core.__all__:
         assert getattr(noprop_core, name) is not None, name

@@ -17,7 +17,7 @@ from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.kinds import KINDS
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
-from noprop_core.recipe.loading import default_recipe_path, dump_recipe, load_recipe
+from noprop_core.recipe.loading import dump_recipe, load_recipe
 from noprop_core.recipe.shipped import resolve_recipe_path
 
 
@@ -116,11 +116,9 @@ def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
 
 
 def _command_run(args: argparse.Namespace, registry: Registry, console: Console, started: float) -> int:
-    from noprop_core.cli.run import resume, run  # imports torch-heavy modules only when training
+    from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
+    from noprop_core.engine.session import resume
 
-    progress = make_progress(console)
-    if args.jobs < 1:
-        raise NopropError(f"--jobs: expected a number >= 1, got {args.jobs}")
     if args.resume is not None:
         options = {"RECIPE": args.recipe, "--out": args.out, "--seed": args.seed,
                    "--seeds": args.seeds, "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
@@ -128,7 +126,7 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
         if given:
             raise NopropError(f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
                               "group, run its command again: finished seeds are kept)")  # fmt: skip
-        run_dir, metrics = resume(args.resume, registry, overrides=args.overrides, progress=progress)
+        run_dir, metrics = resume(args.resume, registry, overrides=args.overrides, progress=make_progress(console))
         if metrics is None:
             console.print(f"{run_dir}: finished; nothing to do (train it further with --set train.epochs=N)")
             return 0
@@ -139,38 +137,13 @@ def _command_run(args: argparse.Namespace, registry: Registry, console: Console,
     overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])
     if args.aim_repo is not None:
         overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
-    recipe_path = resolve_recipe_path(args.recipe) if args.recipe else default_recipe_path()
-    recipe = load_recipe(recipe_path, registry, overrides)
-    seeds = args.seeds if args.seeds is not None else recipe.seeds
-    if seeds and args.smoke:  # a smoke test checks the code path: the group's first seed is enough
-        overrides += ["seeds=[]", f"seed={seeds[0]}"]
-    elif seeds:
-        return _command_seed_group(args, recipe_path, recipe, seeds, overrides, registry, console)
-    run_dir, metrics = run(recipe_path, registry, overrides=overrides, out_dir=args.out, progress=progress,
-                           started=started, smoke=args.smoke, group=args.group)  # fmt: skip
-    _summary(console, run_dir, metrics)
-    return 0
-
-
-def _command_seed_group(args, recipe_path, recipe, seeds, overrides, registry: Registry, console: Console) -> int:
-    from noprop_core.cli.run import resume, run_stacked
-    from noprop_core.cli.seeds import child_process_trainer, run_seed_group
-
-    if args.jobs > 1:
-        train_fresh, resume_one = child_process_trainer(recipe_path, args.jobs)
+    result = train(args.recipe, overrides=overrides, out=args.out, seeds=args.seeds, registry=registry,
+                   progress=lambda: make_progress(console), jobs=args.jobs, stack_seeds=args.stack_seeds,
+                   smoke=args.smoke, group=args.group, started=started)  # fmt: skip
+    if isinstance(result, SeedGroup):
+        _protocol_summary(console, result.out, result.protocol)
     else:
-
-        def train_fresh(runs, group):
-            run_stacked(recipe_path, registry, runs, group=group, progress=make_progress(console),
-                        stack=args.stack_seeds)  # fmt: skip
-
-        def resume_one(directory):
-            resume(directory, registry, progress=make_progress(console))
-
-    out, protocol = run_seed_group(recipe_path, recipe, registry, seeds=list(seeds), overrides=overrides, out=args.out,
-                                   train_fresh=train_fresh, resume_one=resume_one,
-                                   notify=lambda text: print(text, file=sys.stderr))  # fmt: skip
-    _protocol_summary(console, out, protocol)
+        _summary(console, result.run_dir, result.metrics)
     return 0
 
 
@@ -204,7 +177,7 @@ def _mean_text(values: list[float]) -> str:
 
 
 def _command_eval(args: argparse.Namespace, registry: Registry, console: Console) -> int:
-    from noprop_core.cli.eval import evaluate_run
+    from noprop_core.engine.reevaluation import evaluate_run
 
     if args.steps is not None and args.steps < 1:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
@@ -236,7 +209,7 @@ def _command_validate(args: argparse.Namespace, registry: Registry, console: Con
 
 
 def _command_report(args: argparse.Namespace, console: Console) -> int:
-    from noprop_core.cli.report import CAPTION, COLUMNS, group_rows, load_runs, markdown_table, table_rows
+    from noprop_core.engine.report import CAPTION, COLUMNS, group_rows, load_runs, markdown_table, table_rows
 
     runs = load_runs(args.run_dirs, warn=lambda text: print(text, file=sys.stderr))
     rows = group_rows(runs)
@@ -253,7 +226,7 @@ def _command_report(args: argparse.Namespace, console: Console) -> int:
         for index, note in enumerate(footnotes, 1):
             wide.print(f"[{index}] {note}", markup=False)
     if args.plot is not None:
-        from noprop_core.cli.plots import write_plots
+        from noprop_core.engine.plots import write_plots
 
         for path in write_plots(runs, args.plot, rows):
             print(f"wrote {path}", file=sys.stderr)
@@ -262,23 +235,23 @@ def _command_report(args: argparse.Namespace, console: Console) -> int:
 
 def _command_predict(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     from noprop_core.cli.predict import dump_json, image_paths, prediction_lines, predictions
-    from noprop_core.engine.inference import load_run
+    from noprop_core.engine.inference import load_model
 
     if args.top_k < 1:
         raise NopropError(f"--top-k: expected a number >= 1, got {args.top_k}")
     paths = image_paths(args.images)
-    results = predictions(load_run(args.run_dir, registry), paths, args.top_k)
+    results = predictions(load_model(args.run_dir, registry), paths, args.top_k)
     print(dump_json(results) if args.json else "\n".join(prediction_lines(results)))
     return 0
 
 
 def _command_export(args: argparse.Namespace, registry: Registry, console: Console) -> int:
-    from noprop_core.cli.predict import export
-    from noprop_core.engine.inference import load_run
+    from noprop_core.engine.export import export
+    from noprop_core.engine.inference import load_model
 
     if args.steps is not None and args.steps < 1:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
-    model = load_run(args.run_dir, registry, steps=args.steps)
+    model = load_model(args.run_dir, registry, steps=args.steps)
     out = args.out or args.run_dir / f"model.{ {'torchscript': 'pt'}.get(args.format, args.format) }"
     written = export(model, args.format, out)
     size = f"{written['bytes'] / 2**20:.1f} MiB"
@@ -312,7 +285,7 @@ def _command_plugins(registry: Registry, console: Console) -> int:
 
 
 def _command_recipes(registry: Registry, console: Console) -> int:
-    from noprop_core.cli.paper import paper_reference
+    from noprop_core.engine.paper import paper_reference
     from noprop_core.recipe.loading import recipe_to_dict
     from noprop_core.recipe.shipped import shipped_dir, shipped_names
 

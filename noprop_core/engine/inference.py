@@ -1,4 +1,4 @@
-"""Using a trained model: ``load_run(RUN_DIR)`` and what ``noprop predict`` and ``noprop export``
+"""Using a trained model: ``load_model(RUN_DIR)`` and what ``noprop predict`` and ``noprop export``
 build on.
 
 A run's checkpoint records what inference needs besides the weights (``inference_card``):
@@ -104,7 +104,7 @@ def run_recipe(run_dir: Path, registry: Registry, *, steps: int | None = None,
     return (load_recipe(recipe_path, registry, overrides) if overrides else recipe), overrides
 
 
-def load_run(run_dir: str | Path, registry: Registry | None = None, device: str = "cpu",
+def load_model(run_dir: str | Path, registry: Registry | None = None, device: str = "cpu",
              steps: int | None = None) -> TrainedModel:  # fmt: skip
     """The trained model of a run directory (its last checkpoint); ``steps``: another number of
     inference steps for variants that have one to change (ct, fm, adjoint, diffusion_blocks)."""

@@ -12,7 +12,7 @@ from noprop_core.engine.data import TensorSplits, standardized_splits
 from noprop_core.errors import DataUnavailable
 
 # Enough for a smoke run: its training pass stops after a few minibatches and it evaluates on
-# the first few test examples (noprop_core.cli.smoke).
+# the first few test examples (noprop_core.engine.smoke).
 STAND_IN_TRAIN_EXAMPLES = 64
 STAND_IN_TEST_EXAMPLES = 64
 

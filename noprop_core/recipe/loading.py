@@ -171,6 +171,30 @@ def load_recipe(path: Path | str, registry: Registry, overrides: list[str] = ())
     return structure_recipe(raw, registry, str(path))
 
 
+def override_recipe(recipe: Recipe, registry: Registry, overrides: list[str], origin: str) -> Recipe:
+    """A recipe already in memory with ``--set``-style overrides applied, checked as a file's would be."""
+    if not overrides:
+        return recipe
+    raw = recipe_to_dict(recipe, registry)
+    for text in overrides:  # another plugin by name: the resolved keys of the one it replaces go
+        try:
+            keys, value = parse_override(text)
+        except ValueError:
+            continue  # apply_overrides reports it
+        table = _table_at(raw, keys[:-1])
+        if keys[-1] == "name" and table is not None and table.get("name") != value:
+            table.clear()
+    raw = apply_overrides(raw, list(overrides), origin)
+    raw = one_seed_key(raw, (text.split("=", 1)[0].strip() for text in overrides))
+    return structure_recipe(raw, registry, origin)
+
+
+def _table_at(raw: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
+    for key in keys:
+        raw = raw.get(key) if isinstance(raw, dict) else None
+    return raw if isinstance(raw, dict) else None
+
+
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}

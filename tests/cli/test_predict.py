@@ -1,4 +1,4 @@
-"""Using a trained model: `noprop predict` on image files, `load_run`, and `noprop export`
+"""Using a trained model: `noprop predict` on image files, `load_model`, and `noprop export`
 (safetensors weights; ONNX and TorchScript graphs of the whole chain, checked against PyTorch)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from PIL import Image
 
 from conftest import REPO
 from helpers import NOPROP
-from noprop_core import load_run
-from noprop_core.cli.predict import ExportedChain, noise_shape
+from noprop_core import load_model
 from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.export import ExportedChain, noise_shape
 from noprop_core.plugin.manager import load_registry
 from noprop_core.recipe.loading import load_recipe
 
@@ -44,7 +44,7 @@ def unit_range(model, images: torch.Tensor) -> torch.Tensor:
 
 def test_predict_on_png_files_gives_the_classes_of_the_evaluation(trained, tmp_path):
     run_dir, splits = trained
-    model = load_run(run_dir)
+    model = load_model(run_dir)
     images = unit_range(model, splits.test_images[:20])
     folder = tmp_path / "pngs"
     folder.mkdir()
@@ -73,7 +73,7 @@ def test_predict_on_png_files_gives_the_classes_of_the_evaluation(trained, tmp_p
 
 def test_load_run_predicts_as_the_run_evaluated(trained):
     run_dir, splits = trained
-    model = load_run(run_dir)
+    model = load_model(run_dir)
     probabilities = model.predict_proba(splits.test_images)
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(len(probabilities)))
     accuracy = 100 * (model.predict(splits.test_images) == splits.test_labels).double().mean().item()
@@ -84,7 +84,7 @@ def test_onnx_and_torchscript_exports_predict_as_pytorch_on_the_test_set(trained
     import onnxruntime
 
     run_dir, splits = trained
-    model = load_run(run_dir)
+    model = load_model(run_dir)
     images = unit_range(model, splits.test_images)
     noise = torch.randn(noise_shape(model, len(images)), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

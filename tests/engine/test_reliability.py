@@ -147,7 +147,7 @@ def poisoned_cnn_plugin() -> types.ModuleType:
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    from noprop_core.cli.run import run
+    from noprop_core.engine.session import run
 
     registry = load_registry([("poison", poisoned_cnn_plugin())], autoload=False)
     overrides = ["train.epochs=3", "data.subset=256", "variant.timesteps=2", "train.batch_size=128",

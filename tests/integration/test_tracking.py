@@ -16,7 +16,7 @@ import pytest
 import tomli
 
 from conftest import REPO
-from noprop_core.cli.run import run
+from noprop_core.engine.session import run
 
 DIGITS = REPO / "recipes" / "digits_dt.toml"
 SHORT = ["train.epochs=3", "data.subset=800", "variant.timesteps=4", "eval.train_subset=200"]
@@ -182,7 +182,7 @@ def test_report_on_a_folder_that_is_not_a_run_is_one_line(tmp_path, capsys):
 
 
 def test_paper_numbers_are_matched_by_configuration():
-    from noprop_core.cli.paper import TABLE_1, paper_accuracy
+    from noprop_core.engine.paper import TABLE_1, paper_accuracy
 
     assert len(TABLE_1) == 3 * 4 * 3 + 3
     recipe = {"data": {"name": "cifar100"}, "variant": {"name": "fm"}, "model": {

@@ -26,7 +26,7 @@ def test_the_tutorials_code_is_the_example_plugin_module():
 
 
 def test_the_tutorials_code_registers_a_backbone_that_trains(tmp_path):
-    from noprop_core.cli.run import run
+    from noprop_core import train
 
     module = types.ModuleType("tutorial_mixer")
     exec(compile(tutorial_code(), str(TUTORIAL), "exec"), module.__dict__)  # noqa: S102 - our own document
@@ -38,5 +38,6 @@ def test_the_tutorials_code_registers_a_backbone_that_trains(tmp_path):
 
     overrides = ['model.backbone={name = "mlp_mixer", patch_size = 2, width = 16}', "train.epochs=1",
                  "train.max_batches=3", "variant.timesteps=2", "tracker.name=none", "device=cpu"]  # fmt: skip
-    metrics = run(REPO / "recipes" / "digits_dt.toml", registry, overrides=overrides, out_dir=tmp_path / "run")[1]
-    assert metrics["backbone"] == "mlp_mixer" and metrics["epochs_completed"] == 1
+    run = train(REPO / "recipes" / "digits_dt.toml", overrides=overrides, out=tmp_path / "run", registry=registry,
+                progress=False)  # fmt: skip
+    assert run.metrics["backbone"] == "mlp_mixer" and run.metrics["epochs_completed"] == 1

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.cli.run import run
 from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.session import run
 from noprop_core.engine.trainer import Trainer
 from noprop_core.errors import NopropError
 from noprop_core.recipe.loading import load_recipe

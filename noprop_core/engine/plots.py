@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noprop_core.cli.report import Row, RunSummary
+from noprop_core.engine.report import Row, RunSummary
 
 
 def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> list[Path]:

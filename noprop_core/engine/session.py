@@ -1,4 +1,6 @@
-"""`noprop run`: validate, build, train, evaluate, and write the run directory (or resume one)."""
+"""A run from start to finish: validate, build, train, evaluate, and write the run directory
+(or resume one; or train a seed group's new seeds together). ``noprop run`` and
+``noprop_core.train`` both come here."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from typing import Any
 import attrs
 import torch
 
-from noprop_core.cli.smoke import smoke_recipe
 from noprop_core.engine import run_directory
 from noprop_core.engine.evaluation import confusion_matrix, final_accuracy_runs, train_examples
 from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
@@ -23,11 +24,12 @@ from noprop_core.engine.inference import inference_card
 from noprop_core.engine.metrics import collect_metrics
 from noprop_core.engine.progress import Progress
 from noprop_core.engine.seed_stack import SeedStack, unstackable
+from noprop_core.engine.smoke import smoke_recipe
 from noprop_core.engine.tracker_process import isolated
 from noprop_core.engine.trainer import Trainer, TrainingInterrupted
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.registry import Registry
-from noprop_core.recipe.loading import dump_recipe, load_recipe, recipe_to_dict
+from noprop_core.recipe.loading import dump_recipe, load_recipe, override_recipe, recipe_to_dict
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import setup
 from noprop_core.speed.options import describe_path
@@ -71,14 +73,19 @@ def prepare(
     started: float | None = None,
     smoke: bool = False,
     group: str | None = None,
+    recipe: Recipe | None = None,
 ) -> RunSession:
     """Validate, write the run directory's recipe, build the experiment and its trainer.
 
     ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
-    synthetic data for absent files (see noprop_core.cli.smoke); ``group``: the seed group the
-    run belongs to (an Aim hparam)."""
+    synthetic data for absent files (see noprop_core.engine.smoke); ``group``: the seed group the
+    run belongs to (an Aim hparam); ``recipe``: a recipe built in Python (``recipe_path`` then only
+    names the run)."""
     started = time.perf_counter() if started is None else started
-    recipe: Recipe = load_recipe(recipe_path, registry, list(overrides))
+    if recipe is None:
+        recipe = load_recipe(recipe_path, registry, list(overrides))
+    else:
+        recipe = override_recipe(recipe, registry, list(overrides), str(recipe_path))
     if smoke:
         recipe = smoke_recipe(recipe)
     device = resolve_device(recipe.device)  # before anything is written
@@ -114,7 +121,7 @@ def prepare(
 
 def run_stacked(
     recipe_path: Path, registry: Registry, runs: list[tuple[list[str], Path]], *, group: str, progress: Progress,
-    stack: str = "auto",
+    stack: str = "auto", recipe: Recipe | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Train several seeds of one recipe (``runs``: each seed's overrides and run directory)
     together: stacked into one computation where the update is fused (``SeedStack``), else
@@ -123,7 +130,8 @@ def run_stacked(
     benchmarks/seeds.py), "on" wherever the update is fused, "off" never. Returns each run's metrics."""
 
     def prepared(overrides: list[str], run_dir: Path) -> RunSession:
-        return prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir, progress=progress, group=group)
+        return prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir, progress=progress, group=group,
+                       recipe=recipe)  # fmt: skip
 
     first = prepared(*runs[0])
     reason = "--stack-seeds off" if stack == "off" else None

@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 import tomli
 
-from noprop_core.cli.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.engine import run_directory
+from noprop_core.engine.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.engine.protocol import Spread, agrees, spread
 from noprop_core.errors import NopropError
 
@@ -142,7 +142,7 @@ def group_rows(runs: list[RunSummary]) -> list[Row]:
     return [Row(tuple(members)) for members in groups.values()]
 
 
-def load_run(run_dir: Path) -> RunSummary:
+def load_summary(run_dir: Path) -> RunSummary:
     metrics_path, recipe_path = run_dir / run_directory.METRICS, run_dir / run_directory.RECIPE
     if not metrics_path.is_file() or not recipe_path.is_file():
         raise NopropError(f"{run_dir}: not a run directory (needs {run_directory.METRICS} and {run_directory.RECIPE})")
@@ -181,7 +181,7 @@ def load_runs(paths: list[Path], warn) -> list[RunSummary]:
     runs = []
     for path in expand(paths):
         try:
-            runs.append(load_run(path))
+            runs.append(load_summary(path))
         except NopropError as exc:
             warn(f"noprop: warning: skipped {exc}")
     if not runs:

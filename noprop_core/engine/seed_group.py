@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from noprop_core.cli.paper import paper_reference
 from noprop_core.engine import run_directory
+from noprop_core.engine.paper import paper_reference
 from noprop_core.engine.protocol import agrees, spread
 from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry

@@ -1,0 +1,214 @@
+"""Training and using runs from Python: ``train``, ``resume``, ``load_run`` and the ``Run`` they
+return. The same engine functions ``noprop run``, ``eval``, ``predict`` and ``export`` call, with
+the same run folders and the same one-line ``NopropError``s.
+
+    import noprop_core as noprop
+    run = noprop.train("digits_dt", overrides=["train.epochs=3"])
+    run.metrics["test_accuracy"], run.history[-1]["loss"]
+    run.predict(images)          # images in [0, 1], (B, C, H, W) → class indices
+    run.evaluate(steps=20)       # another number of inference steps, logged in evaluations.json
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+from torch import Tensor
+
+from noprop_core.engine import run_directory, session
+from noprop_core.engine.inference import TrainedModel, load_model
+from noprop_core.engine.progress import Progress
+from noprop_core.engine.seed_group import child_process_trainer, run_seed_group, seed_dir
+from noprop_core.errors import NopropError
+from noprop_core.plugin.manager import load_registry
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.loading import default_recipe_path, load_recipe, override_recipe
+from noprop_core.recipe.schema import Recipe
+from noprop_core.recipe.shipped import resolve_recipe_path
+
+
+@attrs.define
+class Run:
+    """A run folder, finished or not: what it measured, and its trained model to use."""
+
+    run_dir: Path
+    registry: Registry = attrs.field(factory=load_registry, repr=False)
+    final_metrics: dict[str, Any] | None = attrs.field(default=None, repr=False)  # as training returned them
+    _models: dict[Any, TrainedModel] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json as it is now (after every epoch, then with the final evaluation); a
+        distributed run's other ranks, which write nothing, get what their training returned."""
+        try:
+            return json.loads((self.run_dir / run_directory.METRICS).read_text())
+        except (OSError, ValueError) as exc:
+            if self.final_metrics is not None:
+                return self.final_metrics
+            raise NopropError(f"{self.run_dir / run_directory.METRICS}: unreadable ({exc})") from None
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One record per epoch: losses per block and term, test accuracy where evaluated."""
+        return self.metrics["history"]
+
+    @property
+    def recipe(self) -> Recipe:
+        return load_recipe(self.run_dir / run_directory.RECIPE, self.registry)
+
+    def model(self, *, steps: int | None = None, device: str = "cpu") -> TrainedModel:
+        """The run's trained model (its last checkpoint); loaded once per ``steps`` and ``device``."""
+        key = (steps, device)
+        if key not in self._models:
+            self._models[key] = load_model(self.run_dir, self.registry, device=device, steps=steps)
+        return self._models[key]
+
+    def predict(self, images: Tensor, *, steps: int | None = None) -> Tensor:
+        """Class indices for images in [0, 1], (B, C, H, W), standardised as the training data was."""
+        model = self.model(steps=steps)
+        return model.predict(model.standardise(images))
+
+    def predict_proba(self, images: Tensor, *, steps: int | None = None) -> Tensor:
+        model = self.model(steps=steps)
+        return model.predict_proba(model.standardise(images))
+
+    def evaluate(self, *, steps: int | None = None, sampler: str | None = None,
+                 runs: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """Test accuracy of the checkpoint (``noprop eval``): with another number of inference
+        ``steps`` or ``sampler``, over ``runs`` inference runs with independent noise."""
+        from noprop_core.engine.reevaluation import evaluate_run
+
+        return evaluate_run(self.run_dir, self.registry, steps=steps, sampler=sampler, inference_runs=runs)
+
+    def export(self, format: str, path: str | Path | None = None, *, steps: int | None = None) -> Path:  # noqa: A002
+        """The model as ``safetensors``, ``onnx`` or ``torchscript`` (``noprop export``); returns the file."""
+        from noprop_core.engine.export import FORMATS, export
+
+        if format not in FORMATS:
+            raise NopropError(f"export: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+        suffix = {"torchscript": "pt"}.get(format, format)
+        out = Path(path) if path is not None else self.run_dir / f"model.{suffix}"
+        return export(self.model(steps=steps), format, out)["path"]
+
+    def plot(self, out_dir: str | Path | None = None) -> list[Path]:
+        """``noprop report --plot`` for this run: accuracy, losses, chain accuracy, schedule
+        (PNG files in ``out_dir``, by default RUN_DIR/plots); returns the files written."""
+        from noprop_core.engine.plots import write_plots
+        from noprop_core.engine.report import load_summary
+
+        return write_plots([load_summary(self.run_dir)], Path(out_dir) if out_dir else self.run_dir / "plots")
+
+
+@attrs.define
+class SeedGroup:
+    """A recipe trained once per seed: each seed's ``Run`` and the pooled protocol.json."""
+
+    out: Path
+    protocol: dict[str, Any]
+    runs: list[Run]
+
+
+ProgressChoice = bool | Callable[[], Progress]
+
+
+def _progress(progress: ProgressChoice) -> Progress:
+    """True: one line per epoch on stderr; False: nothing; a callable: a new display per run."""
+    if callable(progress):
+        return progress()
+    return Progress() if progress else Progress(stream=io.StringIO())
+
+
+def _recipe_source(recipe: str | Path | Recipe | None) -> tuple[Path, Recipe | None]:
+    """The path that names the run, and the recipe when it was built in Python."""
+    if isinstance(recipe, Recipe):
+        return Path(f"{recipe.data.name}_{recipe.variant.name}.toml"), recipe
+    if recipe is None:
+        return default_recipe_path(), None
+    return resolve_recipe_path(Path(recipe)), None
+
+
+def train(
+    recipe: str | Path | Recipe | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path | None = None,
+    seeds: Sequence[int] | None = None,
+    progress: ProgressChoice = True,
+    registry: Registry | None = None,
+    jobs: int = 1,
+    stack_seeds: str = "auto",
+    smoke: bool = False,
+    group: str | None = None,
+    started: float | None = None,
+) -> Run | SeedGroup:
+    """Train ``recipe`` (a file, a shipped recipe's name, a ``Recipe``; default ``digits_dt``)
+    to the end, as ``noprop run`` does: a ``Run`` for one seed, a ``SeedGroup`` for ``seeds``
+    (or a recipe with ``seeds = [...]``). ``overrides`` are ``--set`` lines (``"train.epochs=3"``);
+    ``progress``: one line per epoch on stderr (False: quiet). A seed group's new seeds train
+    ``jobs`` at a time in child processes, or in this one, stacked as ``stack_seeds`` says.
+    ``smoke``: a few batches with the recipe's real code (of a seed group, the first seed)."""
+    registry = registry or load_registry()
+    if jobs < 1:
+        raise NopropError(f"--jobs: expected a number >= 1, got {jobs}")
+    recipe_path, built = _recipe_source(recipe)
+    overrides = list(overrides)
+    out = Path(out) if out is not None else None
+    loaded = (override_recipe(built, registry, overrides, str(recipe_path)) if built is not None
+              else load_recipe(recipe_path, registry, overrides))  # fmt: skip
+    group_seeds = list(seeds) if seeds is not None else loaded.seeds
+    if group_seeds and smoke:  # a smoke test checks the code path: the group's first seed is enough
+        overrides += ["seeds=[]", f"seed={group_seeds[0]}"]
+    elif group_seeds:
+        return _train_seed_group(recipe_path, built, loaded, registry, group_seeds, overrides, out, progress, jobs,
+                                 stack_seeds)  # fmt: skip
+    run_dir, metrics = session.run(recipe_path, registry, overrides=overrides, out_dir=out, progress=_progress(progress),
+                                   started=started, smoke=smoke, group=group, recipe=built)  # fmt: skip
+    return Run(run_dir, registry, final_metrics=metrics)
+
+
+def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, registry: Registry, seeds: list[int],
+                      overrides: list[str], out: Path | None, progress: ProgressChoice, jobs: int,
+                      stack_seeds: str) -> SeedGroup:  # fmt: skip
+    if jobs > 1:
+        if built is not None:
+            raise NopropError("jobs: child processes train recipe files; save the recipe to a file first")
+        train_fresh, resume_one = child_process_trainer(recipe_path, jobs)
+    else:
+
+        def train_fresh(runs: list[tuple[list[str], Path]], name: str) -> None:
+            session.run_stacked(recipe_path, registry, runs, group=name, progress=_progress(progress),
+                                stack=stack_seeds, recipe=built)  # fmt: skip
+
+        def resume_one(directory: Path) -> None:
+            session.resume(directory, registry, progress=_progress(progress))
+
+    notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    group_dir, protocol = run_seed_group(recipe_path, loaded, registry, seeds=seeds, overrides=overrides, out=out,
+                                         train_fresh=train_fresh, resume_one=resume_one, notify=notify)  # fmt: skip
+    return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
+
+
+def resume(run_dir: str | Path, *, epochs: int | None = None, progress: bool = True,
+           registry: Registry | None = None) -> Run:  # fmt: skip
+    """Continue a run from its last checkpoint (``noprop run --resume``); ``epochs``: train a
+    finished run further, to this many epochs in all."""
+    registry = registry or load_registry()
+    overrides = [f"train.epochs={epochs}"] if epochs is not None else []
+    run_dir, _ = session.resume(Path(run_dir), registry, overrides=overrides, progress=_progress(progress))
+    return Run(run_dir, registry)
+
+
+def load_run(run_dir: str | Path, registry: Registry | None = None) -> Run:
+    """A run folder written by ``noprop run`` or ``train``, to read and use."""
+    run_dir = Path(run_dir)
+    run_directory.require_run_dir(run_dir)
+    return Run(run_dir, registry or load_registry())
+
+
+__all__ = ["Run", "SeedGroup", "train", "resume", "load_run"]
