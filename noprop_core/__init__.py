@@ -76,7 +76,7 @@ _PUBLIC: dict[str, str] = {
     ),  # fmt: skip
     **dict.fromkeys(("LabelEmbedding", "TrainableEmbedding", "initial_embedding_weight"), "model.embedding"),
     **dict.fromkeys(("Head", "start_at_nearest_embedding"), "model.heads"),
-    **dict.fromkeys(("Variant", "VariantParts"), "model.variant"),
+    **dict.fromkeys(("Variant", "VariantParts", "StackedVariant"), "model.variant"),
     "UPDATE_ORDERS": "model.choices",
     "Dropout": "model.dropout",
     "SingleBlockVariant": "model.single_block",

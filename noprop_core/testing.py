@@ -24,13 +24,14 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 import torch
+from torch import Tensor
 
 from noprop_core.engine.data import TensorSplits
 from noprop_core.engine.tracking import Tracker
 from noprop_core.model.blocks import Block, BlockSpec, ImageConditioned
 from noprop_core.model.embedding import TrainableEmbedding
 from noprop_core.model.heads import Head, start_at_nearest_embedding
-from noprop_core.model.variant import Variant, VariantParts
+from noprop_core.model.variant import StackedVariant, Variant, VariantParts
 from noprop_core.plugin.kinds import BY_NAME
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
@@ -414,6 +415,31 @@ class VariantContract(PluginContract):
             assert terms is None
             return
         assert set(terms) == set(variant.units)
+
+    def test_a_stacked_variant_splits_its_step_for_seed_stacking(self, registry):
+        """``runs_stacked`` promises ``StackedVariant``: the step's three parts, put together as
+        seed stacking puts them, give ``fused_losses``'s terms for the same draws."""
+        variant = self.build(registry).eval()  # no dropout: the two computations draw the same
+        if not variant.runs_stacked:
+            return
+        assert isinstance(variant, StackedVariant), (
+            f"{type(variant).__name__}.runs_stacked is true: implement draw_noise, stacked_inputs, stacked_terms"
+        )
+        images, labels = self.data()
+        blocks = variant.block_modules()
+        noise = variant.draw_noise(labels, torch.Generator().manual_seed(3))
+        inputs = variant.stacked_inputs(labels, noise)
+        assert inputs.shape[:2] == (len(blocks), len(labels)), inputs.shape
+
+        # As seed stacking does: the blocks run on stacked_inputs, and stacked_terms gets their output.
+        outputs = torch.stack([block(images, z_block) for block, z_block in zip(blocks, inputs)])
+        parts = variant.stacked_terms(lambda _z: outputs, labels, noise)
+        fused = variant.fused_losses(images, labels, generator=torch.Generator().manual_seed(3))
+        assert set(parts) == set(fused) == set(variant.units)
+        for unit in variant.units:
+            assert set(parts[unit]) == set(fused[unit])
+            for name, value in parts[unit].items():
+                torch.testing.assert_close(value, fused[unit][name], rtol=1e-4, atol=1e-5)
 
 
 class DatasetContract(PluginContract):

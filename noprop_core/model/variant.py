@@ -14,6 +14,7 @@ where one makes sense. How it infers (steps, sampler) is declared by its config'
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import torch
@@ -46,7 +47,8 @@ class Variant(nn.Module):
     @property
     def runs_stacked(self) -> bool:
         """Whether ``fused_losses`` computes every unit in one batched pass (default: no). Speed
-        options that record the whole update (CUDA graphs) need it; ``compile`` skips it."""
+        options that record the whole update (CUDA graphs) need it; ``compile`` skips it. A
+        variant that says yes implements ``StackedVariant`` too (seeds stack through it)."""
         return False
 
     def block_modules(self) -> list[nn.Module]:
@@ -104,3 +106,29 @@ class Variant(nn.Module):
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Class scores (B, num_classes) by the variant's inference procedure."""
         return self.trajectory(images, generator)[-1]
+
+
+@runtime_checkable
+class StackedVariant(Protocol):
+    """What a variant whose ``runs_stacked`` is true also provides: its stacked step in three
+    parts, so that several runs' steps can be stacked into one computation (seeds trained
+    together, ``noprop_core.engine.seed_stack``): every run draws its noise, the runs' block
+    inputs are concatenated and sent through one grouped network, and each run turns its own
+    share of the output into its loss terms. The contract kit checks it.
+
+    ``fused_losses(images, labels, generator=g)`` must equal
+    ``stacked_terms(lambda z: blocks(images, z), labels, noise)`` with
+    ``noise = draw_noise(labels, g)``, where ``blocks`` runs ``block_modules()`` on their inputs."""
+
+    def draw_noise(self, labels: Tensor, generator: torch.Generator | None = None) -> Any:
+        """The step's random draws, before any block runs (whatever ``stacked_*`` need)."""
+        ...
+
+    def stacked_inputs(self, labels: Tensor, noise: Any) -> Tensor:
+        """Every block's label input for this step, (number of blocks, B, d)."""
+        ...
+
+    def stacked_terms(self, denoiser: Callable[[Tensor], Tensor], labels: Tensor, noise: Any
+                      ) -> dict[str, dict[str, Tensor]]:  # fmt: skip
+        """Every unit's loss terms; ``denoiser`` maps ``stacked_inputs`` to the blocks' outputs."""
+        ...

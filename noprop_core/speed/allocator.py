@@ -4,7 +4,7 @@ PyTorch's CPU tensors come from the C library's malloc. With glibc's defaults, l
 are mapped fresh from the system for every step and unmapped when freed, and every 4 kB page
 of a fresh mapping costs a page fault on first touch. A stacked step of the paper's MNIST blocks
 holds tensors of 128 MB (ten blocks' activations, (128, 320, 28, 28) in float32), so without
-this it spends most of its time in the kernel (README, "Measured on a 2-core CPU";
+this it spends most of its time in the kernel (docs/measurements.md, "Measured on a 2-core CPU";
 tests/speed/test_allocator.py counts the page faults).
 
 ``keep_freed_memory`` sets glibc's malloc (``mallopt``) to serve large requests from the heap

@@ -1,7 +1,7 @@
 """The fused update of all blocks (losses, backward, optimizer steps) as one CUDA graph.
 
 On a GPU a fused NoProp-DT update of the paper's ten blocks spends more time in Python and kernel
-launches than in kernels (README, "Measured on one H100"): the GPU waits for the host. A CUDA graph records the update's kernels once and replays them with one launch,
+launches than in kernels (docs/measurements.md, "Measured on one H100"): the GPU waits for the host. A CUDA graph records the update's kernels once and replays them with one launch,
 so the host only copies the minibatch in and reads the loss terms out.
 
 What a replay needs, and how it is kept:

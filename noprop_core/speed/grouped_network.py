@@ -5,7 +5,7 @@ convolution, but between layers it moves the block dimension back to the front, 
 copy per layer, adds each bias as a separate kernel and leaves element-wise layers working on
 strided tensors. Run by hand, the T copies can stay in the grouped layout (B, T·C, H, W) from
 the first convolution to the flatten, where every element-wise layer is one contiguous kernel.
-A stacked MNIST step is faster this way than with vmap over the whole block on a CPU (README,
+A stacked MNIST step is faster this way than with vmap over the whole block on a CPU (docs/speed.md,
 "Speed").
 
 A tensor moves through three layouts:

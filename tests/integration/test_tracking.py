@@ -276,7 +276,7 @@ def open_aim(base: str):
 
 
 def keep_screenshot(shot) -> None:
-    """NOPROP_SCREENSHOT_DIR=docs refreshes the README's screenshots."""
+    """NOPROP_SCREENSHOT_DIR=docs refreshes the screenshots of docs/tracking.md."""
     import shutil
     from pathlib import Path
 
@@ -302,8 +302,8 @@ def test_aim_up_serves_the_run_and_the_dashboard_renders(tracked_run, aim_server
 def readme_explorer_link() -> str:
     import re
 
-    links = re.findall(r"\(?(http://127\.0\.0\.1:43800/metrics\?[^)\s]+)", (REPO / "README.md").read_text())
-    assert len(set(links)) == 1, f"README should hold one explorer link, found {len(set(links))}"
+    links = re.findall(r"\(?(http://127\.0\.0\.1:43800/metrics\?[^)\s]+)", (REPO / "docs" / "tracking.md").read_text())
+    assert len(set(links)) == 1, f"docs/tracking.md should hold one explorer link, found {len(set(links))}"
     return links[0]
 
 
@@ -323,7 +323,7 @@ def test_readme_explorer_link_is_the_loss_view():
 
 @pytest.mark.slow
 def test_readme_explorer_link_opens_the_per_block_loss_comparison(tracked_run, aim_server, tmp_path):
-    """The README's link, pointed at this server, draws one chart per term, one line per block and term."""
+    """docs/tracking.md's link, pointed at this server, draws one chart per term, one line per block and term."""
     from plugins.trackers.aim_tracker.explorer import loss_explorer_url
 
     _, _, metrics = tracked_run

@@ -1,7 +1,7 @@
 """speed.cuda_graph: the fused update recorded as one CUDA graph (noprop_core.speed.cuda_graph).
 
 The checks of the graph itself need a GPU and are skipped without one (CI has none); they ran
-on an H100 (see README, "Speed"). The refusals are checked everywhere.
+on an H100 (see docs/speed.md). The refusals are checked everywhere.
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+"""The documentation: README stays a front page, the site's home page is README, and the site
+builds with every page and link checked (``mkdocs build --strict``, API reference included)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+README = REPO / "README.md"
+INDEX = REPO / "docs" / "index.md"
+INDEX_HEADER = "<!-- generated from README.md by tests/test_docs.py; edit README.md -->\n"
+
+
+def site_home_page() -> str:
+    """README with its links into docs/ made relative to docs/ itself."""
+    return INDEX_HEADER + README.read_text().replace("](docs/", "](")
+
+
+def test_readme_is_a_front_page_and_the_site_home_is_readme():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 250, f"README has {len(lines)} lines; details belong in docs/"
+    assert "python -m pytest -q" in README.read_text()  # the test command .ci/run runs
+    assert INDEX.read_text() == site_home_page(), "docs/index.md is stale: python tests/test_docs.py rewrites it"
+
+
+def test_every_page_is_in_the_sites_navigation():
+    config = (REPO / "mkdocs.yml").read_text()
+    pages = sorted(path.name for path in (REPO / "docs").glob("*.md"))
+    assert [page for page in pages if f": {page}" not in config] == []
+
+
+@pytest.mark.slow
+def test_the_site_builds_strictly(tmp_path):
+    mkdocs = shutil.which("mkdocs", path=str(REPO / ".venv" / "bin")) or shutil.which("mkdocs")
+    if mkdocs is None:
+        pytest.skip("mkdocs is a dev dependency: pip install -e '.[dev]'")
+    result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=REPO,
+                            capture_output=True, text=True, timeout=300, env={"NO_MKDOCS_2_WARNING": "1",
+                            "PATH": str(REPO / ".venv" / "bin") + ":/usr/bin:/bin", "HOME": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    api = (tmp_path / "site" / "api" / "index.html").read_text()
+    assert "noprop_core.engine.api.train" in api and "Train" in api  # the reference came from the docstrings
+
+
+if __name__ == "__main__":
+    INDEX.write_text(site_home_page())
+    print(f"wrote {INDEX}", file=sys.stderr)
