@@ -273,12 +273,12 @@ def test_a_run_made_read_only_fails_with_one_line_and_keeps_its_checkpoint(tmp_p
 
 
 def test_an_internal_error_is_one_line_with_the_traceback_saved(tmp_path, capfd, monkeypatch):
-    import noprop_core.cli.main as cli
+    from noprop_core.cli.commands import validate
 
     def broken_validate(*_args):
         raise ZeroDivisionError("a bug\nover two lines")
 
-    monkeypatch.setattr(cli, "_command_validate", broken_validate)
+    monkeypatch.setattr(validate, "execute", broken_validate)
     assert main(["validate", "whatever.toml"]) == 1
     [line] = capfd.readouterr().err.splitlines()
     assert line.startswith("noprop: internal error: ZeroDivisionError: a bug over two lines (full traceback: ")

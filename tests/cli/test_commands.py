@@ -1,0 +1,27 @@
+"""One module per command: the parser, the top-level help and the dispatch come from the list in
+``noprop_core.cli.commands``; a closed pipe ends a listing quietly."""
+
+from __future__ import annotations
+
+import subprocess
+
+from helpers import NOPROP
+from noprop_core.cli.commands import COMMANDS
+from noprop_core.cli.main import _parser
+
+
+def test_every_command_module_declares_itself_and_the_help_lists_them_all():
+    names = [command.NAME for command in COMMANDS]
+    assert names == ["run", "validate", "eval", "report", "predict", "export", "plugins", "recipes"]
+    for command in COMMANDS:
+        assert command.HELP and callable(command.add_arguments) and callable(command.execute)
+    help_text = _parser().format_help()
+    for command in COMMANDS:
+        assert command.NAME in help_text and command.HELP in help_text
+
+
+def test_a_listing_into_a_closed_pipe_ends_quietly():
+    # `true` has gone before noprop (a second to start) writes: every write meets a closed pipe.
+    result = subprocess.run(["bash", "-c", f"{NOPROP} recipes | true; exit ${{PIPESTATUS[0]}}"], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
