@@ -73,7 +73,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
     if isinstance(result, SeedGroup):
         _protocol_summary(context.console, result.out, result.protocol)
     else:
-        _summary(context.console, result.run_dir, result.metrics)
+        _summary(context.console, result.run_dir, result.final_metrics or result.metrics)  # this rank's own
     return 0
 
 
