@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _PUBLIC: dict[str, str] = {
     # errors a plugin may raise: one line for the user, exit status 2
-    **dict.fromkeys(("NopropError", "RecipeError", "PluginError", "DataUnavailable"), "errors"),
+    **dict.fromkeys(("NopropError", "RecipeError", "PluginError", "DataUnavailable", "RunInterrupted"), "errors"),
     # registering plugins
     "hookimpl": "plugin.hookspecs",
     **dict.fromkeys(

@@ -24,7 +24,6 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 import torch
-from torch import Tensor
 
 from noprop_core.engine.data import TensorSplits
 from noprop_core.engine.tracking import Tracker

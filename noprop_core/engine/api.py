@@ -146,13 +146,16 @@ def train(
     smoke: bool = False,
     group: str | None = None,
     started: float | None = None,
+    on_epoch: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Run | SeedGroup:
     """Train ``recipe`` (a file, a shipped recipe's name, a ``Recipe``; default ``digits_dt``)
     to the end, as ``noprop run`` does: a ``Run`` for one seed, a ``SeedGroup`` for ``seeds``
     (or a recipe with ``seeds = [...]``). ``overrides`` are ``--set`` lines (``"train.epochs=3"``);
     ``progress``: one line per epoch on stderr (False: quiet). A seed group's new seeds train
     ``jobs`` at a time in child processes, or in this one, stacked as ``stack_seeds`` says.
-    ``smoke``: a few batches with the recipe's real code (of a seed group, the first seed)."""
+    ``smoke``: a few batches with the recipe's real code (of a seed group, the first seed).
+    ``on_epoch(record)``: told every epoch's record once saved; returning True stops the run
+    (its checkpoint saved, ``RunInterrupted`` raised), as a sweep's pruner does."""
     registry = registry or load_registry()
     if jobs < 1:
         raise NopropError(f"--jobs: expected a number >= 1, got {jobs}")
@@ -166,15 +169,15 @@ def train(
         overrides += ["seeds=[]", f"seed={group_seeds[0]}"]
     elif group_seeds:
         return _train_seed_group(recipe_path, built, loaded, registry, group_seeds, overrides, out, progress, jobs,
-                                 stack_seeds)  # fmt: skip
+                                 stack_seeds, on_epoch)  # fmt: skip
     run_dir, metrics = session.run(recipe_path, registry, overrides=overrides, out_dir=out, progress=_progress(progress),
-                                   started=started, smoke=smoke, group=group, recipe=built)  # fmt: skip
+                                   started=started, smoke=smoke, group=group, recipe=built, on_epoch=on_epoch)  # fmt: skip
     return Run(run_dir, registry, final_metrics=metrics)
 
 
 def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, registry: Registry, seeds: list[int],
                       overrides: list[str], out: Path | None, progress: ProgressChoice, jobs: int,
-                      stack_seeds: str) -> SeedGroup:  # fmt: skip
+                      stack_seeds: str, on_epoch: Callable[[dict[str, Any]], bool] | None) -> SeedGroup:  # fmt: skip
     if jobs > 1:
         if built is not None:
             raise NopropError("jobs: child processes train recipe files; save the recipe to a file first")
@@ -183,10 +186,10 @@ def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, r
 
         def train_fresh(runs: list[tuple[list[str], Path]], name: str) -> None:
             session.run_stacked(recipe_path, registry, runs, group=name, progress=_progress(progress),
-                                stack=stack_seeds, recipe=built)  # fmt: skip
+                                stack=stack_seeds, recipe=built, on_epoch=on_epoch)  # fmt: skip
 
         def resume_one(directory: Path) -> None:
-            session.resume(directory, registry, progress=_progress(progress))
+            session.resume(directory, registry, progress=_progress(progress), on_epoch=on_epoch)
 
     notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
     group_dir, protocol = run_seed_group(recipe_path, loaded, registry, seeds=seeds, overrides=overrides, out=out,
@@ -195,12 +198,13 @@ def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, r
 
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, progress: bool = True,
-           registry: Registry | None = None) -> Run:  # fmt: skip
+           registry: Registry | None = None, on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> Run:  # fmt: skip
     """Continue a run from its last checkpoint (``noprop run --resume``); ``epochs``: train a
     finished run further, to this many epochs in all."""
     registry = registry or load_registry()
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
-    run_dir, _ = session.resume(Path(run_dir), registry, overrides=overrides, progress=_progress(progress))
+    run_dir, _ = session.resume(Path(run_dir), registry, overrides=overrides, progress=_progress(progress),
+                                on_epoch=on_epoch)  # fmt: skip
     return Run(run_dir, registry)
 
 

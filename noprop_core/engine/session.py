@@ -10,7 +10,7 @@ import os
 import signal
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import setup
 from noprop_core.speed.options import describe_path
 from noprop_core.speed.threads import busy_hint
+
+EpochCallback = Callable[[dict[str, Any]], bool]
 
 
 @contextlib.contextmanager
@@ -74,13 +76,15 @@ def prepare(
     smoke: bool = False,
     group: str | None = None,
     recipe: Recipe | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> RunSession:
     """Validate, write the run directory's recipe, build the experiment and its trainer.
 
     ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
     synthetic data for absent files (see noprop_core.engine.smoke); ``group``: the seed group the
     run belongs to (an Aim hparam); ``recipe``: a recipe built in Python (``recipe_path`` then only
-    names the run)."""
+    names the run); ``on_epoch``: called with each epoch's record once it is saved, and the run
+    stops (checkpoint saved, ``RunInterrupted``) when it returns True (a sweep's pruning)."""
     started = time.perf_counter() if started is None else started
     if recipe is None:
         recipe = load_recipe(recipe_path, registry, list(overrides))
@@ -116,12 +120,13 @@ def prepare(
         if new_dir is not None:
             new_dir.abandon()
         raise
-    return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group, new_dir)
+    return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group, new_dir,
+                      on_epoch=on_epoch)  # fmt: skip
 
 
 def run_stacked(
     recipe_path: Path, registry: Registry, runs: list[tuple[list[str], Path]], *, group: str, progress: Progress,
-    stack: str = "auto", recipe: Recipe | None = None,
+    stack: str = "auto", recipe: Recipe | None = None, on_epoch: EpochCallback | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Train several seeds of one recipe (``runs``: each seed's overrides and run directory)
     together: stacked into one computation where the update is fused (``SeedStack``), else
@@ -131,7 +136,7 @@ def run_stacked(
 
     def prepared(overrides: list[str], run_dir: Path) -> RunSession:
         return prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir, progress=progress, group=group,
-                       recipe=recipe)  # fmt: skip
+                       recipe=recipe, on_epoch=on_epoch)  # fmt: skip
 
     first = prepared(*runs[0])
     reason = "--stack-seeds off" if stack == "off" else None
@@ -156,7 +161,7 @@ def run_stacked(
         for session in sessions:
             session.start()
         with progress, stop_gracefully(trainers, progress):
-            SeedStack(trainers).fit(on_epoch_end=lambda trainer: by_trainer[id(trainer)].save(trainer))
+            SeedStack(trainers).fit(on_epoch_end=lambda trainer: by_trainer[id(trainer)].end_epoch(trainer))
     except TrainingInterrupted:
         for session in sessions:
             session.save(session.trainer)
@@ -192,7 +197,12 @@ def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
 
 
 def resume(
-    run_dir: Path, registry: Registry, *, overrides: list[str] = (), progress: Progress | None = None
+    run_dir: Path,
+    registry: Registry,
+    *,
+    overrides: list[str] = (),
+    progress: Progress | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
     """Continue a run from its last checkpoint, with the same state as if it had never stopped.
 
@@ -240,7 +250,7 @@ def resume(
         raise
     session = RunSession(checkpoint["recipe_path"], run_dir, experiment, trainer, registry,
                          started - checkpoint["wall_seconds"], lock=lock,
-                         recipe_changes=(*checkpoint.get("recipe_changes", ()), *changes))  # fmt: skip
+                         recipe_changes=(*checkpoint.get("recipe_changes", ()), *changes), on_epoch=on_epoch)  # fmt: skip
     return run_dir, _train(session)
 
 
@@ -296,6 +306,7 @@ class RunSession:
     new_dir: run_directory.NewRunDir | None = None  # a fresh run's folder: undone if it fails before a checkpoint
     lock: run_directory.RunDirLock | None = None  # a resumed run's lock on its folder
     recipe_changes: tuple[dict[str, Any], ...] = ()  # keys changed on resume, with the epoch they apply from
+    on_epoch: EpochCallback | None = None  # told each saved epoch's record; True stops the run
 
     @property
     def writes(self) -> bool:
@@ -325,6 +336,11 @@ class RunSession:
         self.trainer.tracker.start(
             {**recipe_to_dict(recipe, registry), **({"group": self.group} if self.group else {})}
         )
+
+    def end_epoch(self, trainer: Trainer) -> None:
+        self.save(trainer)
+        if self.on_epoch is not None and self.on_epoch(trainer.history[-1].as_dict()):
+            trainer.stop_requested = True  # stops after the next step, with a checkpoint
 
     def save(self, trainer: Trainer) -> None:
         """The checkpoint and metrics.json, after every epoch and on a requested stop."""
@@ -383,7 +399,7 @@ def _train(session: RunSession) -> dict[str, Any]:
         try:
             session.start()
             with trainer.progress, stop_gracefully([trainer], trainer.progress):
-                trainer.fit(on_epoch_end=session.save)
+                trainer.fit(on_epoch_end=session.end_epoch)
         except TrainingInterrupted:
             session.save(trainer)
             position = trainer.current

@@ -12,7 +12,7 @@ from noprop_core.cli.main import _parser
 
 def test_every_command_module_declares_itself_and_the_help_lists_them_all():
     names = [command.NAME for command in COMMANDS]
-    assert names == ["run", "validate", "eval", "report", "predict", "export", "plugins", "recipes"]
+    assert names == ["run", "sweep", "validate", "eval", "report", "predict", "export", "plugins", "recipes"]
     for command in COMMANDS:
         assert command.HELP and callable(command.add_arguments) and callable(command.execute)
     help_text = _parser().format_help()

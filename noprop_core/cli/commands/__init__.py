@@ -4,6 +4,6 @@ parser, the top-level help and the dispatch are made from this list."""
 
 from __future__ import annotations
 
-from noprop_core.cli.commands import evaluate, export, plugins, predict, recipes, report, run, validate
+from noprop_core.cli.commands import evaluate, export, plugins, predict, recipes, report, run, sweep, validate
 
-COMMANDS = (run, validate, evaluate, report, predict, export, plugins, recipes)
+COMMANDS = (run, sweep, validate, evaluate, report, predict, export, plugins, recipes)

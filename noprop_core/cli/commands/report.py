@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from noprop_core.cli.context import Context
+from noprop_core.errors import NopropError
 
 NAME = "report"
 HELP = "compare runs side by side and with the paper's Table 1"
@@ -23,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.engine.report import CAPTION, COLUMNS, group_rows, load_runs, markdown_table, table_rows
+    from noprop_core.engine.sweep_report import is_sweep
+
+    if any(is_sweep(path) for path in args.run_dirs):
+        if len(args.run_dirs) > 1:
+            raise NopropError("report: a sweep folder is reported on its own (its trials are its rows)")
+        return _report_sweep(args.run_dirs[0], context, args.markdown)
 
     runs = load_runs(args.run_dirs, warn=lambda text: print(text, file=sys.stderr))
     rows = group_rows(runs)
@@ -43,4 +50,25 @@ def execute(args: argparse.Namespace, context: Context) -> int:
 
         for path in write_plots(runs, args.plot, rows):
             print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _report_sweep(out: Path, context: Context, markdown: bool) -> int:
+    from noprop_core.engine.sweep_report import COLUMNS, load_summary, trial_rows, write_sweep_plot
+
+    summary = load_summary(out)
+    rows = trial_rows(summary)
+    title = f"noprop sweep {out}: {summary['method']}, maximising {summary['objective']}"
+    if markdown:
+        print("\n".join([f"**{title}**", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS),
+                         *("| " + " | ".join(row) + " |" for row in rows)]))  # fmt: skip
+    else:
+        table = Table(*COLUMNS, title=title)
+        for row in rows:
+            table.add_row(*row)
+        Console(width=None if context.console.is_terminal else 240, soft_wrap=True).print(table)
+    best = summary.get("best")
+    if best is not None:
+        print(f"best: trial {best['number']}, test accuracy {best['test_accuracy']:.2f} % (measured once, at the end)")
+    print(f"wrote {write_sweep_plot(summary, out / 'sweep.png')}", file=sys.stderr)
     return 0

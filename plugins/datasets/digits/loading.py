@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from noprop_core import TensorSplits
+from noprop_core import NopropError, TensorSplits
 
 from . import DigitsConfig
 
@@ -19,8 +19,16 @@ def load(config: DigitsConfig) -> TensorSplits:
     train_index, test_index = train_test_split(
         range(len(labels)), test_size=config.test_fraction, random_state=config.split_seed, stratify=digits.target
     )
+    if config.validation >= len(train_index):
+        raise NopropError(f"data.validation: {config.validation} is not less than the {len(train_index)} "
+                          "training examples")  # fmt: skip
+    validation_index = train_index[len(train_index) - config.validation :] if config.validation else []
+    train_index = train_index[: len(train_index) - config.validation]
     train_images, test_images = images[train_index], images[test_index]
     mean, std = train_images.mean(), train_images.std()
+    validation = (
+        ((images[validation_index] - mean) / std, labels[validation_index]) if config.validation else (None, None)
+    )
     splits = TensorSplits(
         name="digits",
         train_images=(train_images - mean) / std,
@@ -31,5 +39,7 @@ def load(config: DigitsConfig) -> TensorSplits:
         mean=(float(mean),),
         std=(float(std),),
         class_names=tuple(str(digit) for digit in range(10)),
+        val_images=validation[0],
+        val_labels=validation[1],
     )
     return splits.first(config.subset)

@@ -165,3 +165,21 @@ def test_medmnist_problems_name_the_key_or_the_file(tmp_path, registry):
         load_recipe(recipe, registry)
     assert "data.flag: expected a 2D single-label MedMNIST flag" in str(caught.value)
     assert "data.size: expected one of 28, 64, 128, 224, got 30" in str(caught.value)
+
+
+def test_digits_holds_out_the_last_training_examples_as_validation():
+    from noprop_core import NopropError, load_registry
+
+    entry = load_registry(autoload=False).get("dataset", "digits")
+    whole = entry.factory(entry.config(name="digits"))
+    held = entry.factory(entry.config(name="digits", validation=287))
+    assert not whole.has_validation and held.has_validation
+    assert len(held.train_labels) == 1437 - 287 and len(held.val_labels) == 287
+    assert torch.equal(held.test_labels, whole.test_labels)  # the test split does not move
+    # The validation images are the last 287 of the training split, standardised by the rest's statistics.
+    unit = whole.train_images * whole.std[0] + whole.mean[0]
+    torch.testing.assert_close(held.val_images * held.std[0] + held.mean[0], unit[-287:], atol=1e-5, rtol=0)
+    assert torch.equal(held.val_labels, whole.train_labels[-287:])
+    assert held.mean != whole.mean
+    with pytest.raises(NopropError, match="data.validation: 1437 is not less than the 1437 training examples"):
+        entry.factory(entry.config(name="digits", validation=1437))

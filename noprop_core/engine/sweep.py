@@ -1,0 +1,317 @@
+"""`noprop sweep`: a hyper-parameter search over a recipe's keys, with Optuna.
+
+The study lives in an Optuna storage (by default the SQLite file ``OUT/study.db``; any
+SQLAlchemy URL, or ``journal:PATH`` for Optuna's journal file on a shared file system), so any
+number of workers — this process started again, others beside it — share it. Each trial is an
+ordinary run folder, ``OUT/trial-<n>/`` (a seed group's folder when the sweep trains several
+seeds per trial): ``eval``, ``predict`` and ``report`` work on it.
+
+Faults: a trial whose run fails is recorded as failed with its one-line error, and the sweep
+goes on. A worker killed mid-trial leaves its trial RUNNING in the study; the next worker on
+the same machine that finds the trial's process gone marks it failed ("interrupted"), and the
+trial's parameters are tried again, its run folder resumed from its checkpoint — so no finished
+trial is lost or repeated. (A trial left RUNNING by a dead worker of another machine stays so;
+``noprop report OUT`` shows it.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from noprop_core.engine import run_directory
+from noprop_core.engine.api import Run, SeedGroup, train
+from noprop_core.engine.experiment import load_splits
+from noprop_core.errors import NopropError, RunInterrupted
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.loading import dump_recipe, load_recipe
+from noprop_core.recipe.shipped import resolve_recipe_path
+from noprop_core.recipe.sweep import Parameter, Sweep, load_sweep
+
+SWEEP_COPY = "sweep.toml"  # the sweep file as run, in OUT: what `noprop report OUT` recognises
+SUMMARY = "sweep.json"
+BEST = "best.toml"
+INTERRUPTED = "interrupted"
+
+
+@attrs.frozen
+class SweepResult:
+    out: Path
+    summary: dict[str, Any]
+
+
+def recipe_of(sweep: Sweep, sweep_path: Path) -> Path:
+    """The sweep's recipe: a path relative to the sweep file, one relative to here, or a shipped name."""
+    beside = sweep_path.parent / sweep.recipe
+    return beside if beside.is_file() else resolve_recipe_path(Path(sweep.recipe))
+
+
+def toml_literal(value: Any) -> str:
+    return json.dumps(value)  # numbers, strings and booleans: JSON and TOML write them alike
+
+
+def trial_overrides(sweep: Sweep, params: dict[str, Any]) -> list[str]:
+    return [*sweep.set, *(f"{key}={toml_literal(value)}" for key, value in params.items())]
+
+
+def check_sweep(sweep: Sweep, sweep_path: Path, recipe_path: Path, registry: Registry) -> None:
+    """Every key of the space is a key of the recipe (tried with a value from its range), and the
+    objective exists for it: validation accuracy needs a held-out split."""
+    sample = {key: (p.choices[0] if p.type == "categorical" else (int(p.low) if p.type == "int" else p.low))
+              for key, p in sweep.space.items()}  # fmt: skip
+    try:
+        recipe = load_recipe(recipe_path, registry, trial_overrides(sweep, sample))
+    except NopropError as exc:
+        raise NopropError(f"{sweep_path}: the space does not fit recipe {recipe_path}: "
+                          f"{exc.lines()[0].split(': ', 1)[-1]}") from None  # fmt: skip
+    if sweep.objective == "validation_accuracy":
+        splits, _ = load_splits(recipe, registry, stand_in=False, notify=lambda text: None)
+        if not splits.has_validation:
+            raise NopropError(f"{sweep_path}: objective: validation_accuracy needs a validation split, and "
+                              f"[data] of {recipe_path.name} holds none (set data.validation = N in set = [...])")  # fmt: skip
+
+
+def storage_for(sweep: Sweep, out: Path):
+    import optuna
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    url = sweep.storage or f"sqlite:///{(out / 'study.db').absolute()}"
+    try:
+        if url.startswith("journal:"):
+            return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        # SQLite: a writer waits up to a minute for another worker's transaction instead of failing.
+        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})
+    except (optuna.exceptions.StorageInternalError, OSError, ValueError) as exc:
+        raise NopropError(f"storage {url}: cannot be opened ({' '.join(str(exc).split())[:200]})") from None
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's many errors: a locked or unreadable file
+        raise NopropError(f"storage {url}: cannot be opened ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
+
+
+def sampler_for(sweep: Sweep):
+    import optuna
+
+    if sweep.method in ("grid", "random"):  # a grid's points are queued in the study (``queue_grid``)
+        return optuna.samplers.RandomSampler(seed=sweep.sampler_seed)
+    return optuna.samplers.TPESampler(seed=sweep.sampler_seed)
+
+
+def queue_grid(study, sweep: Sweep) -> None:
+    """Every point of the grid, queued once (Optuna's GridSampler stops a study only inside
+    ``Study.optimize``; queued trials work with ask and tell, and for several workers)."""
+    keys = list(sweep.space)
+    for values in itertools.product(*(sweep.space[key].grid_values() or [] for key in keys)):
+        study.enqueue_trial(dict(zip(keys, values)), skip_if_exists=True)
+
+
+def pruner_for(sweep: Sweep):
+    import optuna
+
+    return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
+            "successive_halving": optuna.pruners.SuccessiveHalvingPruner}[sweep.pruner]()  # fmt: skip
+
+
+def suggest(trial, key: str, parameter: Parameter) -> Any:
+    if parameter.type == "categorical":
+        return trial.suggest_categorical(key, parameter.choices)
+    if parameter.type == "int":
+        return trial.suggest_int(key, int(parameter.low), int(parameter.high), step=int(parameter.step or 1))
+    return trial.suggest_float(key, parameter.low, parameter.high, log=parameter.type == "log_float",
+                               step=parameter.step if parameter.type == "float" else None)  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(study, notify: Callable[[str], None]) -> None:
+    """RUNNING trials of this machine whose process is gone: failed as interrupted, their
+    parameters queued to be tried again (the run folder resumes from its checkpoint)."""
+    import optuna
+
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        pid = int(trial.user_attrs.get("pid", -1))
+        if trial.user_attrs.get("host") != host or pid == os.getpid() or _alive(pid):
+            continue
+        study.set_user_attr(INTERRUPTED, sorted({*study.user_attrs.get(INTERRUPTED, []), trial.number}))
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        folder = trial.user_attrs.get("folder", f"trial-{trial.number}")
+        study.enqueue_trial(trial.params, user_attrs={"folder": folder})
+        notify(f"trial {trial.number}: its worker (pid {pid}) is gone; its parameters are queued again ({folder})")
+
+
+def counted(study) -> int:
+    """Trials that count against the budget: those started, but not those interrupted and queued again."""
+    import optuna
+
+    interrupted = set(study.user_attrs.get(INTERRUPTED, []))
+    return sum(1 for trial in study.get_trials(deepcopy=False)
+               if trial.number not in interrupted and trial.state != optuna.trial.TrialState.WAITING)  # fmt: skip
+
+
+def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
+              notify: Callable[[str], None] = lambda text: None, progress: Any = True) -> SweepResult:  # fmt: skip
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sweep = load_sweep(sweep_path)
+    recipe_path = recipe_of(sweep, sweep_path)
+    check_sweep(sweep, sweep_path, recipe_path, registry)
+    out = out or Path("runs") / f"sweep-{sweep_path.stem}"
+    out.mkdir(parents=True, exist_ok=True)
+    copy = out / SWEEP_COPY
+    if copy.is_file() and copy.read_text() != sweep_path.read_text():
+        raise NopropError(f"--out {out}: holds another sweep ({copy} differs from {sweep_path}); "
+                          "continue it with its own file or choose another --out")  # fmt: skip
+    shutil.copyfile(sweep_path, copy)
+    budget = sweep.trials
+    if sweep.method == "grid":
+        budget = min(budget, _grid_size(sweep))
+    study = optuna.create_study(study_name=sweep_path.stem, storage=storage_for(sweep, out), direction="maximize",
+                                sampler=sampler_for(sweep), pruner=pruner_for(sweep), load_if_exists=True)  # fmt: skip
+    if sweep.method == "grid":
+        queue_grid(study, sweep)
+    recover_interrupted(study, notify)
+    started = time.perf_counter()
+    while counted(study) < budget:
+        trial = study.ask()
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        params = {key: suggest(trial, key, parameter) for key, parameter in sweep.space.items()}
+        folder = out / trial.user_attrs.get("folder", f"trial-{trial.number}")  # a queued retry keeps its folder
+        trial.set_user_attr("folder", folder.name)
+        notify(f"trial {trial.number}: {', '.join(f'{k} = {v}' for k, v in params.items())}")
+        _run_trial(study, trial, sweep, recipe_path, registry, trial_overrides(sweep, params), folder, notify,
+                   progress)  # fmt: skip
+    summary = summarize(study, sweep, out, time.perf_counter() - started)
+    run_directory.write_json(out / SUMMARY, summary)
+    best = summary.get("best")
+    if best is not None:
+        folder = out / best["run_dir"]
+        recipe = load_recipe(folder / run_directory.RECIPE if len(sweep.seeds) == 1
+                             else folder / f"seed-{sweep.seeds[0]}" / run_directory.RECIPE, registry)  # fmt: skip
+        header = (f"# noprop run {out / BEST}\n# the best trial of {sweep_path.name}: trial {best['number']} "
+                  f"({best['run_dir']}), {sweep.objective} {best['objective']:.2f}")  # fmt: skip
+        run_directory.write_text(out / BEST, dump_recipe(recipe, registry, header=header))
+    return SweepResult(out, summary)
+
+
+def _grid_size(sweep: Sweep) -> int:
+    size = 1
+    for parameter in sweep.space.values():
+        size *= len(parameter.grid_values() or [])
+    return size
+
+
+def _run_trial(study, trial, sweep: Sweep, recipe_path: Path, registry: Registry, overrides: list[str], folder: Path,
+               notify: Callable[[str], None], progress: bool) -> None:  # fmt: skip
+    import optuna
+
+    pruned = []
+
+    def on_epoch(record: dict[str, Any]) -> bool:
+        value = record.get(sweep.objective)
+        if value is None or sweep.pruner == "none":
+            return False
+        trial.report(value, record["epoch"])
+        if trial.should_prune():
+            pruned.append(record["epoch"])
+            return True
+        return False
+
+    started = time.perf_counter()
+    try:
+        result = _train_or_resume(recipe_path, registry, overrides, folder, sweep.seeds, on_epoch, progress)
+    except RunInterrupted:
+        if not pruned:
+            raise
+        trial.set_user_attr("wall_seconds", time.perf_counter() - started)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        notify(f"trial {trial.number}: pruned after epoch {pruned[0]}")
+        return
+    except Exception as exc:  # noqa: BLE001 - one trial's failure, recorded; the sweep goes on
+        line = exc.lines()[0] if isinstance(exc, NopropError) else f"internal error: {type(exc).__name__}: {exc}"
+        trial.set_user_attr("error", " ".join(line.split())[:300])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        notify(f"trial {trial.number}: failed: {line}")
+        return
+    runs = result.runs if isinstance(result, SeedGroup) else [result]
+    values = [run.metrics.get(sweep.objective) for run in runs]
+    trial.set_user_attr("wall_seconds", time.perf_counter() - started)
+    if any(value is None for value in values):
+        trial.set_user_attr("error", f"metrics.json has no {sweep.objective}")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise NopropError(f"{folder}: objective {sweep.objective} missing from metrics.json")
+    value = sum(values) / len(values)
+    study.tell(trial, value)
+    notify(f"trial {trial.number}: {sweep.objective} {value:.2f}")
+
+
+def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str], folder: Path, seeds: list[int],
+                     on_epoch, progress: bool) -> Run | SeedGroup:  # fmt: skip
+    from noprop_core.engine import api
+
+    if len(seeds) > 1:
+        return train(
+            recipe_path,
+            overrides=overrides,
+            out=folder,
+            seeds=seeds,
+            registry=registry,
+            progress=progress,
+            on_epoch=on_epoch,
+        )  # fmt: skip  (the seed group's name, the folder's, groups it in Aim)
+    if (folder / run_directory.CHECKPOINT).is_file():  # an interrupted trial, tried again
+        return api.resume(folder, registry=registry, progress=progress, on_epoch=on_epoch)
+    if folder.exists():  # started, but gone before its first checkpoint
+        shutil.rmtree(folder)
+    return train(
+        recipe_path,
+        overrides=[*overrides, "seeds=[]", f"seed={seeds[0]}"],
+        out=folder,
+        registry=registry,
+        progress=progress,
+        on_epoch=on_epoch,
+        group=folder.parent.name,
+    )  # fmt: skip  (Aim: the sweep's name)
+
+
+def summarize(study, sweep: Sweep, out: Path, wall_seconds: float) -> dict[str, Any]:
+    import optuna
+
+    rows = []
+    interrupted = set(study.user_attrs.get(INTERRUPTED, []))
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number in interrupted:
+            continue
+        rows.append({"number": trial.number, "state": trial.state.name.lower(), "params": trial.params,
+                     "objective": trial.value, "run_dir": trial.user_attrs.get("folder"),
+                     "wall_seconds": trial.user_attrs.get("wall_seconds"), "error": trial.user_attrs.get("error")})  # fmt: skip
+    complete = [row for row in rows if row["state"] == "complete"]
+    best = max(complete, key=lambda row: row["objective"]) if complete else None
+    if best is not None:
+        folder = out / best["run_dir"]
+        metrics_dirs = [folder] if len(sweep.seeds) == 1 else [folder / f"seed-{seed}" for seed in sweep.seeds]
+        tests = [json.loads((d / run_directory.METRICS).read_text())["test_accuracy"] for d in metrics_dirs]
+        best = {**best, "test_accuracy": sum(tests) / len(tests)}  # measured once, by the run's final evaluation
+    return {"sweep": str(out / SWEEP_COPY), "objective": sweep.objective, "method": sweep.method,
+            "trials": rows, "best": best, "wall_seconds": wall_seconds,
+            "states": {state.name.lower(): sum(1 for r in rows if r["state"] == state.name.lower())
+                       for state in optuna.trial.TrialState}}  # fmt: skip
