@@ -32,14 +32,14 @@ from pathlib import Path
 
 import torch
 
-from noprop_core.engine.data import TensorSplits
 from noprop_core.engine.evaluation import accuracy
 from noprop_core.engine.experiment import build_on_splits, resolve_device
 from noprop_core.engine.paper import DATASETS, EPOCHS, TABLE_1
 from noprop_core.engine.progress import Progress
-from noprop_core.engine.tracking import Tracker
 from noprop_core.engine.trainer import Trainer
+from noprop_core.model.splits import TensorSplits
 from noprop_core.plugin.manager import load_registry
+from noprop_core.plugin.tracker import Tracker
 from noprop_core.recipe.loading import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -45,14 +45,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from noprop_core.engine.data import TensorSplits
 from noprop_core.engine.experiment import Experiment
 from noprop_core.engine.progress import Progress
-from noprop_core.engine.tracking import Tracker
 from noprop_core.engine.trainer import Trainer
 from noprop_core.model.blocks import BlockSpec
+from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant, VariantParts
 from noprop_core.plugin.config import DatasetConfig
+from noprop_core.plugin.tracker import Tracker
 from noprop_core.recipe.schema import EvalSection, Recipe, TrainSection
 from noprop_core.speed.cuda_graph import WARMUP_STEPS
 from noprop_core.speed.section import SpeedSection

@@ -83,8 +83,9 @@ _PUBLIC: dict[str, str] = {
     "BlockPerUnitVariant": "model.block_units",
     "StackedBlocks": "speed.stacked",
     # data sets and trackers
-    **dict.fromkeys(("TensorSplits", "standardized_splits", "resolve_data_root"), "engine.data"),
-    "Tracker": "engine.tracker_base",
+    "TensorSplits": "model.splits",
+    **dict.fromkeys(("standardized_splits", "resolve_data_root"), "engine.data"),
+    "Tracker": "plugin.tracker",
     # using a trained run
     **dict.fromkeys(("load_model", "TrainedModel"), "engine.inference"),
     # training and using runs from Python

@@ -25,15 +25,15 @@ import attrs
 import pytest
 import torch
 
-from noprop_core.engine.data import TensorSplits
-from noprop_core.engine.tracking import Tracker
 from noprop_core.model.blocks import Block, BlockSpec, ImageConditioned
 from noprop_core.model.embedding import TrainableEmbedding
 from noprop_core.model.heads import Head, start_at_nearest_embedding
+from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import StackedVariant, Variant, VariantParts
 from noprop_core.plugin.kinds import BY_NAME
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
+from noprop_core.plugin.tracker import Tracker
 
 
 def _devices() -> list[str]:

@@ -10,9 +10,9 @@ import torch
 from conftest import REPO
 from noprop_core.engine.experiment import build_experiment
 from noprop_core.engine.progress import Progress
-from noprop_core.engine.tracking import Tracker
 from noprop_core.engine.trainer import Trainer
 from noprop_core.model.variant import VariantParts
+from noprop_core.plugin.tracker import Tracker
 from noprop_core.recipe.loading import load_recipe
 from noprop_plugins.backbones.cnn import CnnConfig
 from noprop_plugins.backbones.cnn import build as build_cnn

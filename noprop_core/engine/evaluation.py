@@ -11,8 +11,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from noprop_core.engine.data import TensorSplits, ordered_batches
+from noprop_core.engine.data import ordered_batches
 from noprop_core.engine.protocol import inference_seed
+from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant
 from noprop_core.recipe.schema import Recipe
 

@@ -8,9 +8,10 @@ import math
 import attrs
 import torch
 
-from noprop_core.engine.data import TensorSplits, resolve_placement
+from noprop_core.engine.data import resolve_placement
 from noprop_core.engine.stand_in import stand_in_splits
 from noprop_core.errors import DataUnavailable, NopropError
+from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant, VariantParts
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe

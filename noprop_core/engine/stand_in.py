@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from noprop_core.engine.data import TensorSplits, standardized_splits
+from noprop_core.engine.data import standardized_splits
 from noprop_core.errors import DataUnavailable
+from noprop_core.model.splits import TensorSplits
 
 # Enough for a smoke run: its training pass stops after a few minibatches and it evaluates on
 # the first few test examples (noprop_core.engine.smoke).

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from noprop_core.engine.tracker_base import Tracker
+from noprop_core.plugin.tracker import Tracker
 
 QUEUE_SIZE = 20_000  # messages; a run tracks a few hundred per epoch
 CLOSE_TIMEOUT_ENV = "NOPROP_TRACKER_TIMEOUT"

@@ -1,4 +1,4 @@
-"""What noprop tracks during training (the tracker contract itself is ``tracker_base.Tracker``).
+"""What noprop tracks during training (the tracker contract itself is ``noprop_core.plugin.tracker.Tracker``).
 
 ``TrainingTracking`` decides *what* is tracked — the same for every tracker — and sends it
 through the tracker's methods. Subset, block and loss term go in ``context``, never in metric
@@ -14,8 +14,8 @@ from torch import Tensor
 
 from noprop_core.engine.evaluation import schedule_curve
 from noprop_core.engine.records import EpochRecord
-from noprop_core.engine.tracker_base import Tracker
 from noprop_core.model.variant import Variant
+from noprop_core.plugin.tracker import Tracker
 
 
 class TrainingTracking:

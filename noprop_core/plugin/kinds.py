@@ -31,12 +31,12 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from noprop_core.diffusion.schedule import NoiseSchedule
-    from noprop_core.engine.data import TensorSplits
-    from noprop_core.engine.tracking import Tracker
     from noprop_core.model.blocks import BlockSpec
     from noprop_core.model.embedding import LabelEmbedding
     from noprop_core.model.heads import Head
+    from noprop_core.model.splits import TensorSplits
     from noprop_core.model.variant import Variant, VariantParts
+    from noprop_core.plugin.tracker import Tracker
 
 
 class BackboneFactory(Protocol):

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.data import TensorSplits, loaded_batches, resolve_placement, shuffled_batches
+from noprop_core.engine.data import loaded_batches, resolve_placement, shuffled_batches
 from noprop_core.engine.session import run
+from noprop_core.model.splits import TensorSplits
 
 RECIPE = REPO / "recipes" / "digits_dt.toml"
 SHORT = ["train.epochs=2", "data.subset=400", "variant.timesteps=3", "eval.train_subset=100", "tracker.name=none",
