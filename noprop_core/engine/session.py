@@ -130,9 +130,9 @@ def run_stacked(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Train several seeds of one recipe (``runs``: each seed's overrides and run directory)
     together: stacked into one computation where the update is fused (``SeedStack``), else
-    one after another. ``stack``: "auto" stacks on a GPU only (on a CPU, compute-bound already,
-    a stacked step measured 0.90–0.95× the speed of the same steps one after another,
-    benchmarks/seeds.py), "on" wherever the update is fused, "off" never. Returns each run's metrics."""
+    one after another. ``stack``: "auto" stacks on a GPU only (a CPU is compute-bound already:
+    stacking gains nothing there, ``benchmarks/seeds.py`` and docs/speed.md), "on" wherever the
+    update is fused, "off" never. Returns each run's metrics."""
 
     def prepared(overrides: list[str], run_dir: Path) -> RunSession:
         return prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir, progress=progress, group=group,

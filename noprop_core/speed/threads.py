@@ -11,7 +11,7 @@ thread (``benchmarks/under_load.py``). ``"auto"`` (the default) picks:
    by nox sessions run side by side; ``LOCAL_WORLD_SIZE`` under torchrun);
 4. at most one thread per ``WORK_PER_THREAD`` input values of a minibatch (C·H·W × batch size).
    Below that a second thread gains little on a quiet machine and loses much on a shared one
-   (digits, 8·8 × 64 = 4 096 values: 1.4× faster with 2 threads alone, ~5× slower with one other job).
+   (digits, 8·8 × 64 = 4 096 values; measured in docs/speed.md and docs/measurements.md).
 
 The rule reads nothing that changes from one start to the next (not the machine's load), so a
 fixed seed gives the same numbers on every rerun: CPU results depend on the thread count, since

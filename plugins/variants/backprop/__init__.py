@@ -10,8 +10,8 @@ see `noprop_core.start_at_nearest_embedding`); the paper does not say how it sta
 PyTorch's random start (``head_init = "default"``) the blocks learn much faster than the small
 random head: each block's softmax saturates on whichever class embedding the random head happens
 to read as the label, several labels land on the same one, and a saturated softmax passes back no
-gradient, so the merge is permanent — on digits, 5 of the 10 classes survive and test accuracy
-stays near 57 % (98 % with the embedding start, same budget). NoProp-DT does not need this: its
+gradient, so the merge is permanent: on digits, half the classes are lost (measured in
+docs/measurements.md, "What to expect on small data"). NoProp-DT does not need this: its
 head is trained on z_T ~ q(z_T | y), which ties z to the labels from the first step.
 """
 

@@ -33,7 +33,7 @@ class DTConfig(VariantConfig):
     eta: float = attrs.field(default=0.1, validator=greater_than(0))
     # "sequential": Algorithm 1, one block per minibatch in turn; "simultaneous": every block on
     # each minibatch (the paper: the order is not essential); "auto": simultaneous and fused on a
-    # GPU (8× faster per CIFAR-10 epoch on an H100, MNIST 99.46 % vs the paper's 99.47 %),
+    # GPU (where it is much faster at the same accuracy: docs/measurements.md, "one H100"),
     # sequential elsewhere (on a CPU the fused update gains little for MNIST-sized blocks).
     order: str = attrs.field(default="auto", validator=one_of("auto", *UPDATE_ORDERS))
     # With order = "simultaneous": compute all T blocks in one vmapped pass (noprop_core.StackedBlocks).
