@@ -154,17 +154,23 @@ class Trainer:
         units = self.variant.units
         return [[u] for u in units] if self.variant.update_order == "sequential" else [list(units)]
 
+    # The stream of a stacked step: past any unit's index, so it never repeats a unit's stream.
+    STACKED_STREAM = 999_983
+
+    def draw_seed(self, stream: int) -> int:
+        """The seed of one stream of random draws at the current step (a unit's index, or
+        ``STACKED_STREAM``): a function of the run's seed, the step and the stream only."""
+        return ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + stream) % 2**63
+
     def unit_seed(self, unit: str) -> int:
         """The seed of a unit's random draws (noise, dropout) at the current step: a unit's
         update does not depend on which other units share the step, or on which process runs it."""
-        index = self.variant.units.index(unit)
-        return ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + index) % 2**63
+        return self.draw_seed(self.variant.units.index(unit))
 
     def step_generator(self) -> torch.Generator:
         """The random draws of a stacked step (noise, dropout) of this run at the current step:
         the same whether the run trains alone or stacked with other seeds (``SeedStack``)."""
-        seed = ((self.recipe.seed * 1_000_003 + self.step) * 1_009 + 999_983) % 2**63
-        return torch.Generator(device=self.experiment.device).manual_seed(seed)
+        return torch.Generator(device=self.experiment.device).manual_seed(self.draw_seed(self.STACKED_STREAM))
 
     def unit_losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         devices = [self.experiment.device] if self.experiment.device.type == "cuda" else []
