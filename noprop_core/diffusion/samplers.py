@@ -6,7 +6,7 @@ on a grid), ``euler`` and ``heun`` (first- and second-order ODE solvers on [0, 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -39,20 +39,26 @@ def dt_chain(
     return states
 
 
-def integrate(velocity: Velocity, z: Tensor, steps: int, method: str) -> list[Tensor]:
-    """Solve dz/dt = velocity(z, t) from t = 0 to 1 in ``steps`` equal steps; returns every state."""
+def integrate(velocity: Velocity, z: Tensor, grid: int | Sequence[float] | Tensor, method: str) -> list[Tensor]:
+    """Solve dz/dt = velocity(z, t) along ``grid``: a number of equal steps from t = 0 to 1, or
+    the points to step through in order (times, or noise levels σ falling from σ_max: any
+    monotone grid). Returns the state at every point of the grid."""
     if method not in ODE_SOLVERS:
         raise ValueError(f"unknown ODE solver {method!r}; expected one of {ODE_SOLVERS}")
-    h = 1.0 / steps
+    if isinstance(grid, int):
+        h = 1.0 / grid
+        points = [k * h for k in range(grid + 1)]
+    else:
+        points = [float(point) for point in grid]
     states = [z]
-    for k in range(steps):
-        t = torch.tensor(k * h, device=z.device)
+    for start, end in zip(points, points[1:]):
+        t, h = torch.tensor(start, device=z.device), end - start
         slope = velocity(z, t)
         if method == "euler":
             z = z + h * slope
         else:  # Heun: trapezoid of the slopes at both ends of the step
             z_end = z + h * slope
-            z = z + 0.5 * h * (slope + velocity(z_end, t + h))
+            z = z + 0.5 * h * (slope + velocity(z_end, torch.tensor(end, device=z.device)))
         states.append(z)
     return states
 

@@ -15,6 +15,7 @@ from noprop_core import (
     edm_preconditioning,
     edm_weight,
     grid_blocks,
+    integrate,
 )
 
 from . import DiffusionBlocksConfig
@@ -66,18 +67,19 @@ class DiffusionBlocks(BlockPerUnitVariant):
         """The logits at every level of the grid; between levels an Euler step of the
         probability-flow ODE dz/dσ = (z − D)/σ with D = softmax(logits)·W (normalised)."""
         sigmas, blocks = self.inference_plan()
-        sigmas = sigmas.to(images.device, torch.float32)
         weight = self.class_embeddings()
         z = torch.randn((len(images), weight.shape[1]), generator=generator, device=images.device)
-        z = z * (1 + sigmas[0] ** 2).sqrt()
-        scores = []
-        for index, block in enumerate(blocks):
-            sigma = sigmas[index].expand(len(images))
-            logits, _ = self.denoise(block, images, z, sigma)
+        z = z * (1 + sigmas[0].float() ** 2).sqrt()
+        scores: list[Tensor] = []
+
+        def velocity(z: Tensor, sigma: Tensor) -> Tensor:  # Euler: one call per level, in order
+            logits, _ = self.denoise(blocks[len(scores)], images, z, sigma.expand(len(z)))
             scores.append(logits)
-            if index + 1 < len(blocks):
-                denoised = convex_denoise(logits, weight)
-                z = z + (sigmas[index + 1] - sigmas[index]) * (z - denoised) / sigmas[index]
+            return (z - convex_denoise(logits, weight)) / sigma
+
+        states = integrate(velocity, z, sigmas.tolist(), "euler")
+        last = torch.tensor(sigmas[-1].item(), device=images.device).expand(len(images))
+        scores.append(self.denoise(blocks[-1], images, states[-1], last)[0])
         return scores
 
     def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
