@@ -134,3 +134,19 @@ def test_the_engine_asks_variants_only_through_the_contract():
             if name == "attrs.fields_dict":
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_package_folder_is_installed():
+    """A wheel holds only the packages pyproject.toml lists: a new folder left out works in an
+    editable install and is missing from a real one."""
+    import tomli
+
+    listed = set(tomli.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    names = {"noprop_core": REPO / "noprop_core", "noprop_plugins": REPO / "plugins"}
+    found = {
+        ".".join((top, *init.parent.relative_to(root).parts))
+        for top, root in names.items()
+        for init in root.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert sorted(found - listed) == []

@@ -117,7 +117,8 @@ def test_a_trial_that_fails_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 @pytest.mark.slow
 def test_killed_mid_trial_the_same_command_loses_and_repeats_no_trial(tmp_path):
-    slow = '["data.validation=287", "train.epochs=4", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
+    # Epochs of 8 batches: the kill lands while trial 1 still has 3 of its 4 epochs to go.
+    slow = '["data.validation=287", "train.epochs=4", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
     path = sweep_file(tmp_path, fast=slow)
     out = tmp_path / "out"
     command = [NOPROP, "sweep", str(path), "--out", str(out)]
@@ -144,7 +145,7 @@ def test_killed_mid_trial_the_same_command_loses_and_repeats_no_trial(tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_and_run_no_trial_twice(tmp_path):
-    path = sweep_file(tmp_path, "trials = 4")
+    path = sweep_file(tmp_path, "trials = 3")
     out = tmp_path / "out"
     workers = [subprocess.Popen([NOPROP, "sweep", str(path), "--out", str(out)], env=env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
@@ -152,7 +153,7 @@ def test_two_workers_share_one_study_and_run_no_trial_twice(tmp_path):
     assert [worker.returncode for worker in workers] == [0, 0], errors
     started = [line for err in errors for line in err.splitlines() if line.startswith("trial ") and "=" in line]
     numbers = [line.split(":")[0] for line in started]
-    assert len(numbers) == len(set(numbers)) >= 4  # every trial started by one worker only
+    assert len(numbers) == len(set(numbers)) >= 3  # every trial started by one worker only
     folders = sorted(p.name for p in out.glob("trial-*"))
     assert len(folders) == len(numbers)
     for folder in folders:
