@@ -312,6 +312,7 @@ def summarize(study, sweep: Sweep, out: Path, wall_seconds: float) -> dict[str, 
         tests = [json.loads((d / run_directory.METRICS).read_text())["test_accuracy"] for d in metrics_dirs]
         best = {**best, "test_accuracy": sum(tests) / len(tests)}  # measured once, by the run's final evaluation
     return {"sweep": str(out / SWEEP_COPY), "objective": sweep.objective, "method": sweep.method,
+            "log_scale": sorted(key for key, parameter in sweep.space.items() if parameter.type == "log_float"),
             "trials": rows, "best": best, "wall_seconds": wall_seconds,
             "states": {state.name.lower(): sum(1 for r in rows if r["state"] == state.name.lower())
                        for state in optuna.trial.TrialState}}  # fmt: skip

@@ -56,6 +56,7 @@ def _short(value: Any) -> str:
 
 def write_sweep_plot(summary: dict[str, Any], path: Path) -> Path:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -85,9 +86,11 @@ def write_sweep_plot(summary: dict[str, Any], path: Path) -> Path:
                   if t["state"] == "complete" and key in t["params"]]  # fmt: skip
         if points:
             axis.scatter(*zip(*points), color="tab:blue")
-            numbers = [x for x, _ in points if isinstance(x, (int, float))]
-            if numbers and min(numbers) > 0 and max(numbers) / min(numbers) > 20:
-                axis.set_xscale("log")
+        if key in summary.get("log_scale", []):  # searched on a log scale: shown on one
+            axis.set_xscale("log")
+            axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set(xlabel=key, title=f"effect of {key}")
         axis.grid(alpha=0.3)
     figure.tight_layout()
