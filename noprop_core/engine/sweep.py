@@ -81,21 +81,27 @@ def check_sweep(sweep: Sweep, sweep_path: Path, recipe_path: Path, registry: Reg
 
 
 def storage_for(sweep: Sweep, out: Path):
-    import optuna
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
     url = sweep.storage or f"sqlite:///{(out / 'study.db').absolute()}"
-    try:
-        if url.startswith("journal:"):
+    if url.startswith("journal:"):
+        try:
             return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-        # SQLite: a writer waits up to a minute for another worker's transaction instead of failing.
-        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})
-    except (optuna.exceptions.StorageInternalError, OSError, ValueError) as exc:
-        raise NopropError(f"storage {url}: cannot be opened ({' '.join(str(exc).split())[:200]})") from None
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's many errors: a locked or unreadable file
-        raise NopropError(f"storage {url}: cannot be opened ({type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
+        except OSError as exc:
+            raise NopropError(f"storage {url}: cannot be opened ({exc.strerror})") from None
+    # SQLite: a writer waits up to a minute for another worker's transaction instead of failing.
+    options = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(5):  # workers started together race to create the tables: the loser retries
+        try:
+            return RDBStorage(url, engine_kwargs=options)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's many errors: a locked or unreadable file
+            racing = "already exists" in str(exc) or "locked" in str(exc)
+            if attempt == 4 or not racing:
+                raise NopropError(f"storage {url}: cannot be opened ({type(exc).__name__}: "
+                                  f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
 
 
 def sampler_for(sweep: Sweep):
