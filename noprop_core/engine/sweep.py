@@ -92,15 +92,30 @@ def storage_for(sweep: Sweep, out: Path):
             raise NopropError(f"storage {url}: cannot be opened ({exc.strerror})") from None
     # SQLite: a writer waits up to a minute for another worker's transaction instead of failing.
     options = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(5):  # workers started together race to create the tables: the loser retries
+    try:
+        return RDBStorage(url, engine_kwargs=options)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's many errors: a locked or unreadable file
+        raise NopropError(f"storage {url}: cannot be opened ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
+
+
+def open_study(sweep: Sweep, sweep_path: Path, out: Path):
+    """The sweep's study, created by the first worker and loaded by the others. Workers started
+    together race to create the storage's tables and the study: the losers try again."""
+    import optuna
+
+    for attempt in range(6):
         try:
-            return RDBStorage(url, engine_kwargs=options)
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's many errors: a locked or unreadable file
-            racing = "already exists" in str(exc) or "locked" in str(exc)
-            if attempt == 4 or not racing:
-                raise NopropError(f"storage {url}: cannot be opened ({type(exc).__name__}: "
-                                  f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
-            time.sleep(1 + attempt)
+            return optuna.create_study(study_name=sweep_path.stem, storage=storage_for(sweep, out),
+                                       direction="maximize", sampler=sampler_for(sweep), pruner=pruner_for(sweep),
+                                       load_if_exists=True)  # fmt: skip
+        except NopropError:
+            if attempt == 5 or not (out / "study.db").is_file():
+                raise
+        except Exception:  # noqa: BLE001 - another worker's half-made study (a unique key taken)
+            if attempt == 5:
+                raise
+        time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
 
 
@@ -190,8 +205,7 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
     budget = sweep.trials
     if sweep.method == "grid":
         budget = min(budget, _grid_size(sweep))
-    study = optuna.create_study(study_name=sweep_path.stem, storage=storage_for(sweep, out), direction="maximize",
-                                sampler=sampler_for(sweep), pruner=pruner_for(sweep), load_if_exists=True)  # fmt: skip
+    study = open_study(sweep, sweep_path, out)
     if sweep.method == "grid":
         queue_grid(study, sweep)
     recover_interrupted(study, notify)
