@@ -49,12 +49,23 @@ _PUBLIC: dict[str, str] = {
     # the diffusion maths
     **dict.fromkeys(("NoiseSchedule", "DiscreteSchedule", "time_derivative"), "diffusion.schedule"),
     **dict.fromkeys(
-        ("sample_marginal", "posterior_step", "kl_to_standard_normal", "embedding_from_noise"), "diffusion.gaussian"
+        ("sample_marginal", "posterior_step", "kl_to_standard_normal", "embedding_from_noise", "noise_from_embedding"),
+        "diffusion.gaussian",
     ),
     **dict.fromkeys(
-        ("convex_denoise", "dt_loss", "dt_noisy_inputs", "ct_loss", "ct_times", "fm_loss"), "diffusion.objectives"
+        (
+            "convex_denoise",
+            "dt_loss",
+            "dt_noisy_inputs",
+            "ct_loss",
+            "ct_times",
+            "fm_loss",
+            "predicted_noise",
+            "noise_output_dim",
+        ),
+        "diffusion.objectives",
     ),
-    **dict.fromkeys(("PREDICTION_TARGETS", "ODE_SOLVERS", "CT_SAMPLERS", "TIME_SAMPLING"), "diffusion.choices"),
+    **dict.fromkeys(("PREDICTION_TARGETS", "NOISE_FORMS", "ODE_SOLVERS", "CT_SAMPLERS", "TIME_SAMPLING"), "diffusion.choices"),
     **dict.fromkeys(("dt_chain", "integrate", "probability_flow"), "diffusion.samplers"),
     **dict.fromkeys(
         ("LogNormalNoiseLevels", "grid_blocks", "edm_preconditioning", "edm_weight"), "diffusion.noise_levels"

@@ -6,6 +6,9 @@ from __future__ import annotations
 ODE_SOLVERS = ("euler", "heun")
 CT_SAMPLERS = ("ancestral", *ODE_SOLVERS)
 PREDICTION_TARGETS = ("embedding", "noise")  # what a continuous-time block predicts
+# How a noise-target block forms ε̂: "free" (its output is ε̂ ∈ ℝ^d) or "posterior" (class logits
+# and a residual r̂ ∈ ℝ^d: ε̂ = (z − √ᾱ softmax(logits) · W_Embed) / √(1 − ᾱ) + r̂).
+NOISE_FORMS = ("free", "posterior")
 # How NoProp-CT draws t: "uniform" (the paper, t ~ U(0, 1)) or "importance" (p(t) ∝ SNR′(t),
 # the weight divided by p(t): the same objective in expectation, lower variance).
 TIME_SAMPLING = ("uniform", "importance")

@@ -24,6 +24,12 @@ def embedding_from_noise(z: Tensor, noise: Tensor, alpha_bar: Tensor) -> Tensor:
     return (z - (1 - alpha_bar).sqrt() * noise) / alpha_bar.sqrt()
 
 
+def noise_from_embedding(z: Tensor, u_hat: Tensor, alpha_bar: Tensor) -> Tensor:
+    """The ε for which z = √ᾱ û + √(1 − ᾱ) ε: ε̂ = (z − √ᾱ û) / √(1 − ᾱ) (the inverse of
+    ``embedding_from_noise``); 1 − ᾱ is floored at 1e-6 where z is u itself."""
+    return (z - alpha_bar.sqrt() * u_hat) / (1 - alpha_bar).clamp_min(1e-6).sqrt()
+
+
 def posterior_step(
     mean_target: Tensor, z_prev: Tensor, a: Tensor, b: Tensor, c: Tensor, generator: torch.Generator | None = None
 ) -> Tensor:

@@ -8,14 +8,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noprop_core.diffusion.choices import PREDICTION_TARGETS, TIME_SAMPLING
-from noprop_core.diffusion.gaussian import kl_to_standard_normal, sample_marginal
+from noprop_core.diffusion.choices import NOISE_FORMS, PREDICTION_TARGETS, TIME_SAMPLING
+from noprop_core.diffusion.gaussian import kl_to_standard_normal, noise_from_embedding, sample_marginal
 from noprop_core.diffusion.schedule import DiscreteSchedule, NoiseSchedule
 
 
 def convex_denoise(logits: Tensor, embedding_weight: Tensor) -> Tensor:
     """û = softmax(logits) · W_Embed: a convex combination of class embeddings (DT and CT)."""
     return logits.softmax(-1) @ embedding_weight
+
+
+def noise_output_dim(form: str, num_classes: int, dim: int) -> int:
+    """How many values a noise-target block returns: d (``free``) or m + d (``posterior``)."""
+    if form not in NOISE_FORMS:
+        raise ValueError(f"unknown noise form {form!r}; expected one of {NOISE_FORMS}")
+    return dim if form == "free" else num_classes + dim
+
+
+def predicted_noise(output: Tensor, z: Tensor, embedding_weight: Tensor, alpha_bar: Tensor, form: str) -> Tensor:
+    """ε̂ from a noise-target block's ``output`` at z (ᾱ broadcast against z):
+
+    - ``free``: the output itself, ε̂ ∈ ℝ^d;
+    - ``posterior``: the output is m class logits then r̂ ∈ ℝ^d, and
+      ε̂ = (z − √ᾱ softmax(logits) · W_Embed) / √(1 − ᾱ) + r̂ — the form E[ε | z] has when the
+      logits are the class posterior (u_y lies among W's rows), so r̂ = 0 is the embedding target
+      and ε̂ still reaches every direction of ℝ^d (through z and r̂)."""
+    if form == "free":
+        return output
+    if form != "posterior":
+        raise ValueError(f"unknown noise form {form!r}; expected one of {NOISE_FORMS}")
+    classes = embedding_weight.shape[0]
+    logits, residual = output[..., :classes], output[..., classes:]
+    return noise_from_embedding(z, convex_denoise(logits, embedding_weight), alpha_bar) + residual
 
 
 def dt_noisy_inputs(embedding_weight: Tensor, labels: Tensor, chain: DiscreteSchedule, t: Tensor,
@@ -113,6 +137,7 @@ def ct_loss(
     target: str = "embedding",
     time_sampling: str = "uniform",
     denoise_trains_embedding: bool = True,
+    noise_form: str = "free",
 ) -> dict[str, Tensor]:
     """NoProp-CT (Eq. 9, Algorithm 2), t ~ U(0, 1) per example (or by importance, ``ct_times``):
 
@@ -120,26 +145,32 @@ def ct_loss(
     - ``kl``: KL(q(z_0 | y) ‖ N(0, I));
     - ``denoise`` with ``target = "embedding"`` (the paper): (η/2) E[SNR′(t) ‖û_θ(z_t, x, t) − u_y‖²],
       û = softmax(logits) · W_Embed, z_t = √ᾱ u_y + √(1 − ᾱ) ε;
-    - ``denoise`` with ``target = "noise"``: the block's output *is* ε̂ ∈ ℝ^d (a block of
-      ``output_dim = d``: noise off W_Embed's row space must be predictable too) and the term is
+    - ``denoise`` with ``target = "noise"``: ε̂ ∈ ℝ^d from the block's output (``predicted_noise``:
+      noise off W_Embed's row space must be predictable too) and the term is
       (η/2) E[(SNR′(t)/SNR(t)) ‖ε̂ − ε‖²]: the same objective, since the û implied by ε̂
       (``embedding_from_noise``) has ‖û − u_y‖² = ‖ε̂ − ε‖² / SNR(t).
-    With importance sampling each weight is divided by p(t). ``logits_fn(z, t)`` is the block
+    With importance sampling each weight is divided by p(t) (the posterior form of the noise
+    target is drawn as the embedding target: its term equals SNR′‖û − u_y‖²). ``logits_fn(z, t)`` is the block
     applied to the batch's images. ``denoise_trains_embedding = False``: W_Embed gets no gradient
     from the denoising term (z_t is built from a detached u_y); it learns from ``ce`` and ``kl``.
     """
     u = embedding_weight[labels]
-    t, density = ct_times(schedule, len(labels), u.device, time_sampling, target)
+    # The posterior form's error is SNR(t) × its û's: its term is SNR′‖û − u_y‖², the embedding
+    # target's, so it is drawn by SNR′ as that one is.
+    density_of = "embedding" if target == "noise" and noise_form == "posterior" else target
+    t, density = ct_times(schedule, len(labels), u.device, time_sampling, density_of)
     noise = torch.randn(u.shape, device=u.device, dtype=u.dtype)
     denoise_weight = embedding_weight if denoise_trains_embedding else embedding_weight.detach()
     u_denoise = u if denoise_trains_embedding else u.detach()
-    z_t = sample_marginal(u_denoise, schedule.alpha_bar(t)[:, None], noise=noise)
+    alpha_bar = schedule.alpha_bar(t)[:, None]
+    z_t = sample_marginal(u_denoise, alpha_bar, noise=noise)
     output = logits_fn(z_t, t)
     slope = schedule.snr_derivative(t) if density is None else schedule.snr_derivative(t) / density
     if target == "embedding":
         weight, error = slope, (convex_denoise(output, denoise_weight) - u_denoise).pow(2).sum(-1)
     elif target == "noise":
-        weight, error = slope / schedule.snr(t), (output - noise).pow(2).sum(-1)
+        eps_hat = predicted_noise(output, z_t, denoise_weight, alpha_bar, noise_form)
+        weight, error = slope / schedule.snr(t), (eps_hat - noise).pow(2).sum(-1)
     else:
         raise ValueError(f"unknown prediction target {target!r}; expected one of {PREDICTION_TARGETS}")
     ends = schedule.alpha_bar(torch.tensor([0.0, 1.0], device=u.device))

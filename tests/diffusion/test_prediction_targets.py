@@ -185,3 +185,74 @@ def test_denoise_trains_embedding_off_leaves_w_embed_to_ce_and_kl(problem, targe
     torch.testing.assert_close(on["ce"], off["ce"])
     torch.testing.assert_close(on["kl"], off["kl"])
     assert off["ce"].abs().max() > 1e-4 and off["kl"].abs().max() > 1e-4
+
+
+def varying_logits(z, t):
+    """Class logits that depend on z and t in a way no formula above reproduces by accident."""
+    return torch.stack([z[:, 0] * (1 + t), -z[:, 1] + t, 0.5 * z[:, 2] - 2 * t], dim=-1)
+
+
+def posterior_form_terms(problem, residual_scale, seed=7, trains=True):
+    schedule, weight, labels = problem
+    w = weight.clone().requires_grad_(True)
+    recorded = {}
+
+    def block(z, t):
+        recorded.update(z=z, t=t)
+        residual = residual_scale * torch.sin(3 * z) * (1 + t[:, None])
+        return torch.cat([varying_logits(z, t), residual], dim=-1)
+
+    torch.manual_seed(seed)
+    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=w, labels=labels, schedule=schedule,
+                    eta=ETA, target="noise", noise_form="posterior", denoise_trains_embedding=trains)  # fmt: skip
+    return terms, w, recorded
+
+
+def test_the_posterior_form_recomputed_by_hand(problem):
+    """ε̂ = (z − √ᾱ softmax(logits)·W)/√(1 − ᾱ) + r̂, weighed by SNR′/SNR against the ε that made z."""
+    schedule, weight, labels = problem
+    terms, _, recorded = posterior_form_terms(problem, residual_scale=0.4)
+    z, t = recorded["z"].detach(), recorded["t"]
+    with torch.no_grad():
+        alpha_bar = schedule.alpha_bar(t)[:, None]
+        noise = (z - alpha_bar.sqrt() * weight[labels]) / (1 - alpha_bar).sqrt()
+        u_hat = varying_logits(z, t).softmax(-1) @ weight
+        noise_hat = (z - alpha_bar.sqrt() * u_hat) / (1 - alpha_bar).sqrt() + 0.4 * torch.sin(3 * z) * (1 + t[:, None])
+        weight_t = schedule.snr_derivative(t) / schedule.snr(t)
+        expected = 0.5 * ETA * (weight_t * (noise_hat - noise).pow(2).sum(-1)).mean()
+    torch.testing.assert_close(terms["denoise"].detach(), expected, rtol=1e-10, atol=0)
+
+
+def test_the_posterior_form_with_no_residual_is_the_embedding_target_in_value_and_gradient(problem):
+    """The same objective in the same parameters: the denoising term and its gradient in W_Embed
+    (through z_t and through û) agree with the paper's embedding target for the same logits."""
+    schedule, weight, labels = problem
+    noise_terms, w_noise, _ = posterior_form_terms(problem, residual_scale=0.0)
+    w_embedding = weight.clone().requires_grad_(True)
+    torch.manual_seed(7)
+    embedding_terms = ct_loss(logits_fn=varying_logits, head=torch.nn.Identity(), embedding_weight=w_embedding,
+                              labels=labels, schedule=schedule, eta=ETA, target="embedding")  # fmt: skip
+    torch.testing.assert_close(noise_terms["denoise"], embedding_terms["denoise"], rtol=1e-9, atol=0)
+    (grad_noise,) = torch.autograd.grad(noise_terms["denoise"], w_noise)
+    (grad_embedding,) = torch.autograd.grad(embedding_terms["denoise"], w_embedding)
+    assert grad_embedding.abs().max() > 1e-3
+    torch.testing.assert_close(grad_noise, grad_embedding, rtol=1e-7, atol=1e-12)
+
+
+def test_the_posterior_form_predicts_noise_off_the_row_space_with_no_residual():
+    """d > m: logits sure of the true class and r̂ = 0 give ε̂ = ε exactly, its components outside
+    W_Embed's row space included (they come from z)."""
+    torch.manual_seed(0)
+    schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma")).double()
+    weight = torch.randn(CLASSES, 20, dtype=torch.float64)
+    labels = torch.arange(256) % CLASSES
+
+    def sure(z, t):
+        return torch.cat([1e4 * torch.nn.functional.one_hot(labels, CLASSES).double(), torch.zeros_like(z)], dim=-1)
+
+    with torch.no_grad():
+        terms = ct_loss(logits_fn=sure, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
+                        schedule=schedule, eta=ETA, target="noise", noise_form="posterior")  # fmt: skip
+        free = ct_loss(logits_fn=lambda z, t: torch.zeros_like(z), head=torch.nn.Identity(), embedding_weight=weight,
+                       labels=labels, schedule=schedule, eta=ETA, target="noise")  # fmt: skip
+    assert terms["denoise"].item() < 1e-18 < free["denoise"].item()

@@ -23,6 +23,7 @@ import attrs
 
 from noprop_core import (
     CT_SAMPLERS,
+    NOISE_FORMS,
     PREDICTION_TARGETS,
     TIME_SAMPLING,
     Inference,
@@ -46,6 +47,9 @@ class CTConfig(VariantConfig):
     target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))
     # How t is drawn in training: "uniform" (the paper) or "importance" (p(t) ∝ the target's weight).
     time_sampling: str = attrs.field(default="uniform", validator=one_of(*TIME_SAMPLING))
+    # How a noise-target block forms ε̂ (``predicted_noise``): its output itself, or from class
+    # logits as E[ε | z] has it plus a residual.
+    noise_form: str = attrs.field(default="free", validator=one_of(*NOISE_FORMS))
     # Whether the denoising term trains a learned W_Embed (the paper) or only ce and kl do.
     denoise_trains_embedding: bool = True
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from noprop_core import (
     ImageConditioned,
@@ -14,6 +14,8 @@ from noprop_core import (
     dt_chain,
     embedding_from_noise,
     integrate,
+    noise_output_dim,
+    predicted_noise,
     probability_flow,
 )
 
@@ -22,17 +24,23 @@ from . import CTConfig
 
 class NoPropCT(SingleBlockVariant):
     def __init__(self, config: CTConfig, parts: VariantParts):
-        # The noise target's block returns ε̂ ∈ ℝ^d itself.
-        output_dim = parts.embedding.dim if config.target == "noise" else 0
+        output_dim = 0
+        if config.target == "noise":
+            output_dim = noise_output_dim(config.noise_form, parts.num_classes, parts.embedding.dim)
         super().__init__(parts, steps=config.steps, sampler=config.sampler, output_dim=output_dim)
         self.eta = config.eta
         self.target = config.target
         self.time_sampling = config.time_sampling
         self.denoise_trains_embedding = config.denoise_trains_embedding
+        self.noise_form = config.noise_form
+        # The posterior form's r̂ enters through a gate that starts closed: training starts at the
+        # form E[ε | z] has (the embedding target's objective) and opens it where it helps.
+        posterior = config.target == "noise" and config.noise_form == "posterior"
+        self.residual_gate = nn.Parameter(torch.zeros(())) if posterior else None
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return ct_loss(
-            logits_fn=lambda z, t: self.block(images, z, t),
+            logits_fn=lambda z, t: self.gated(self.block(images, z, t)),
             head=self.head,
             embedding_weight=self.embedding.weight,
             labels=labels,
@@ -41,16 +49,21 @@ class NoPropCT(SingleBlockVariant):
             target=self.target,
             time_sampling=self.time_sampling,
             denoise_trains_embedding=self.denoise_trains_embedding,
+            noise_form=self.noise_form,
         )
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        logits = ImageConditioned(self.block, images)
+        conditioned = ImageConditioned(self.block, images)
+
+        def logits(z: Tensor, t: Tensor) -> Tensor:
+            return self.gated(conditioned(z, t))
+
         weight = self.embedding.weight
 
         def denoise(z: Tensor, t: Tensor) -> Tensor:
             if self.target == "noise":
                 alpha_bar = self.schedule.alpha_bar(t).to(z.dtype)[:, None]
-                return embedding_from_noise(z, logits(z, t), alpha_bar)
+                return embedding_from_noise(z, self.noise(logits(z, t), z, alpha_bar), alpha_bar)
             return convex_denoise(logits(z, t), weight)
 
         if self.sampler == "ancestral":
@@ -70,11 +83,21 @@ class NoPropCT(SingleBlockVariant):
         nearest to the û its ε̂ implies."""
         z = self.initial_noise(images, generator)
         t = torch.zeros(len(images), device=images.device)
-        output = self.block(images, z, t)
+        output = self.gated(self.block(images, z, t))
         if self.target == "noise":
             alpha_bar = self.schedule.alpha_bar(t).to(z.dtype)[:, None]
-            return [self.nearest_embedding_scores(embedding_from_noise(z, output, alpha_bar))]
+            return [self.nearest_embedding_scores(embedding_from_noise(z, self.noise(output, z, alpha_bar), alpha_bar))]
         return [output]
+
+    def gated(self, output: Tensor) -> Tensor:
+        """The block's output with the posterior form's residual r̂ (its last d values) gated."""
+        if self.residual_gate is None:
+            return output
+        classes = self.embedding.weight.shape[0]
+        return torch.cat([output[..., :classes], self.residual_gate * output[..., classes:]], dim=-1)
+
+    def noise(self, output: Tensor, z: Tensor, alpha_bar: Tensor) -> Tensor:
+        return predicted_noise(output, z, self.embedding.weight, alpha_bar, self.noise_form)
 
 
 def build(config: CTConfig, parts: VariantParts) -> NoPropCT:
