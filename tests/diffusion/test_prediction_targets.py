@@ -256,3 +256,50 @@ def test_the_posterior_form_predicts_noise_off_the_row_space_with_no_residual():
         free = ct_loss(logits_fn=lambda z, t: torch.zeros_like(z), head=torch.nn.Identity(), embedding_weight=weight,
                        labels=labels, schedule=schedule, eta=ETA, target="noise")  # fmt: skip
     assert terms["denoise"].item() < 1e-18 < free["denoise"].item()
+
+
+def test_the_posterior_form_variant_starts_as_the_embedding_target_and_its_gate_opens_the_residual():
+    """A noise-target variant in the posterior form builds a block of m + d outputs whose residual
+    enters through a gate starting at 0: its inference chain is then the embedding target's for
+    the same logits, step by step; opened, the residual moves the chain."""
+    from noprop_core import TrainableEmbedding, VariantParts
+    from noprop_plugins.heads.softmax.head import SoftmaxHead
+    from noprop_plugins.variants.ct import CTConfig
+    from noprop_plugins.variants.ct.model import NoPropCT
+
+    dim = 7
+    weight = torch.randn(CLASSES, dim, generator=torch.Generator().manual_seed(4))
+    specs = []
+
+    class Block(torch.nn.Module):
+        def __init__(self, spec):
+            super().__init__()
+            specs.append(spec)
+            self.mix = torch.nn.Linear(dim + 1, spec.outputs)
+
+        def forward(self, images, z, t):
+            return self.mix(torch.cat([z, t[:, None]], dim=-1)) * images.mean((1, 2, 3))[:, None]
+
+    def variant(**settings):
+        torch.manual_seed(2)
+        schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma"))
+        parts = VariantParts(embedding=TrainableEmbedding(weight.clone()), schedule=schedule, image_shape=(1, 4, 4),
+                             num_classes=CLASSES, make_block=Block, make_head=lambda: SoftmaxHead(dim, CLASSES))  # fmt: skip
+        return NoPropCT(CTConfig(name="ct", steps=20, sampler="euler", **settings), parts)
+
+    images = torch.rand(16, 1, 4, 4) + 0.5
+    embedding = variant()
+    posterior = variant(target="noise", noise_form="posterior")
+    assert specs[0].outputs == CLASSES and specs[1].outputs == CLASSES + dim
+    assert posterior.residual_gate.item() == 0 and posterior.residual_gate in posterior.shared_parameters()
+    with torch.no_grad():
+        posterior.block.mix.weight[:CLASSES] = embedding.block.mix.weight
+        posterior.block.mix.bias[:CLASSES] = embedding.block.mix.bias
+        posterior.head.load_state_dict(embedding.head.state_dict())
+        expected = embedding.trajectory(images, torch.Generator().manual_seed(0))
+        closed = posterior.trajectory(images, torch.Generator().manual_seed(0))
+        posterior.residual_gate.fill_(0.5)
+        opened = posterior.trajectory(images, torch.Generator().manual_seed(0))
+    for mine, theirs in zip(closed, expected):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+    assert (opened[-1] - expected[-1]).abs().max() > 1e-2

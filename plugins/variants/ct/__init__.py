@@ -2,9 +2,11 @@
 
 ``target = "noise"`` (not in the paper) makes the block predict the noise ε instead of the clean
 embedding, with the loss weight transformed so that the objective is the same (``ct_loss``);
-several NoProp reimplementations report that it trains more easily. The block then returns a
-d-dimensional ε̂ (not class weights over W_Embed's rows, which cannot reach noise outside their
-span when d > m). ``time_sampling = "importance"`` draws t with density ∝ the target's weight
+several NoProp reimplementations report that it trains more easily. ε̂ must reach noise outside
+W_Embed's row space when d > m, so it is never class weights over W's rows: with ``noise_form =
+"free"`` the block returns ε̂ ∈ ℝ^d itself; with ``"posterior"`` it returns class logits and a
+residual r̂ ∈ ℝ^d, ε̂ = (z − √ᾱ softmax(logits)·W)/√(1 − ᾱ) + gate · r̂ — the form E[ε | z] takes
+when the logits are the class posterior, the gate starting at 0. ``time_sampling = "importance"`` draws t with density ∝ the target's weight
 (SNR′ for the embedding, SNR′/SNR for the noise) and divides the weight by it: the same objective
 in expectation, with less variance. A learned embedding under the noise target needs
 ``fixed_norms = true``: the target's only path into W_Embed pulls each row towards the block's
