@@ -34,7 +34,7 @@ import torch
 
 from noprop_core.engine.evaluation import accuracy
 from noprop_core.engine.experiment import build_on_splits, resolve_device
-from noprop_core.engine.paper import DATASETS, EPOCHS, TABLE_1
+from noprop_core.engine.paper import TABLE_1, paper_reference
 from noprop_core.engine.progress import Progress
 from noprop_core.engine.trainer import Trainer
 from noprop_core.model.splits import TensorSplits
@@ -46,15 +46,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHAPES = {"mnist": ((1, 28, 28), 10, 60_000, 10_000), "cifar10": ((3, 32, 32), 10, 50_000, 10_000),
           "cifar100": ((3, 32, 32), 100, 50_000, 10_000)}  # fmt: skip
 SEEDS, INFERENCE_RUNS = 3, 5
-SUFFIX = {"onehot": "", "dim20": "_dim20", "prototype": "_prototype"}
+# The shipped recipe of each Table 1 cell, from the paper's names of its parts.
+DATASET_STEM = {"MNIST": "mnist", "CIFAR-10": "cifar10", "CIFAR-100": "cifar100"}
+METHOD_STEM = {"Backprop": "backprop", "NoProp-DT": "dt", "Adjoint": "adjoint", "NoProp-CT": "ct", "NoProp-FM": "fm"}
+SUFFIX = {"one-hot": "", "dim=20": "_dim20", "prototype": "_prototype"}
 
 
 def rows() -> list[tuple[str, str, str, str]]:
     """(recipe stem, data set, variant, embedding) of every Table 1 row, in the paper's order."""
     return [
-        (f"{dataset}_{variant}{SUFFIX[embedding]}", dataset, variant, embedding)
-        for (dataset, variant, embedding) in TABLE_1
-        if dataset in DATASETS
+        (f"{DATASET_STEM[dataset]}_{METHOD_STEM[method]}{SUFFIX[embedding]}", DATASET_STEM[dataset], method, embedding)
+        for (dataset, method, embedding) in TABLE_1
     ]
 
 
@@ -98,7 +100,7 @@ def measure(stem: str, dataset: str, registry, batches: int, eval_examples: int,
     synchronize(device)
     per_example = (time.perf_counter() - started) / len(labels)
     evaluated = test_size + min(recipe.eval.train_subset or train_size, train_size)
-    epochs = EPOCHS[(dataset, recipe.variant.name)]
+    epochs = paper_reference(recipe).epochs
     evaluations = math.ceil(epochs / recipe.eval.every) + (INFERENCE_RUNS - 1)
     evaluation = evaluations * evaluated * per_example
     return {

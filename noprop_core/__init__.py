@@ -65,7 +65,9 @@ _PUBLIC: dict[str, str] = {
         ),
         "diffusion.objectives",
     ),
-    **dict.fromkeys(("PREDICTION_TARGETS", "NOISE_FORMS", "ODE_SOLVERS", "CT_SAMPLERS", "TIME_SAMPLING"), "diffusion.choices"),
+    **dict.fromkeys(
+        ("PREDICTION_TARGETS", "NOISE_FORMS", "ODE_SOLVERS", "CT_SAMPLERS", "TIME_SAMPLING"), "diffusion.choices"
+    ),
     **dict.fromkeys(("dt_chain", "integrate", "probability_flow"), "diffusion.samplers"),
     **dict.fromkeys(
         ("LogNormalNoiseLevels", "grid_blocks", "edm_preconditioning", "edm_weight"), "diffusion.noise_levels"

@@ -150,3 +150,41 @@ def test_every_package_folder_is_installed():
         if "__pycache__" not in init.parts
     }
     assert sorted(found - listed) == []
+
+
+# String literals of the core that equal a registered plugin's name, and why each may stay. Any
+# other is the core naming a plugin: plugins declare what the core needs (``paper_label``,
+# ``display_name``, ``records_nothing``, the kinds table's defaults) instead.
+PLUGIN_NAME_LITERALS_ALLOWED = {
+    "noprop_core/plugin/kinds.py": {"softmax", "aim"},  # the kinds table: the default plugin of a section
+    "noprop_core/testing.py": {"cnn", "learned", "cosine", "softmax", "dt", "ct"},  # the kit's parts; ids
+    "noprop_core/engine/paper.py": {"prototype"},  # the paper's own name of its embedding
+    "noprop_core/engine/trainer.py": {"cosine"},  # train.lr_schedule
+    "noprop_core/recipe/schema.py": {"cosine"},  # train.lr_schedule
+    # "none": the value of an option switched off (speed.compile, a sweep's pruner, a step's term)
+    **dict.fromkeys(
+        (
+            "noprop_core/diffusion/objectives.py",
+            "noprop_core/engine/sweep.py",
+            "noprop_core/recipe/sweep.py",
+            "noprop_core/speed/options.py",
+            "noprop_core/speed/section.py",
+        ),
+        {"none"},
+    ),
+}
+
+
+def test_the_core_names_no_plugin():
+    from noprop_core.plugin.manager import load_registry
+
+    registry = load_registry()
+    plugin_names = {name for kind in KINDS for name in registry.names(kind.name)}
+    found = []
+    for path in sorted((REPO / "noprop_core").rglob("*.py")):
+        relative = path.relative_to(REPO).as_posix()
+        allowed = PLUGIN_NAME_LITERALS_ALLOWED.get(relative, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in plugin_names and node.value not in allowed:
+                found.append(f"{relative}:{node.lineno}: {node.value!r}")
+    assert not found, "the core names plugins:\n" + "\n".join(found)

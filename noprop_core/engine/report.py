@@ -21,6 +21,8 @@ from noprop_core.engine import run_directory
 from noprop_core.engine.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.engine.protocol import Spread, agrees, spread
 from noprop_core.errors import NopropError
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.loading import load_recipe
 
 COLUMNS = (
     "run",
@@ -45,12 +47,11 @@ class RunSummary:
     run_dir: Path
     metrics: dict[str, Any]
     recipe: dict[str, Any]
-
-    @property
-    def variant_label(self) -> str:
-        """The variant's name, with its prediction target where it is not the paper's."""
-        target = self.recipe["variant"].get("target", "embedding")
-        return self.metrics["variant"] + ("" if target == "embedding" else f" ({target} target)")
+    # From the recipe read through the plugins (``described``); without them, the plugin name and
+    # no paper value.
+    variant_label: str = ""
+    embedding_label: str = ""
+    reference: PaperReference | None = None
 
     def accuracy_runs(self, split: str) -> list[float]:
         runs = self.metrics.get(f"{split}_accuracy_runs")
@@ -86,7 +87,7 @@ class Row:
 
     @property
     def reference(self) -> PaperReference | None:
-        return paper_reference(self.first.recipe)
+        return self.first.reference
 
     def budget_mismatch(self) -> str | None:
         """Why this row is not at the paper's budget, or None when it is."""
@@ -105,8 +106,7 @@ class Row:
 
     def cells(self, footnotes: list[str]) -> tuple[str, ...]:
         m, recipe = self.first.metrics, self.first.recipe
-        embedding = recipe["model"]["embedding"]
-        label = embedding["name"] + (f"-{embedding['dim']}" if "dim" in embedding else "")
+        label = self.first.embedding_label
         reference = self.reference
         paper_epochs = reference.epochs if reference else None
         epochs = f"{m['epochs_completed']}" + (f"/{paper_epochs}" if paper_epochs else "")
@@ -142,7 +142,9 @@ def group_rows(runs: list[RunSummary]) -> list[Row]:
     return [Row(tuple(members)) for members in groups.values()]
 
 
-def load_summary(run_dir: Path) -> RunSummary:
+def load_summary(run_dir: Path, registry: Registry | None = None) -> RunSummary:
+    """A run folder's metrics and recipe; with the plugins' registry, also its variant's display
+    name and the published value it compares with, as the plugins declare them."""
     metrics_path, recipe_path = run_dir / run_directory.METRICS, run_dir / run_directory.RECIPE
     if not metrics_path.is_file() or not recipe_path.is_file():
         raise NopropError(f"{run_dir}: not a run directory (needs {run_directory.METRICS} and {run_directory.RECIPE})")
@@ -154,7 +156,16 @@ def load_summary(run_dir: Path) -> RunSummary:
     problem = _malformed(metrics, recipe)
     if problem:
         raise NopropError(f"{run_dir}: not a noprop run's files ({problem})")
-    return RunSummary(run_dir, metrics, recipe)
+    variant, embedding, reference = metrics["variant"], recipe["model"].get("embedding", {}).get("name", "?"), None
+    if registry is not None:
+        try:
+            structured = load_recipe(recipe_path, registry)
+        except NopropError:  # e.g. a plugin no longer installed: the run is still shown
+            structured = None
+        if structured is not None:
+            variant, embedding = structured.variant.display_name(), structured.model.embedding.display_name()
+            reference = paper_reference(structured)
+    return RunSummary(run_dir, metrics, recipe, variant, embedding, reference)
 
 
 METRICS_KEYS = {"variant": str, "dataset": str, "epochs_completed": int, "history": list, "wall_seconds": (int, float)}
@@ -175,13 +186,13 @@ def _malformed(metrics: object, recipe: dict) -> str | None:
     return None
 
 
-def load_runs(paths: list[Path], warn) -> list[RunSummary]:
+def load_runs(paths: list[Path], warn, registry: Registry | None = None) -> list[RunSummary]:
     """Every readable run among ``paths`` (seed groups expanded); the others are skipped with a
     one-line warning each. None at all is an error."""
     runs = []
     for path in expand(paths):
         try:
-            runs.append(load_summary(path))
+            runs.append(load_summary(path, registry))
         except NopropError as exc:
             warn(f"noprop: warning: skipped {exc}")
     if not runs:

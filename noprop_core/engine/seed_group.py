@@ -29,7 +29,6 @@ from noprop_core.engine.paper import paper_reference
 from noprop_core.engine.protocol import agrees, spread
 from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
-from noprop_core.recipe.loading import recipe_to_dict
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.threads import JOBS_ENV
 
@@ -91,7 +90,7 @@ def run_seed_group(
             fresh.append(([*overrides, "seeds=[]", f"seed={seed}"], directory))
     if fresh:
         train_fresh(fresh, out.name)
-    protocol = summarize(recipe_path, recipe, registry, out, seeds, time.perf_counter() - started)
+    protocol = summarize(recipe_path, recipe, out, seeds, time.perf_counter() - started)
     run_directory.write_json(out / PROTOCOL, protocol)
     return out, protocol
 
@@ -124,7 +123,7 @@ def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable, Calla
     return train_fresh, resume_one
 
 
-def summarize(recipe_path: Path, recipe: Recipe, registry: Registry, out: Path, seeds: list[int],
+def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
               wall_seconds: float) -> dict[str, Any]:  # fmt: skip
     runs = []
     for seed in seeds:
@@ -139,8 +138,7 @@ def summarize(recipe_path: Path, recipe: Recipe, registry: Registry, out: Path, 
         })  # fmt: skip
     test = spread([value for run in runs for value in run["test_accuracy_runs"]])
     train = spread([value for run in runs for value in run["train_accuracy_runs"]])
-    resolved = recipe_to_dict(recipe, registry)
-    reference = paper_reference(resolved)
+    reference = paper_reference(recipe)
     paper = reference.values if reference else None
     return {
         "recipe": str(recipe_path),

@@ -19,6 +19,17 @@ class PluginConfig:
 
     name: str
 
+    def display_name(self) -> str:
+        """How listings and reports (``noprop recipes``, ``noprop report``) name this component
+        with these settings; the default: its plugin name."""
+        return self.name
+
+    def paper_label(self) -> str | None:
+        """How the published tables noprop compares with (``noprop_core.engine.paper``) name this
+        component with these settings, e.g. "NoProp-DT", "dim=20", "CIFAR-10"; None (the default)
+        where they ran nothing like it. A plugin declares it; the core never reads plugin names."""
+        return None
+
 
 @attrs.frozen(kw_only=True)
 class BackboneConfig(PluginConfig):
@@ -27,9 +38,7 @@ class BackboneConfig(PluginConfig):
 
 @attrs.frozen(kw_only=True)
 class LabelEmbeddingConfig(PluginConfig):
-    def display_name(self) -> str:
-        """How listings (``noprop recipes``) name this embedding; the default: its plugin name."""
-        return self.name
+    pass
 
 
 @attrs.frozen(kw_only=True)
@@ -135,7 +144,3 @@ class DatasetConfig(PluginConfig):
     # "hflip" (horizontal flip, p = 0.5), "crop" (random crop after 4-pixel zero padding),
     # "randaugment" (RandAugment, 2 operations of magnitude 9). Evaluation never augments.
     augment: list[str] = attrs.field(factory=list, validator=each_one_of("hflip", "crop", "randaugment"))
-
-    def display_name(self) -> str:
-        """How listings (``noprop recipes``) name this data set; the default: its plugin name."""
-        return self.name

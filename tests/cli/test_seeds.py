@@ -180,9 +180,9 @@ def test_paper_recipes_state_the_protocol(registry):
 
 def test_paper_values_carry_train_and_standard_errors():
     assert len(TABLE_1) == 39
-    dt = TABLE_1[("cifar10", "dt", "prototype")]
+    dt = TABLE_1[("CIFAR-10", "NoProp-DT", "prototype")]
     assert (dt.train, dt.train_se, dt.test, dt.test_se) == (97.23, 0.11, 80.54, 0.2)
-    fm = TABLE_1[("cifar100", "fm", "onehot")]
+    fm = TABLE_1[("CIFAR-100", "NoProp-FM", "one-hot")]
     assert (fm.train, fm.train_se, fm.test, fm.test_se) == (12.69, 10.4, 6.38, 4.9)
 
 

@@ -19,14 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.engine.paper import paper_reference
-    from noprop_core.recipe.loading import recipe_to_dict
     from noprop_core.recipe.shipped import shipped_dir, shipped_names
 
     header = ("recipe", "data", "variant", "embedding", "backbone", "epochs", "paper test %")
     rows = []
     for name in shipped_names():
         recipe = load_recipe(shipped_dir() / f"{name}.toml", context.registry)
-        reference = paper_reference(recipe_to_dict(recipe, context.registry))
+        reference = paper_reference(recipe)
         paper = reference.values if reference else None
         rows.append((name, recipe.data.display_name(), recipe.variant.name, recipe.model.embedding.display_name(),
                      recipe.model.backbone.name, str(recipe.train.epochs),

@@ -31,7 +31,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
             raise NopropError("report: a sweep folder is reported on its own (its trials are its rows)")
         return _report_sweep(args.run_dirs[0], context, args.markdown)
 
-    runs = load_runs(args.run_dirs, warn=lambda text: print(text, file=sys.stderr))
+    runs = load_runs(args.run_dirs, warn=lambda text: print(text, file=sys.stderr), registry=context.registry)
     rows = group_rows(runs)
     if args.markdown:
         print(markdown_table(rows), end="")

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 class CnnConfig(BackboneConfig):
     dropout: float = attrs.field(default=0.2, validator=between(0.0, 0.9))
 
+    def paper_label(self) -> str:
+        return "CNN (Figure 6)"
+
 
 def build(config: CnnConfig, spec: BlockSpec) -> nn.Module:
     from noprop_core import conv_encoder, conv_feature_size, image_label_path, paper_block  # torch, when built

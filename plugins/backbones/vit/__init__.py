@@ -43,6 +43,10 @@ class ViTConfig(BackboneConfig):
     # paper block's label path after the image encoder.
     label_token: bool = False
 
+    def paper_label(self) -> str:
+        token = ", label token" if self.label_token else ""
+        return f"ViT (depth {self.depth}, width {self.width}, {self.heads} heads, patch {self.patch_size}{token})"
+
 
 def build(config: ViTConfig, spec: BlockSpec):
     from .encoder import build as implementation  # torch: imported when the plugin is used

@@ -44,6 +44,9 @@ class ShortNameConfig(DatasetConfig):
     download: bool = True
     validation: int = attrs.field(default=0, validator=at_least(0))
 
+    def paper_label(self) -> str | None:
+        return {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(self.name)
+
 
 def load(config: TorchvisionConfig):
     from .loading import load as implementation  # torch: imported when the plugin is used

@@ -31,6 +31,10 @@ class LearnedConfig(LabelEmbeddingConfig):
     def display_name(self) -> str:
         return f"{self.name} {self.dim}"
 
+    def paper_label(self) -> str | None:
+        # Table 1's learned embedding has dimension 20, its rows free to change their norms.
+        return "dim=20" if self.dim == 20 and not self.fixed_norms else None
+
 
 def build(config: LearnedConfig, *, num_classes: int, **_context) -> TrainableEmbedding:
     from noprop_core import TrainableEmbedding, initial_embedding_weight  # torch, when built

@@ -11,6 +11,9 @@ from noprop_core import LabelEmbeddingConfig, hookimpl
 class OneHotConfig(LabelEmbeddingConfig):
     pass
 
+    def paper_label(self) -> str:
+        return "one-hot"
+
 
 def build(config: OneHotConfig, *, num_classes: int, **_context):
     from .embedding import build as implementation  # torch: imported when the plugin is used

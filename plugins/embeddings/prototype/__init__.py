@@ -22,6 +22,10 @@ class PrototypeConfig(LabelEmbeddingConfig):
     # Rows keep their starting norm, only directions learn (TrainableEmbedding).
     fixed_norms: bool = False
 
+    def paper_label(self) -> str | None:
+        # Table 1's prototypes start from class images and change freely.
+        return "prototype" if self.init == "prototype" and not self.fixed_norms else None
+
 
 def build(config: PrototypeConfig, *, num_classes: int, image_shape, train_images, train_labels, **_context):
     from .embedding import build as implementation  # torch: imported when the plugin is used

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 class SoftmaxHeadConfig(HeadConfig):
     pass
 
+    def paper_label(self) -> str:
+        return "linear + softmax"
+
 
 def build(config: SoftmaxHeadConfig, *, embedding: LabelEmbedding, num_classes: int):
     from .head import build as implementation  # torch: imported when the plugin is used

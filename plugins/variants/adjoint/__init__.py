@@ -31,6 +31,9 @@ class AdjointConfig(VariantConfig):
     def inference(self) -> Inference:
         return Inference(steps=self.steps, steps_key="steps")  # fixed Euler steps, in training too
 
+    def paper_label(self) -> str:
+        return "Adjoint"
+
 
 def build(config: AdjointConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used

@@ -36,6 +36,9 @@ class BackpropConfig(VariantConfig):
     def inference(self) -> Inference:
         return Inference(steps=self.timesteps)  # one step per block
 
+    def paper_label(self) -> str:
+        return "Backprop"
+
 
 def build(config: BackpropConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used

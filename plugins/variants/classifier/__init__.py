@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 class ClassifierConfig(VariantConfig):
     pass
 
+    def paper_label(self) -> str:
+        return "end-to-end classifier"
+
 
 def build(config: ClassifierConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used

@@ -59,6 +59,12 @@ class CTConfig(VariantConfig):
         return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
                          samplers=CT_SAMPLERS)  # fmt: skip
 
+    def display_name(self) -> str:
+        return self.name if self.target == "embedding" else f"{self.name} ({self.target} target)"
+
+    def paper_label(self) -> str | None:
+        return "NoProp-CT" if self.target == "embedding" else None  # the paper predicts u_y
+
 
 def build(config: CTConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used

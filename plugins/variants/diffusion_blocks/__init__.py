@@ -79,6 +79,9 @@ class DiffusionBlocksConfig(VariantConfig):
         return Inference(steps=self.grid_points, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
                          samplers=SAMPLERS)  # fmt: skip
 
+    def paper_label(self) -> str:
+        return f"DiffusionBlocks (B = {self.blocks}, γ = {self.overlap:g})"
+
 
 def build(config: DiffusionBlocksConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used

@@ -63,6 +63,9 @@ class DTConfig(VariantConfig):
         return ("variant.order = 'simultaneous' with variant.fused = true (order = 'auto' does it on a GPU) trains "
                 "all blocks in one stacked pass, with speed.cuda_graph about 8× faster per epoch on an H100")  # fmt: skip
 
+    def paper_label(self) -> str:
+        return "NoProp-DT"
+
 
 def build(config: DTConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used

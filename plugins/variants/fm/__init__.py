@@ -28,6 +28,9 @@ class FMConfig(VariantConfig):
         return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
                          samplers=ODE_SOLVERS)  # fmt: skip
 
+    def paper_label(self) -> str:
+        return "NoProp-FM"
+
 
 def build(config: FMConfig, parts: VariantParts):
     from .model import build as implementation  # torch: imported when the plugin is used
