@@ -142,7 +142,7 @@ def test_the_noise_variant_builds_a_d_dimensional_block_and_its_chain_stays_boun
     schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma", gamma_0=-7.0, gamma_1=7.0))
     parts = VariantParts(embedding=TrainableEmbedding(weight.clone()), schedule=schedule, image_shape=(1, 8, 8),
                          num_classes=CLASSES, make_block=Oracle, make_head=lambda: SoftmaxHead(dim, CLASSES))  # fmt: skip
-    variant = NoPropCT(CTConfig(name="ct", target="noise", steps=50), parts)
+    variant = NoPropCT(CTConfig(name="ct", target="noise", noise_form="free", steps=50), parts)
     assert specs[0].output_dim == dim and specs[0].outputs == dim
     with torch.no_grad():
         chain = variant.schedule.discretize(50)
