@@ -62,11 +62,18 @@ def test_ct_scores_the_block_at_t_zero_and_the_noise_target_through_the_implied_
     assert torch.equal(seen, z) and torch.equal(t, torch.zeros(6)) and torch.equal(score, z[:, :3])
 
     log.clear()
-    noise = NoPropCT(CTConfig(name="ct", target="noise"), parts(log))
+    noise = NoPropCT(CTConfig(name="ct", target="noise", noise_form="free"), parts(log))
     (score,) = noise.blind_scores(torch.zeros(6, 1, 8, 8), torch.Generator().manual_seed(2))
     alpha_bar = noise.schedule.alpha_bar(torch.zeros(6))[:, None]
     u_hat = embedding_from_noise(z, z, alpha_bar)  # the recorder's ε̂ is z itself (d outputs)
     torch.testing.assert_close(score, -torch.cdist(u_hat, WEIGHT).pow(2))
+
+    # The posterior form (gate closed): the recorder's first m outputs are the logits z[:, :3], and
+    # the û its ε̂ implies is softmax(logits)·W.
+    posterior = NoPropCT(CTConfig(name="ct", target="noise", noise_form="posterior"), parts(log))
+    (score,) = posterior.blind_scores(torch.zeros(6, 1, 8, 8), torch.Generator().manual_seed(2))
+    u_hat = z[:, :3].softmax(-1) @ WEIGHT
+    torch.testing.assert_close(score, -torch.cdist(u_hat, WEIGHT).pow(2), rtol=1e-4, atol=1e-4)
 
 
 def test_fm_scores_the_class_nearest_one_euler_step_from_noise():
