@@ -167,7 +167,7 @@ PLUGIN_NAME_LITERALS_ALLOWED = {
             "noprop_core/diffusion/objectives.py",
             "noprop_core/engine/sweep.py",
             "noprop_core/recipe/sweep.py",
-            "noprop_core/speed/options.py",
+            "noprop_core/speed/plan.py",
             "noprop_core/speed/section.py",
         ),
         {"none"},

@@ -16,7 +16,7 @@ from noprop_core.model.variant import Variant, VariantParts
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import Distributed
-from noprop_core.speed.options import apply_to_model, check_supported, prepare_images, resolve_cuda_graph
+from noprop_core.speed.plan import SpeedPlan, plan_speed
 from noprop_core.speed.threads import ThreadChoice, apply_threads, choose_threads
 
 
@@ -47,6 +47,10 @@ class Experiment:
     distributed: Distributed | None = None  # set when launched by torchrun on several processes
     data_placement: str = "device"  # where the splits are: "device" or "host" (data.placement)
     threads: ThreadChoice = ThreadChoice(None, "not chosen")  # speed.threads, as applied
+    # The rest of [speed], resolved for this device (default: the recipe's section as it stands).
+    speed: SpeedPlan = attrs.field(
+        default=attrs.Factory(lambda self: SpeedPlan(self.recipe.speed, self.device), takes_self=True)
+    )
 
 
 def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
@@ -109,15 +113,14 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
     # here; the experiment's recipe is what runs (metrics.json and the checkpoint record it).
     variant_config = recipe.variant.resolved_for(device.type)
     variant = registry.build("variant", variant_config, parts, expect=Variant).to(device)
-    speed = resolve_cuda_graph(recipe.speed, device, variant, distributed=distributed is not None)
-    recipe = attrs.evolve(recipe, variant=variant_config, speed=speed)
-    check_supported(speed, device, variant, distributed=distributed is not None)
+    speed = plan_speed(recipe.speed, device, variant, distributed=distributed is not None)
+    recipe = attrs.evolve(recipe, variant=variant_config, speed=speed.section)
     try:
-        apply_to_model(variant, speed)
+        speed.apply_to_model(variant)
     except NotImplementedError as exc:
         raise NopropError(f"speed.compile: variant '{recipe.variant.name}': {exc}") from None
-    if speed.channels_last:
-        images = {name: prepare_images(tensor, speed) for name, tensor in splits.tensors().items() if tensor.dim() == 4}
+    if speed.section.channels_last:
+        images = {name: speed.prepare_images(tensor) for name, tensor in splits.tensors().items() if tensor.dim() == 4}
         splits = attrs.evolve(splits, **images)
     if distributed is not None and distributed.mode == "blocks":
         if len(variant.units) < 2 or variant.update_order != "simultaneous" or variant.runs_stacked:
@@ -127,4 +130,4 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
                 "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
             )
     return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in,
-                      distributed=distributed, data_placement=placement, threads=threads)  # fmt: skip
+                      distributed=distributed, data_placement=placement, threads=threads, speed=speed)  # fmt: skip

@@ -11,7 +11,6 @@ from noprop_core import __version__
 from noprop_core.engine.evaluation import peak_memory_bytes, schedule_curve
 from noprop_core.engine.experiment import Experiment
 from noprop_core.engine.trainer import Trainer
-from noprop_core.speed.options import describe_path
 
 
 def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
@@ -30,7 +29,7 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "schedule": recipe.model.schedule.name,
         "seed": recipe.seed,
         "device": str(experiment.device),
-        "speed_path": describe_path(experiment.variant, recipe.speed, experiment.device),
+        "speed_path": experiment.speed.describe(experiment.variant),
         "threads": experiment.threads.count,
         "threads_reason": experiment.threads.reason,
         "epochs_completed": len(history),

@@ -22,7 +22,6 @@ from torch import Tensor, nn
 
 from noprop_core.engine.trainer import Trainer, TrainingInterrupted
 from noprop_core.model.variant import StackedVariant
-from noprop_core.speed.options import loss_context
 from noprop_core.speed.stacked import StackedBlocks
 
 
@@ -71,7 +70,7 @@ class SeedStack:
         z_prev = torch.cat([t.variant.stacked_inputs(labels, noise)
                             for t, (_, labels, _), noise in zip(trainers, steps, noises)])  # fmt: skip
         images = torch.stack([images for images, _, _ in steps])
-        with loss_context(first.recipe.speed, first.experiment.device):
+        with first.experiment.speed.loss_context():
             logits = self.stack(images, z_prev, generators, groups=len(trainers)).chunk(len(trainers))
             terms = [
                 t.variant.stacked_terms(lambda _z, own=own: own, labels, noise)

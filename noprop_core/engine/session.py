@@ -32,7 +32,6 @@ from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import dump_recipe, load_recipe, override_recipe, recipe_to_dict
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import setup
-from noprop_core.speed.options import describe_path
 from noprop_core.speed.threads import busy_hint
 
 EpochCallback = Callable[[dict[str, Any]], bool]
@@ -186,7 +185,7 @@ def run_stacked(
 def announce_speed_path(experiment: Experiment, progress: Progress) -> None:
     """The speed path this run took, and a hint when a faster faithful one exists here."""
     recipe, device = experiment.recipe, experiment.device
-    progress.message(f"speed: {describe_path(experiment.variant, recipe.speed, device)}")
+    progress.message(f"speed: {experiment.speed.describe(experiment.variant)}")
     hint = recipe.variant.faster_path(device.type)
     if hint:
         progress.message(f"hint: {hint}")

@@ -33,7 +33,6 @@ from noprop_core.errors import NopropError
 from noprop_core.recipe.schema import TrainSection
 from noprop_core.speed.allocator import keep_freed_memory
 from noprop_core.speed.cuda_graph import GraphedUpdate
-from noprop_core.speed.options import loss_context
 
 RUNNING_LOSS_EVERY = 20  # steps between updates of the live display's running loss
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
@@ -115,7 +114,7 @@ class Trainer:
         self.tracking = TrainingTracking(
             tracker or Tracker(), self.variant, experiment.device, experiment.splits.image_shape
         )
-        train, graph = self.recipe.train, self.recipe.speed.cuda_graph
+        train, graph = self.recipe.train, self.experiment.speed.cuda_graph
         self.unit_optimizers = {
             u: make_optimizer(self.variant.unit_parameters(u), train, capturable=graph) for u in self.variant.units
         }
@@ -174,7 +173,7 @@ class Trainer:
 
     def unit_losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         devices = [self.experiment.device] if self.experiment.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), loss_context(self.recipe.speed, self.experiment.device):
+        with torch.random.fork_rng(devices=devices), self.experiment.speed.loss_context():
             torch.manual_seed(self.unit_seed(unit))
             terms = self.variant.losses(images, labels, unit)
         return {name: value.float() for name, value in terms.items()}
@@ -217,7 +216,7 @@ class Trainer:
         """The losses, their backward and the optimizer steps; with ``check``, a non-finite
         loss stops before anything is updated (a host synchronisation)."""
         if len(units) > 1:
-            with loss_context(self.recipe.speed, self.experiment.device):
+            with self.experiment.speed.loss_context():
                 terms = self.variant.fused_losses(images, labels, generator=generator)
         else:
             terms = None

@@ -19,8 +19,9 @@
 - ``distributed``: under torchrun, ``"blocks"`` shards the units over ranks, ``"data"`` splits
   each minibatch (``noprop_core.speed.distributed``). Ignored in a single process.
 
-These keys lived in ``[train]`` before; ``MOVED_FROM_TRAIN`` lets the recipe loader say so. This
-module is the schema only (no torch): ``noprop_core.speed.options`` applies it.
+Keys that lived in ``[train]`` before say so in their own field (``moved_from_train``), and the
+recipe loader tells a recipe that still has them where they went. This module is the schema only
+(no torch): ``noprop_core.speed.plan`` resolves it for a run's device and applies it.
 """
 
 from __future__ import annotations
@@ -43,14 +44,17 @@ def thread_setting(_instance, attribute, value) -> None:
     raise InvalidValue(attribute.name, f"expected 'auto', 'torch' or a whole number from 1 to 4096, got {value!r}")
 
 
+MOVED = {"moved_from_train": True}  # the key was in [train] before the [speed] section existed
+
+
 @attrs.frozen(kw_only=True)
 class SpeedSection:
-    compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS))
-    channels_last: bool = False
-    autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES))
-    cuda_graph: bool | str = attrs.field(default="auto", validator=one_of(True, False, "auto"))
-    distributed: str = attrs.field(default="blocks", validator=one_of(*DISTRIBUTED_MODES))
+    compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS), metadata=MOVED)
+    channels_last: bool = attrs.field(default=False, metadata=MOVED)
+    autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES), metadata=MOVED)
+    cuda_graph: bool | str = attrs.field(default="auto", validator=one_of(True, False, "auto"), metadata=MOVED)
+    distributed: str = attrs.field(default="blocks", validator=one_of(*DISTRIBUTED_MODES), metadata=MOVED)
     threads: str | int = attrs.field(default="auto", validator=thread_setting)
 
 
-MOVED_FROM_TRAIN = tuple(field.name for field in attrs.fields(SpeedSection) if field.name != "threads")
+MOVED_FROM_TRAIN = tuple(field.name for field in attrs.fields(SpeedSection) if field.metadata.get("moved_from_train"))

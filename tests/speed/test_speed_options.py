@@ -1,4 +1,4 @@
-"""The speed options of [train] (noprop_core.speed.options), exercised on CPU."""
+"""The [speed] options (noprop_core.speed.plan), exercised on CPU."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import torch
 from helpers import digits_trainer
 from noprop_core.errors import NopropError
 from noprop_core.recipe.loading import load_recipe
-from noprop_core.speed.options import describe_path, resolve_cuda_graph
+from noprop_core.speed.plan import SpeedPlan, plan_speed, resolve_cuda_graph
 from noprop_core.speed.section import SpeedSection
 from noprop_plugins.variants.dt import DTConfig
 
@@ -67,7 +67,7 @@ def test_cuda_graph_auto(speed, device, stacked, distributed, expected):
 def test_describe_path():
     speed = SpeedSection(cuda_graph=True, autocast="bf16")
     assert (
-        describe_path(_Variant(True), speed, CUDA)
+        SpeedPlan(speed, CUDA).describe(_Variant(True))
         == "order simultaneous, fused (stacked blocks), CUDA graph, bf16 autocast on cuda"
     )
 
@@ -96,3 +96,18 @@ def test_a_gpu_run_of_the_default_recipe_runs_fused_with_a_cuda_graph(registry):
     experiment = digits_trainer(registry, "train.epochs=1", "device=cuda").experiment
     assert (experiment.recipe.variant.order, experiment.recipe.variant.fused) == ("simultaneous", True)
     assert experiment.recipe.speed.cuda_graph is True and experiment.variant.runs_stacked
+
+
+def test_the_plan_resolves_auto_once_and_refuses_what_the_device_cannot_do():
+    plan = plan_speed(SpeedSection(), CPU, _Variant(True))
+    assert plan.section.cuda_graph is False and plan.cuda_graph is False
+    with pytest.raises(NopropError, match="speed.cuda_graph: needs a CUDA device"):
+        plan_speed(SpeedSection(cuda_graph=True), CPU, _Variant(True))
+    with pytest.raises(NopropError, match="speed.compile: 'cudagraphs' needs a CUDA device"):
+        plan_speed(SpeedSection(compile="cudagraphs"), CPU, _Variant(False))
+
+
+def test_every_speed_key_but_threads_declares_it_moved_from_train():
+    from noprop_core.speed.section import MOVED_FROM_TRAIN
+
+    assert MOVED_FROM_TRAIN == ("compile", "channels_last", "autocast", "cuda_graph", "distributed")
