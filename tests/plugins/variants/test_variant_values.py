@@ -111,14 +111,26 @@ def with_the_same_draws(variant, images, labels, objective):
     return mine, own
 
 
-@pytest.mark.parametrize("target", ["embedding", "noise"])
-def test_ct_loss_is_ct_loss_of_its_block_and_target(target):
+@pytest.mark.parametrize(("target", "form"), [("embedding", "free"), ("noise", "free"), ("noise", "posterior")])
+def test_ct_loss_is_ct_loss_of_its_block_and_target(target, form):
     torch.manual_seed(0)
-    variant = NoPropCT(CTConfig(name="ct", eta=0.4, target=target), parts()).eval()
+    embedding = Learned(torch.randn(CLASSES, DIM)) if form == "posterior" else None  # d ≠ m, W not the identity
+    variant = NoPropCT(CTConfig(name="ct", eta=0.4, target=target, noise_form=form), parts(embedding)).eval()
+    if variant.residual_gate is not None:
+        with torch.no_grad():
+            variant.residual_gate.fill_(0.3)  # open: the residual must reach the loss, gated
+
+    def gated(logits_fn):  # the posterior form's output: m logits, then 0.3 × the residual
+        if variant.residual_gate is None:
+            return logits_fn
+        return lambda z, t: (
+            logits_fn(z, t) * torch.cat([torch.ones(CLASSES), torch.full((variant.embedding.dim,), 0.3)])
+        )
+
     images, labels = batch()
     mine, own = with_the_same_draws(variant, images, labels, lambda logits_fn: ct_loss(
-        logits_fn=logits_fn, head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
-        schedule=variant.schedule, eta=0.4, target=target))  # fmt: skip
+        logits_fn=gated(logits_fn), head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
+        schedule=variant.schedule, eta=0.4, target=target, noise_form=form))  # fmt: skip
     for term in own:
         torch.testing.assert_close(mine[term], own[term])
 
@@ -248,25 +260,36 @@ def test_dt_inference_runs_block_t_at_step_t():
         torch.testing.assert_close(score, variant.head(want))
 
 
-@pytest.mark.parametrize("target", ["embedding", "noise"])
+@pytest.mark.parametrize(("target", "form"), [("embedding", "free"), ("noise", "free"), ("noise", "posterior")])
 @pytest.mark.parametrize("sampler", ["euler", "heun"])
-def test_ct_ode_inference_reads_its_target_and_solver(target, sampler):
-    """û = softmax(logits)·W (target embedding) or (z − √(1 − ᾱ) ε̂)/√ᾱ with ε̂ = logits·W (target noise),
-    through the probability-flow ODE with the chosen solver."""
+def test_ct_ode_inference_reads_its_target_and_solver(target, form, sampler):
+    """û = softmax(logits)·W (target embedding) or (z − √(1 − ᾱ) ε̂)/√ᾱ (target noise) with ε̂ the
+    block's output (free form) or (z − √ᾱ softmax(logits)·W)/√(1 − ᾱ) + g·r̂ (posterior form, g = 0.3,
+    a learned W with d ≠ m), through the probability-flow ODE with the chosen solver."""
     from noprop_core import integrate, probability_flow
 
     torch.manual_seed(0)
-    variant = NoPropCT(CTConfig(name="ct", steps=3, sampler=sampler, target=target), parts()).eval()
+    embedding = Learned(torch.randn(CLASSES, DIM)) if form == "posterior" else None
+    config = CTConfig(name="ct", steps=3, sampler=sampler, target=target, noise_form=form)
+    variant = NoPropCT(config, parts(embedding)).eval()
     assert (variant.sampler, variant.steps, variant.target) == (sampler, 3, target)
+    if variant.residual_gate is not None:
+        with torch.no_grad():
+            variant.residual_gate.fill_(0.3)
     images, _ = batch(5)
     weight = variant.embedding.weight
 
     def u_hat(z, t):
-        logits = variant.block(images, z, t)
+        output = variant.block(images, z, t)
         if target == "embedding":
-            return logits.softmax(-1) @ weight
-        alpha_bar = variant.schedule.alpha_bar(t)[:, None].clamp_min(1e-6)  # the documented floor at t = 0
-        return (z - (1 - alpha_bar).sqrt() * (logits @ weight)) / alpha_bar.sqrt()
+            return output.softmax(-1) @ weight
+        alpha_bar = variant.schedule.alpha_bar(t)[:, None]
+        noise_hat = output
+        if form == "posterior":
+            logits, residual = output[:, :CLASSES], output[:, CLASSES:]
+            noise_hat = (z - alpha_bar.sqrt() * (logits.softmax(-1) @ weight)) / (1 - alpha_bar).sqrt() + 0.3 * residual
+        alpha_bar = alpha_bar.clamp_min(1e-6)  # the documented floor at t = 0
+        return (z - (1 - alpha_bar).sqrt() * noise_hat) / alpha_bar.sqrt()
 
     with torch.no_grad():
         scores = variant.trajectory(images, torch.Generator().manual_seed(3))
