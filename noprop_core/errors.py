@@ -13,7 +13,7 @@ class NopropError(Exception):
 class RecipeError(NopropError):
     """Every problem found in one recipe, each as `file: key.path: message`."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -38,7 +38,9 @@ class DataUnavailable(NopropError):
     ``noprop run --smoke`` can stand in synthetic data of the same shape.
     """
 
-    def __init__(self, message: str, image_shape: tuple[int, int, int] | None = None, num_classes: int | None = None):
+    def __init__(
+        self, message: str, image_shape: tuple[int, int, int] | None = None, num_classes: int | None = None
+    ) -> None:
         super().__init__(message)
         self.image_shape = image_shape
         self.num_classes = num_classes

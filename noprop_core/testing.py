@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -51,16 +52,16 @@ class PluginContract:
     def registry(cls) -> Registry:
         return load_registry(cls.plugins)
 
-    def make_config(self, registry: Registry):
+    def make_config(self, registry: Registry) -> Any:
         return registry.get(self.kind, self.name).config(name=self.name, **self.config)
 
-    def factory(self, registry: Registry):
+    def factory(self, registry: Registry) -> Any:
         return registry.get(self.kind, self.name).factory
 
-    def test_factory_can_be_called_as_its_kind_says(self, registry):
+    def test_factory_can_be_called_as_its_kind_says(self, registry: Registry) -> None:
         assert BY_NAME[self.kind].factory_mismatch(self.factory(registry)) is None
 
-    def test_config_defaults_are_valid(self, registry):
+    def test_config_defaults_are_valid(self, registry: Registry) -> None:
         config = self.make_config(registry)
         assert isinstance(config, BY_NAME[self.kind].config_base)
 
@@ -75,11 +76,13 @@ class BackboneContract(PluginContract):
         torch.manual_seed(seed)
         return self.factory(registry)(self.make_config(registry), spec)
 
-    def spec(self, image_shape, time_conditioned=False, embedding_dim=None) -> BlockSpec:
+    def spec(
+        self, image_shape: tuple[int, int, int], time_conditioned: bool = False, embedding_dim: int | None = None
+    ) -> BlockSpec:
         return BlockSpec(image_shape=image_shape, embedding_dim=embedding_dim or self.num_classes,
                          num_classes=self.num_classes, time_conditioned=time_conditioned)  # fmt: skip
 
-    def inputs(self, spec: BlockSpec, seed: int = 1):
+    def inputs(self, spec: BlockSpec, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         generator = torch.Generator().manual_seed(seed)
         images = torch.randn(self.batch, *spec.image_shape, generator=generator)
         z = torch.randn(self.batch, spec.embedding_dim, generator=generator)
@@ -87,7 +90,7 @@ class BackboneContract(PluginContract):
         return images, z, t
 
     @pytest.mark.parametrize("time_conditioned", [False, True], ids=["dt", "ct"])
-    def test_logits_have_the_right_shape_and_dtype(self, registry, time_conditioned):
+    def test_logits_have_the_right_shape_and_dtype(self, registry: Registry, time_conditioned: bool) -> None:
         for image_shape in self.image_shapes:
             spec = self.spec(image_shape, time_conditioned)
             logits = self.build(registry, spec)(*self.inputs(spec))
@@ -95,31 +98,31 @@ class BackboneContract(PluginContract):
             assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
 
     @pytest.mark.parametrize("time_conditioned", [False, True], ids=["dt", "ct"])
-    def test_output_dim_sets_the_output_width(self, registry, time_conditioned):
+    def test_output_dim_sets_the_output_width(self, registry: Registry, time_conditioned: bool) -> None:
         # Noise-predicting and denoising blocks return a vector of the embedding space.
         spec = attrs.evolve(self.spec(self.image_shapes[0], time_conditioned, embedding_dim=23), output_dim=23)
         assert self.build(registry, spec)(*self.inputs(spec)).shape == (self.batch, 23)
 
-    def test_image_shaped_embeddings_are_accepted(self, registry):
+    def test_image_shaped_embeddings_are_accepted(self, registry: Registry) -> None:
         image_shape = self.image_shapes[0]
         spec = self.spec(image_shape, embedding_dim=math.prod(image_shape))
         assert self.build(registry, spec)(*self.inputs(spec)).shape == (self.batch, self.num_classes)
 
     @pytest.mark.parametrize("time_conditioned", [False, True], ids=["dt", "ct"])
-    def test_every_parameter_receives_a_gradient(self, registry, time_conditioned):
+    def test_every_parameter_receives_a_gradient(self, registry: Registry, time_conditioned: bool) -> None:
         spec = self.spec(self.image_shapes[0], time_conditioned)
         block = self.build(registry, spec).train()
         block(*self.inputs(spec)).square().sum().backward()
         missing = [name for name, p in block.named_parameters() if p.requires_grad and p.grad is None]
         assert not missing, f"parameters outside the computation: {missing}"
 
-    def test_same_seed_same_block_and_outputs(self, registry):
+    def test_same_seed_same_block_and_outputs(self, registry: Registry) -> None:
         spec = self.spec(self.image_shapes[0])
         first, second = self.build(registry, spec, seed=3).eval(), self.build(registry, spec, seed=3).eval()
         inputs = self.inputs(spec)
         torch.testing.assert_close(first(*inputs), second(*inputs), rtol=0, atol=0)
 
-    def test_state_dict_round_trip(self, registry):
+    def test_state_dict_round_trip(self, registry: Registry) -> None:
         spec = self.spec(self.image_shapes[0], time_conditioned=True)
         source, target = self.build(registry, spec, seed=3).eval(), self.build(registry, spec, seed=4).eval()
         target.load_state_dict(source.state_dict())
@@ -127,7 +130,7 @@ class BackboneContract(PluginContract):
         torch.testing.assert_close(target(*inputs), source(*inputs), rtol=0, atol=0)
 
     @pytest.mark.parametrize("device", _devices())
-    def test_moves_between_devices_and_dtypes(self, registry, device):
+    def test_moves_between_devices_and_dtypes(self, registry: Registry, device: str) -> None:
         spec = self.spec(self.image_shapes[0])
         block = self.build(registry, spec).eval().to(device=device, dtype=torch.float64)
         images, z, t = (None if v is None else v.to(device, torch.float64) for v in self.inputs(spec))
@@ -135,7 +138,7 @@ class BackboneContract(PluginContract):
         assert logits.device.type == device and logits.dtype == torch.float64
 
     @pytest.mark.parametrize("time_conditioned", [False, True], ids=["dt", "ct"])
-    def test_encoding_images_once_gives_the_same_logits(self, registry, time_conditioned):
+    def test_encoding_images_once_gives_the_same_logits(self, registry: Registry, time_conditioned: bool) -> None:
         spec = self.spec(self.image_shapes[0], time_conditioned)
         block = self.build(registry, spec).eval()
         if not isinstance(block, Block):
@@ -157,7 +160,7 @@ class LabelEmbeddingContract(PluginContract):
     expected_dim: ClassVar[int | None] = None  # None: not checked
     learnable: ClassVar[bool | None] = None
 
-    def build(self, registry: Registry, seed: int = 0):
+    def build(self, registry: Registry, seed: int = 0) -> Any:
         generator = torch.Generator().manual_seed(42)
         labels = torch.arange(60) % self.num_classes
         images = torch.randn(60, *self.image_shape, generator=generator) + labels.view(-1, 1, 1, 1)
@@ -165,7 +168,7 @@ class LabelEmbeddingContract(PluginContract):
         return self.factory(registry)(self.make_config(registry), num_classes=self.num_classes,
                                       image_shape=self.image_shape, train_images=images, train_labels=labels)  # fmt: skip
 
-    def test_weight_is_a_float_matrix_with_a_row_per_class(self, registry):
+    def test_weight_is_a_float_matrix_with_a_row_per_class(self, registry: Registry) -> None:
         embedding = self.build(registry)
         assert embedding.weight.dim() == 2 and embedding.weight.shape[0] == self.num_classes
         assert embedding.weight.dtype == torch.float32 and torch.isfinite(embedding.weight).all()
@@ -174,17 +177,17 @@ class LabelEmbeddingContract(PluginContract):
         if self.learnable is not None:
             assert embedding.learnable is self.learnable
 
-    def test_forward_returns_the_rows_of_the_labels(self, registry):
+    def test_forward_returns_the_rows_of_the_labels(self, registry: Registry) -> None:
         embedding = self.build(registry)
         labels = torch.tensor([3, 0, 3, 9 % self.num_classes])
         torch.testing.assert_close(embedding(labels), embedding.weight[labels])
 
-    def test_classes_are_distinct(self, registry):
+    def test_classes_are_distinct(self, registry: Registry) -> None:
         weight = self.build(registry).weight.detach()
         distances = torch.cdist(weight, weight) + torch.eye(len(weight)) * 1e9
         assert distances.min() > 1e-3, "two classes share an embedding"
 
-    def test_same_seed_same_weight_and_state_dict_round_trip(self, registry):
+    def test_same_seed_same_weight_and_state_dict_round_trip(self, registry: Registry) -> None:
         first, second = self.build(registry, seed=5), self.build(registry, seed=5)
         torch.testing.assert_close(first.weight, second.weight, rtol=0, atol=0)
         other = self.build(registry, seed=6)
@@ -192,7 +195,7 @@ class LabelEmbeddingContract(PluginContract):
         torch.testing.assert_close(other.weight, first.weight, rtol=0, atol=0)
 
     @pytest.mark.parametrize("device", _devices())
-    def test_moves_between_devices_and_dtypes(self, registry, device):
+    def test_moves_between_devices_and_dtypes(self, registry: Registry, device: str) -> None:
         embedding = self.build(registry).to(device=device, dtype=torch.float64)
         assert embedding.weight.device.type == device and embedding.weight.dtype == torch.float64
         assert embedding(torch.tensor([1], device=device)).dtype == torch.float64
@@ -203,18 +206,18 @@ class ScheduleContract(PluginContract):
 
     kind = "schedule"
 
-    def build(self, registry: Registry, seed: int = 0):
+    def build(self, registry: Registry, seed: int = 0) -> Any:
         torch.manual_seed(seed)
         return self.factory(registry)(self.make_config(registry))
 
-    def test_alpha_bar_is_increasing_inside_zero_one(self, registry):
+    def test_alpha_bar_is_increasing_inside_zero_one(self, registry: Registry) -> None:
         schedule = self.build(registry)
         t = torch.linspace(0, 1, 257)
         alpha_bar = schedule.alpha_bar(t).detach()
         assert ((alpha_bar > 0) & (alpha_bar < 1)).all()
         assert (alpha_bar.diff() > 0).all()
 
-    def test_snr_derivative_is_positive_and_matches_a_finite_difference(self, registry):
+    def test_snr_derivative_is_positive_and_matches_a_finite_difference(self, registry: Registry) -> None:
         schedule = self.build(registry).double()
         t = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
         h = 1e-5
@@ -224,12 +227,12 @@ class ScheduleContract(PluginContract):
         torch.testing.assert_close(exact, numeric, rtol=1e-4, atol=1e-6)
 
     @pytest.mark.parametrize("steps", [1, 10, 1000])
-    def test_discretisation_is_strictly_increasing(self, registry, steps):
+    def test_discretisation_is_strictly_increasing(self, registry: Registry, steps: int) -> None:
         chain = self.build(registry).discretize(steps)
         assert chain.steps == steps and (chain.alpha_bar.diff() > 0).all()
         assert (chain.snr_weight > 0).all()
 
-    def test_state_dict_round_trip(self, registry):
+    def test_state_dict_round_trip(self, registry: Registry) -> None:
         first, other = self.build(registry, seed=1), self.build(registry, seed=2)
         other.load_state_dict(first.state_dict())
         t = torch.linspace(0, 1, 11)
@@ -244,7 +247,7 @@ class HeadContract(PluginContract):
     dim: ClassVar[int] = 6
     batch: ClassVar[int] = 5
 
-    def build(self, registry: Registry, seed: int = 0):
+    def build(self, registry: Registry, seed: int = 0) -> Any:
         embedding = TrainableEmbedding(
             torch.randn(self.num_classes, self.dim, generator=torch.Generator().manual_seed(9))
         )
@@ -255,13 +258,13 @@ class HeadContract(PluginContract):
     def z(self) -> torch.Tensor:
         return torch.randn(self.batch, self.dim, generator=torch.Generator().manual_seed(1))
 
-    def test_logits_for_every_class(self, registry):
+    def test_logits_for_every_class(self, registry: Registry) -> None:
         head, _ = self.build(registry)
         assert isinstance(head, Head)
         logits = head(self.z())
         assert logits.shape == (self.batch, self.num_classes) and torch.isfinite(logits).all()
 
-    def test_the_embedding_is_read_not_owned(self, registry):
+    def test_the_embedding_is_read_not_owned(self, registry: Registry) -> None:
         head, embedding = self.build(registry)
         assert all(p is not embedding.weight for p in head.parameters())
         assert all(
@@ -270,12 +273,12 @@ class HeadContract(PluginContract):
             if t.shape == embedding.weight.shape
         )
 
-    def test_every_parameter_receives_a_gradient(self, registry):
+    def test_every_parameter_receives_a_gradient(self, registry: Registry) -> None:
         head, _ = self.build(registry)
         head(self.z()).logsumexp(-1).sum().backward()
         assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
 
-    def test_nearest_embedding_start_sets_its_linear_layer(self, registry):
+    def test_nearest_embedding_start_sets_its_linear_layer(self, registry: Registry) -> None:
         head, embedding = self.build(registry)
         try:
             linear = head.linear_layer()
@@ -286,7 +289,7 @@ class HeadContract(PluginContract):
         with torch.no_grad():  # each class embedding is read as its own class by the linear map
             assert torch.equal(linear(embedding.weight).argmax(-1), torch.arange(self.num_classes))
 
-    def test_state_dict_round_trip(self, registry):
+    def test_state_dict_round_trip(self, registry: Registry) -> None:
         (first, _), (other, _) = self.build(registry, seed=1), self.build(registry, seed=2)
         other.load_state_dict(first.state_dict())
         z = self.z()
@@ -309,7 +312,7 @@ class VariantContract(PluginContract):
         "head": ("softmax", {}),
     }
 
-    def part(self, registry: Registry, kind: str):
+    def part(self, registry: Registry, kind: str) -> Any:
         name, config = self.parts[kind]
         return registry.get(kind, name).config(name=name, **config)
 
@@ -336,7 +339,7 @@ class VariantContract(PluginContract):
         labels = torch.arange(self.batch) % self.num_classes
         return torch.randn(self.batch, *self.image_shape, generator=generator), labels
 
-    def test_units_are_named_once_and_own_disjoint_parameters(self, registry):
+    def test_units_are_named_once_and_own_disjoint_parameters(self, registry: Registry) -> None:
         variant = self.build(registry)
         assert isinstance(variant, Variant) and variant.units and len(set(variant.units)) == len(variant.units)
         owners: dict[int, str] = {}
@@ -347,7 +350,7 @@ class VariantContract(PluginContract):
                 assert owners.setdefault(id(parameter), unit) == unit, "a parameter belongs to two units"
         assert {id(p) for p in variant.shared_parameters()}.isdisjoint(owners)
 
-    def test_losses_are_named_finite_scalars(self, registry):
+    def test_losses_are_named_finite_scalars(self, registry: Registry) -> None:
         variant = self.build(registry).train()
         images, labels = self.data()
         for unit in variant.units:
@@ -355,7 +358,7 @@ class VariantContract(PluginContract):
             assert terms and all(isinstance(name, str) for name in terms)
             assert all(v.dim() == 0 and torch.isfinite(v) for v in terms.values()), terms
 
-    def test_each_unit_gets_gradient_only_from_its_own_loss(self, registry):
+    def test_each_unit_gets_gradient_only_from_its_own_loss(self, registry: Registry) -> None:
         variant = self.build(registry).train()
         images, labels = self.data()
         for unit in variant.units:
@@ -370,7 +373,7 @@ class VariantContract(PluginContract):
                     ]
                     assert not reached, f"the loss of {unit} reached {other}"
 
-    def test_trajectory_ends_at_predict(self, registry):
+    def test_trajectory_ends_at_predict(self, registry: Registry) -> None:
         variant = self.build(registry).eval()
         images, _ = self.data()
         with torch.no_grad():
@@ -380,7 +383,7 @@ class VariantContract(PluginContract):
         assert all(scores.shape == (self.batch, self.num_classes) for scores in trajectory)
         torch.testing.assert_close(trajectory[-1], prediction, rtol=0, atol=0)
 
-    def test_state_dict_round_trip(self, registry):
+    def test_state_dict_round_trip(self, registry: Registry) -> None:
         first, other = self.build(registry, seed=1).eval(), self.build(registry, seed=2).eval()
         other.load_state_dict(first.state_dict())
         images, _ = self.data()
@@ -390,14 +393,14 @@ class VariantContract(PluginContract):
                 other.predict(images, torch.Generator().manual_seed(5)), expected, rtol=0, atol=0
             )
 
-    def test_block_modules_hold_unit_parameters(self, registry):
+    def test_block_modules_hold_unit_parameters(self, registry: Registry) -> None:
         variant = self.build(registry)
         blocks = variant.block_modules()
         assert blocks and all(isinstance(block, torch.nn.Module) for block in blocks)
         owned = {id(p) for unit in variant.units for p in variant.unit_parameters(unit)}
         assert {id(p) for block in blocks for p in block.parameters()} <= owned
 
-    def test_inference_options_name_real_config_keys(self, registry):
+    def test_inference_options_name_real_config_keys(self, registry: Registry) -> None:
         config = self.make_config(registry)
         inference = config.inference()
         fields = {field.name for field in attrs.fields(type(config))}
@@ -406,16 +409,16 @@ class VariantContract(PluginContract):
         if inference.sampler_key is not None:
             assert inference.sampler in inference.samplers
 
-    def test_a_stacked_variant_computes_every_unit_at_once(self, registry):
+    def test_a_stacked_variant_computes_every_unit_at_once(self, registry: Registry) -> None:
         variant = self.build(registry).train()
         images, labels = self.data()
         terms = variant.fused_losses(images, labels)
         if not variant.runs_stacked:
             assert terms is None
             return
-        assert set(terms) == set(variant.units)
+        assert terms is not None and set(terms) == set(variant.units)
 
-    def test_a_stacked_variant_splits_its_step_for_seed_stacking(self, registry):
+    def test_a_stacked_variant_splits_its_step_for_seed_stacking(self, registry: Registry) -> None:
         """``runs_stacked`` promises ``StackedVariant``: the step's three parts, put together as
         seed stacking puts them, give ``fused_losses``'s terms for the same draws."""
         variant = self.build(registry).eval()  # no dropout: the two computations draw the same
@@ -434,7 +437,7 @@ class VariantContract(PluginContract):
         outputs = torch.stack([block(images, z_block) for block, z_block in zip(blocks, inputs)])
         parts = variant.stacked_terms(lambda _z: outputs, labels, noise)
         fused = variant.fused_losses(images, labels, generator=torch.Generator().manual_seed(3))
-        assert set(parts) == set(fused) == set(variant.units)
+        assert fused is not None and set(parts) == set(fused) == set(variant.units)
         for unit in variant.units:
             assert set(parts[unit]) == set(fused[unit])
             for name, value in parts[unit].items():
@@ -454,24 +457,24 @@ class DatasetContract(PluginContract):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def splits(cls, registry) -> TensorSplits:
+    def splits(cls, registry: Registry) -> TensorSplits:
         return cls.build(registry)
 
-    def test_images_and_labels(self, splits):
+    def test_images_and_labels(self, splits: TensorSplits) -> None:
         assert isinstance(splits, TensorSplits)
         for images, labels in ((splits.train_images, splits.train_labels), (splits.test_images, splits.test_labels)):
             assert images.dim() == 4 and images.dtype == torch.float32 and len(images) == len(labels) > 0
             assert labels.dtype == torch.int64 and 0 <= labels.min() and labels.max() < splits.num_classes
         assert splits.test_images.shape[1:] == splits.image_shape
 
-    def test_training_images_are_standardised_per_channel(self, splits):
+    def test_training_images_are_standardised_per_channel(self, splits: TensorSplits) -> None:
         images = splits.train_images.double()
         torch.testing.assert_close(images.mean(dim=(0, 2, 3)), torch.zeros(images.shape[1], dtype=torch.float64),
                                    atol=1e-3, rtol=0)  # fmt: skip
         torch.testing.assert_close(images.std(dim=(0, 2, 3)), torch.ones(images.shape[1], dtype=torch.float64),
                                    atol=1e-2, rtol=0)  # fmt: skip
 
-    def test_subset_keeps_that_many_training_examples(self, registry, splits):
+    def test_subset_keeps_that_many_training_examples(self, registry: Registry, splits: TensorSplits) -> None:
         smaller = self.build(registry, subset=self.subset)
         assert len(smaller.train_labels) == self.subset
         assert len(smaller.test_labels) == len(splits.test_labels)
@@ -482,10 +485,10 @@ class TrackerContract(PluginContract):
 
     kind = "tracker"
 
-    def build(self, registry: Registry, run_dir):
+    def build(self, registry: Registry, run_dir: Path) -> Any:
         return self.factory(registry)(self.make_config(registry), experiment="contract", run_dir=run_dir)
 
-    def test_takes_a_whole_run(self, registry, tmp_path):
+    def test_takes_a_whole_run(self, registry: Registry, tmp_path: Path) -> None:
         tracker = self.build(registry, tmp_path)
         assert isinstance(tracker, Tracker)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBars
@@ -12,7 +14,7 @@ from noprop_core.engine.progress import EvaluationProgress, Progress, accuracy_t
 class RichProgress(Progress):
     """Three live bars: epochs, units (blocks) within the epoch, minibatches within the unit."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console) -> None:
         super().__init__()
         self.console = console
         self.bars = RichBars(
@@ -25,7 +27,9 @@ class RichProgress(Progress):
             TextColumn("{task.fields[note]}"),
             console=console,
         )
-        self.epoch_task = self.phase_task = self.batch_task = None
+        self.epoch_task: Any = None  # rich TaskIDs, once the bars exist
+        self.phase_task: Any = None
+        self.batch_task: Any = None
         self.phase_count = 0
 
     def __enter__(self) -> RichProgress:
@@ -77,11 +81,11 @@ def make_progress(console: Console) -> Progress:
 class RichEvaluationProgress(EvaluationProgress):
     """One live bar over the images to evaluate (all passes together), with its ETA."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console) -> None:
         super().__init__()
         self.bars = RichBars(TextColumn("  evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)  # fmt: skip
-        self.task = None
+        self.task: Any = None  # a rich TaskID, once the bar exists
 
     def __enter__(self) -> RichEvaluationProgress:
         self.bars.start()

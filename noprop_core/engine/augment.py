@@ -8,13 +8,17 @@ the choices, so a checkpoint (which keeps that generator's state) resumes the sa
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
+
+from noprop_core.model.splits import TensorSplits
 
 PADDING = 4  # the crop's zero padding, as in the usual CIFAR recipe
 
 
-def _transform(name: str, size: tuple[int, int]):
+def _transform(name: str, size: tuple[int, int]) -> Any:
     from torchvision.transforms import v2  # only when a recipe augments
 
     if name == "hflip":
@@ -29,7 +33,9 @@ def _transform(name: str, size: tuple[int, int]):
 class Augmentation:
     """Maps a standardised minibatch (B, C, H, W) to an augmented one of the same shape."""
 
-    def __init__(self, names: list[str], mean: tuple[float, ...], std: tuple[float, ...], size: tuple[int, int]):
+    def __init__(
+        self, names: list[str], mean: tuple[float, ...], std: tuple[float, ...], size: tuple[int, int]
+    ) -> None:
         self.names = list(names)
         from torchvision.transforms import v2
 
@@ -44,10 +50,11 @@ class Augmentation:
         return (augmented - mean) / std
 
 
-def augmentation_for(names: list[str], splits) -> Augmentation | None:
+def augmentation_for(names: list[str], splits: TensorSplits) -> Augmentation | None:
     """The recipe's augmentation for these splits, or None when it names none."""
     if not names:
         return None
     mean = splits.mean or (0.0,) * splits.image_shape[0]
     std = splits.std or (1.0,) * splits.image_shape[0]
-    return Augmentation(names, mean, std, tuple(splits.image_shape[1:]))
+    _, height, width = splits.image_shape
+    return Augmentation(names, mean, std, (height, width))

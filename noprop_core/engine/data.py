@@ -84,15 +84,17 @@ def shuffled_batches(
         yield images[index], labels[index]
 
 
-def _shuffled_indices(size: int, batch_size: int, generator: torch.Generator, device) -> list[Tensor]:
+def _shuffled_indices(
+    size: int, batch_size: int, generator: torch.Generator, device: torch.device | str
+) -> list[Tensor]:
     order = torch.randperm(size, generator=generator).to(device)
     return [order[start : start + batch_size] for start in range(0, size - 1, batch_size)]
 
 
-class _IndexedTensors(Dataset):
+class _IndexedTensors(Dataset[tuple[Tensor, Tensor]]):
     """Images and labels that a DataLoader gathers a whole minibatch of in one indexing call."""
 
-    def __init__(self, images: Tensor, labels: Tensor):
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
         self.images, self.labels = images, labels
 
     def __len__(self) -> int:
@@ -113,8 +115,8 @@ def loaded_batches(
     order, gathered by a DataLoader and copied to ``device``."""
     loader = DataLoader(
         _IndexedTensors(images, labels),
-        batch_sampler=_shuffled_indices(len(labels), batch_size, generator, "cpu"),
-        collate_fn=_as_gathered,
+        batch_sampler=_shuffled_indices(len(labels), batch_size, generator, "cpu"),  # type: ignore[arg-type]  # index tensors
+        collate_fn=_as_gathered,  # type: ignore[arg-type]  # __getitems__ returns the whole minibatch
         num_workers=workers,
         pin_memory=device.type == "cuda",
     )

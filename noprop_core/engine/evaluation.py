@@ -7,12 +7,14 @@ import math
 import resource
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from noprop_core.engine.data import ordered_batches
 from noprop_core.engine.protocol import inference_seed
+from noprop_core.engine.records import EpochRecord
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant
 from noprop_core.recipe.schema import Recipe
@@ -40,6 +42,7 @@ def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_si
         correct = hits if correct is None else correct + hits
         if done is not None:
             done(len(batch_labels))
+    assert correct is not None, "no images to evaluate"
     return (100.0 * correct.double() / len(labels)).tolist()
 
 
@@ -134,10 +137,16 @@ def train_examples(recipe: Recipe, splits: TensorSplits) -> int:
     return min(recipe.eval.train_subset or available, available)
 
 
-def final_accuracy_runs(variant: Variant, splits: TensorSplits, recipe: Recipe, last) -> dict[str, list[float]]:
+def final_accuracy_runs(
+    variant: Variant, splits: TensorSplits, recipe: Recipe, last: EpochRecord
+) -> dict[str, list[float]]:
     """The final evaluation's inference runs (``eval.inference_runs``); run 0 is the last
     epoch's own evaluation (``last``, an EpochRecord), reused."""
-    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "runs": recipe.eval.inference_runs}
+    settings: dict[str, Any] = {
+        "batch_size": recipe.eval.batch_size,
+        "seed": recipe.seed,
+        "runs": recipe.eval.inference_runs,
+    }
     count = train_examples(recipe, splits)
     return {
         "test_accuracy_runs": accuracy_runs(
@@ -149,12 +158,12 @@ def final_accuracy_runs(variant: Variant, splits: TensorSplits, recipe: Recipe, 
     }
 
 
-def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, object]:
+def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, Any]:
     """An evaluated epoch's record fields: test accuracy along the inference chain (thinned) and
     at its end, each block's test accuracy from the image alone (``image_accuracy``), train
     accuracy on the first ``eval.train_subset`` examples, and validation
     accuracy when the data set holds a validation split. Noise seeded by the recipe's seed."""
-    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
+    settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
     chain = chain_accuracy(variant, splits.test_images, splits.test_labels, **settings)
     count = train_examples(recipe, splits)
     fields = {
@@ -164,5 +173,5 @@ def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> di
         "image_accuracy": image_accuracy(variant, splits.test_images, splits.test_labels, **settings),
     }
     if splits.has_validation:
-        fields["validation_accuracy"] = accuracy(variant, splits.val_images, splits.val_labels, **settings)
+        fields["validation_accuracy"] = accuracy(variant, splits.val_images, splits.val_labels, **settings)  # type: ignore[arg-type]  # set when has_validation
     return fields

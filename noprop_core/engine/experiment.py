@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import torch
@@ -53,21 +55,23 @@ class Experiment:
     )
 
 
-def load_splits(recipe: Recipe, registry: Registry, stand_in: bool, notify) -> tuple[TensorSplits, bool]:
+def load_splits(
+    recipe: Recipe, registry: Registry, stand_in: bool, notify: Callable[[str], None]
+) -> tuple[TensorSplits, bool]:
     """The recipe's data; with ``stand_in``, FakeData of the same shape when the files are absent."""
     try:
         return registry.build("dataset", recipe.data, expect=TensorSplits), False
     except DataUnavailable as missing:
-        if not stand_in or missing.image_shape is None:
+        if not stand_in or missing.image_shape is None or missing.num_classes is None:
             raise
         shape = "×".join(map(str, missing.image_shape))
         notify(f"data: {missing}")
         notify(f"data: standing in FakeData ({shape}, {missing.num_classes} classes) for this smoke run")
-        return stand_in_splits(missing, recipe.data.name), True
+        return stand_in_splits(recipe.data.name, missing.image_shape, missing.num_classes), True
 
 
 def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None, *,
-                     stand_in: bool = False, notify=print, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
+                     stand_in: bool = False, notify: Callable[[str], None] = print, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
     device = device or resolve_device(recipe.device)
     splits, data_stand_in = load_splits(recipe, registry, stand_in, notify)
     return build_on_splits(recipe, registry, splits, device, data_stand_in=data_stand_in, distributed=distributed)
@@ -120,7 +124,9 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
     except NotImplementedError as exc:
         raise NopropError(f"speed.compile: variant '{recipe.variant.name}': {exc}") from None
     if speed.section.channels_last:
-        images = {name: speed.prepare_images(tensor) for name, tensor in splits.tensors().items() if tensor.dim() == 4}
+        images: dict[str, Any] = {
+            name: speed.prepare_images(tensor) for name, tensor in splits.tensors().items() if tensor.dim() == 4
+        }
         splits = attrs.evolve(splits, **images)
     if distributed is not None and distributed.mode == "blocks":
         if len(variant.units) < 2 or variant.update_order != "simultaneous" or variant.runs_stacked:

@@ -22,10 +22,11 @@ class NoiseFeed:
     next slice of a noise tensor given as the graph's input, so the exported graph is the
     whole inference chain with its noise supplied by the caller (ONNX has no torch-equal RNG)."""
 
-    def __init__(self, noise: torch.Tensor | None):
-        self.noise, self.calls, self.shapes = noise, 0, []
+    def __init__(self, noise: torch.Tensor | None) -> None:
+        self.noise, self.calls = noise, 0
+        self.shapes: list[tuple[int, ...]] = []
 
-    def __call__(self, *args, **kwargs) -> torch.Tensor:
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.noise is None:  # counting: real noise of the requested shape
             value = self.real(*args, **kwargs)
             self.shapes.append(tuple(value.shape))
@@ -37,7 +38,7 @@ class NoiseFeed:
     def __enter__(self) -> NoiseFeed:
         self.real, self.real_like = torch.randn, torch.randn_like
         torch.randn = self
-        torch.randn_like = lambda tensor, **kwargs: self(tuple(tensor.shape))
+        torch.randn_like = lambda tensor, **kwargs: self(tuple(tensor.shape))  # type: ignore[assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -47,9 +48,11 @@ class NoiseFeed:
 class ExportedChain(torch.nn.Module):
     """images in [0, 1] (B, C, H, W) and noise (K, B, d) ~ N(0, I) → class probabilities (B, classes)."""
 
-    def __init__(self, model: TrainedModel):
+    def __init__(self, model: TrainedModel) -> None:
         super().__init__()
         self.variant = model.variant
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(model.card["mean"] or [0.0]).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(model.card["std"] or [1.0]).view(1, -1, 1, 1))
 
@@ -85,7 +88,7 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
         save_model(model.variant, str(out), metadata=metadata)
         out.chmod(FILE_MODE)
         return {"path": out, "bytes": out.stat().st_size}
-    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # len(images): the batch is traced as dynamic
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # type: ignore[attr-defined]  # len(images): the batch is traced as dynamic
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     chain = ExportedChain(model).eval()
     example = torch.zeros(2, *model.image_shape)

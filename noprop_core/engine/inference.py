@@ -55,7 +55,8 @@ class TrainedModel:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.card["image_shape"])  # type: ignore[return-value]
+        channels, height, width = self.card["image_shape"]
+        return (channels, height, width)
 
     @property
     def class_names(self) -> list[str] | None:

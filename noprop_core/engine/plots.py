@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from noprop_core.engine.report import Row, RunSummary
 
 
-def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> list[Path]:
+def write_plots(runs: list[RunSummary], out_dir: Path, rows: Sequence[Row] = ()) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -16,7 +18,7 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
 
-    def save(figure, name: str) -> None:
+    def save(figure: Any, name: str) -> None:
         figure.tight_layout()
         figure.savefig(out_dir / name, dpi=120)
         plt.close(figure)
@@ -67,7 +69,7 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: list[Row] = ()) -> 
     return written
 
 
-def image_accuracy_figure(plt, runs: list[RunSummary]):
+def image_accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
     """How much each block reads the image: its test accuracy with the label input pure noise,
     per evaluated epoch, one panel per run and one colour per block (chance: 100 / classes)."""
     figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), squeeze=False)
@@ -86,7 +88,7 @@ def image_accuracy_figure(plt, runs: list[RunSummary]):
     return figure
 
 
-def seed_band_figure(plt, groups: list[Row]):
+def seed_band_figure(plt: Any, groups: list[Row]) -> Any:
     """Test accuracy per epoch of each seed group: the mean over seeds with a band of ± one
     standard error across seeds, each seed as a thin line; the right panel zooms into the
     second half of training, where the seeds' spread is what a reader wants to see."""
@@ -105,7 +107,10 @@ def seed_band_figure(plt, groups: list[Row]):
         errors = [s.standard_error or 0.0 for s in spreads]
         late = [i for i, epoch in enumerate(epochs) if epoch > epochs[-1] / 2] or list(range(len(epochs)))
         for axis, shown in zip(axes, (range(len(epochs)), late)):
-            pick = lambda values, shown=shown: [values[i] for i in shown]  # noqa: E731
+
+            def pick(values: list[Any], shown: Sequence[int] = shown) -> list[Any]:
+                return [values[i] for i in shown]
+
             for points in curves:
                 axis.plot(pick(epochs), pick([points[e] for e in epochs]), color=colour, alpha=0.35, linewidth=0.8)
             axis.plot(pick(epochs), pick(means), color=colour, marker="o", markersize=3,
@@ -121,7 +126,7 @@ def seed_band_figure(plt, groups: list[Row]):
     return figure
 
 
-def accuracy_figure(plt, runs: list[RunSummary]):
+def accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
     """Test (solid) and train (dashed) accuracy per epoch, one colour per run; the y range fits
     the values (at least two points wide) so that differences show."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
@@ -144,7 +149,7 @@ def accuracy_figure(plt, runs: list[RunSummary]):
     return figure
 
 
-def loss_figure(plt, runs: list[RunSummary]):
+def loss_figure(plt: Any, runs: list[RunSummary]) -> Any:
     """Each block's loss per term and epoch, log scale: one row per run (at most four), one panel
     per term that changes (a term constant by construction, like the KL of fixed one-hot labels,
     would be a flat line). Blocks coloured from early (light) to late (dark)."""
@@ -181,7 +186,7 @@ def loss_figure(plt, runs: list[RunSummary]):
     return figure
 
 
-def confusion_figure(plt, runs: list[RunSummary]):
+def confusion_figure(plt: Any, runs: list[RunSummary]) -> Any:
     """The final test evaluation's confusion matrix of each run (rows: true class), as the
     fraction of each true class, so classes of different sizes compare."""
     import numpy

@@ -18,7 +18,7 @@ def accuracy_text(accuracy: float | None) -> str:
 class Progress:
     """Plain progress: one line per epoch, for logs and pipes."""
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr  # looked up now, not at import: callers may redirect it
 
     def __enter__(self) -> Progress:
@@ -59,7 +59,7 @@ class EvaluationProgress:
 
     LINES = 4
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.total = self.done = self.reported = 0
 

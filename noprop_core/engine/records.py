@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 
@@ -22,7 +24,7 @@ class EpochRecord:
     # Test accuracy of each block from the image alone (Variant.blind_scores), evaluated epochs
     image_accuracy: list[float] | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
 

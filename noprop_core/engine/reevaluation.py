@@ -43,7 +43,8 @@ def evaluate_run(
             return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify, shown)
 
 
-def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inference_runs, notify,
+def _evaluate_locked(run_dir: Path, registry: Registry, steps: int | None, sampler: str | None,
+                     inference_runs: int | None, notify: Callable[[str], None],
                      progress: EvaluationProgress) -> dict[str, Any]:  # fmt: skip
     recipe, overrides = run_recipe(run_dir, registry, steps=steps, sampler=sampler)
     inference = recipe.variant.inference()
@@ -58,7 +59,7 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inferenc
            + (f" and {train_count} training images × {inference_runs} inference runs" if inference_runs else ""))  # fmt: skip
     progress.start((len(splits.test_labels) + train_count) * inference_runs if inference_runs
                    else len(splits.test_labels))  # fmt: skip
-    settings = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "done": progress}
+    settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "done": progress}
     runs: dict[str, Any] = {}
     if inference_runs is None:
         test = accuracy(experiment.variant, splits.test_images, splits.test_labels, **settings)
@@ -102,7 +103,7 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps, sampler, inferenc
 def append_evaluation(log: Path, result: dict[str, Any], notify: Callable[[str], None]) -> None:
     """Append ``result`` to the evaluations list, atomically. A file that is not such a list is
     kept beside it (``.corrupt-<time>``) rather than lost or left to lose this result."""
-    history: list[Any] = []
+    history: Any = []
     if log.is_file():
         try:
             history = json.loads(log.read_text())

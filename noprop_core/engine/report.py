@@ -11,6 +11,7 @@ of the real training data, the full test set. Otherwise the row says why not, in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,11 +169,17 @@ def load_summary(run_dir: Path, registry: Registry | None = None) -> RunSummary:
     return RunSummary(run_dir, metrics, recipe, variant, embedding, reference)
 
 
-METRICS_KEYS = {"variant": str, "dataset": str, "epochs_completed": int, "history": list, "wall_seconds": (int, float)}
+METRICS_KEYS: dict[str, type | tuple[type, ...]] = {
+    "variant": str,
+    "dataset": str,
+    "epochs_completed": int,
+    "history": list,
+    "wall_seconds": (int, float),
+}
 RECIPE_TABLES = ("data", "model", "variant", "train")
 
 
-def _malformed(metrics: object, recipe: dict) -> str | None:
+def _malformed(metrics: object, recipe: dict[str, Any]) -> str | None:
     if not isinstance(metrics, dict):
         return f"{run_directory.METRICS} holds {type(metrics).__name__}, expected an object"
     for key, kind in METRICS_KEYS.items():
@@ -186,7 +193,7 @@ def _malformed(metrics: object, recipe: dict) -> str | None:
     return None
 
 
-def load_runs(paths: list[Path], warn, registry: Registry | None = None) -> list[RunSummary]:
+def load_runs(paths: list[Path], warn: Callable[[str], None], registry: Registry | None = None) -> list[RunSummary]:
     """Every readable run among ``paths`` (seed groups expanded); the others are skipped with a
     one-line warning each. None at all is an error."""
     runs = []

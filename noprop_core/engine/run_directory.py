@@ -52,7 +52,7 @@ class RunDirLock:
     holder's PID): one process at a time trains, resumes or evaluates into a folder. The
     kernel releases it when the process ends, however it ends."""
 
-    def __init__(self, run_dir: Path, purpose: str):
+    def __init__(self, run_dir: Path, purpose: str) -> None:
         self.run_dir = run_dir
         try:
             self.handle = open(run_dir / LOCK, "a+")  # noqa: SIM115 - held until release()
@@ -101,7 +101,7 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
 class NewRunDir:
     """A run directory being started: locked, and undone if the start fails."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         if path.exists() and not path.is_dir():
             raise NopropError(f"--out {path}: exists and is not a directory")
         self.path, self.created = path, not path.exists()
@@ -139,7 +139,7 @@ def _atomic_write(path: Path, write: Any) -> None:
     try:
         handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
     except OSError as exc:
-        raise NopropError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise NopropError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         with handle:
             write(handle)
@@ -149,7 +149,7 @@ def _atomic_write(path: Path, write: Any) -> None:
         os.replace(handle.name, path)
     except (OSError, RuntimeError) as exc:  # a full disk (torch.save: RuntimeError), a read-only folder
         Path(handle.name).unlink(missing_ok=True)
-        raise NopropError(f"{path}: cannot write ({exc.strerror or exc}); the previous {path.name}, if any, "
+        raise NopropError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc}); the previous {path.name}, if any, "
                           "is intact") from None  # fmt: skip
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

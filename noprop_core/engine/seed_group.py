@@ -95,7 +95,7 @@ def run_seed_group(
     return out, protocol
 
 
-def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable, Callable]:
+def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """train_fresh / resume_one that run `noprop run` in ``jobs`` child processes at a time,
     each logging to OUT/seed-N.log."""
     environment = {**os.environ, JOBS_ENV: str(jobs)}
@@ -147,7 +147,7 @@ def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
         "inference_runs": recipe.eval.inference_runs,
         "test_accuracy": test.as_dict(),
         "train_accuracy": train.as_dict(),
-        "paper": None if paper is None else {
+        "paper": None if paper is None or reference is None else {
             "test_accuracy": {"mean": paper.test, "standard_error": paper.test_se},
             "train_accuracy": {"mean": paper.train, "standard_error": paper.train_se},
             "test_within_spread": agrees(test, paper.test, paper.test_se),

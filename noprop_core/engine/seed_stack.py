@@ -16,6 +16,7 @@ The stack only replaces the update step; every run's epoch time is the stack's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -52,7 +53,7 @@ def unstackable(trainers: list[Trainer]) -> str | None:
 
 
 class SeedStack:
-    def __init__(self, trainers: list[Trainer]):
+    def __init__(self, trainers: list[Trainer]) -> None:
         reason = unstackable(trainers)
         if reason is not None:
             raise ValueError(f"these runs cannot be stacked: {reason}")
@@ -66,15 +67,20 @@ class SeedStack:
             for optimizer in trainer.step_optimizers(units):
                 optimizer.zero_grad(set_to_none=True)
         generators = [trainer.step_generator() for trainer in trainers]
-        noises = [t.variant.draw_noise(labels, g) for t, (_, labels, _), g in zip(trainers, steps, generators)]
-        z_prev = torch.cat([t.variant.stacked_inputs(labels, noise)
-                            for t, (_, labels, _), noise in zip(trainers, steps, noises)])  # fmt: skip
+        variants = [cast(StackedVariant, t.variant) for t in trainers]  # checked when the stack was built
+        noises = [v.draw_noise(labels, g) for v, (_, labels, _), g in zip(variants, steps, generators)]
+        z_prev = torch.cat([v.stacked_inputs(labels, noise)
+                            for v, (_, labels, _), noise in zip(variants, steps, noises)])  # fmt: skip
         images = torch.stack([images for images, _, _ in steps])
         with first.experiment.speed.loss_context():
             logits = self.stack(images, z_prev, generators, groups=len(trainers)).chunk(len(trainers))
+
+            def computed(own: Tensor) -> Callable[[Tensor], Tensor]:
+                return lambda _z: own  # the stack already ran this run's blocks
+
             terms = [
-                t.variant.stacked_terms(lambda _z, own=own: own, labels, noise)
-                for t, own, (_, labels, _), noise in zip(trainers, logits, steps, noises)
+                v.stacked_terms(computed(own), labels, noise)
+                for v, own, (_, labels, _), noise in zip(variants, logits, steps, noises)
             ]
         totals = [torch.stack([v for unit in run.values() for v in unit.values()]).sum() for run in terms]
         for trainer, run_terms, total in zip(trainers, terms, totals):

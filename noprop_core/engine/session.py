@@ -10,7 +10,7 @@ import os
 import signal
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def prepare(
     recipe_path: Path,
     registry: Registry,
     *,
-    overrides: list[str] = (),
+    overrides: Sequence[str] = (),
     out_dir: Path | None = None,
     progress: Progress | None = None,
     started: float | None = None,
@@ -199,7 +199,7 @@ def resume(
     run_dir: Path,
     registry: Registry,
     *,
-    overrides: list[str] = (),
+    overrides: Sequence[str] = (),
     progress: Progress | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> tuple[Path, dict[str, Any] | None]:
@@ -324,7 +324,7 @@ class RunSession:
     def start(self) -> None:
         recipe, registry = self.experiment.recipe, self.registry
         if self.writes:
-            options = {"experiment": Path(self.recipe_path).stem, "run_dir": self.run_dir}
+            options: dict[str, Any] = {"experiment": Path(self.recipe_path).stem, "run_dir": self.run_dir}
             if recipe.tracker.records_nothing:  # nothing to isolate
                 self.trainer.tracker = registry.build("tracker", recipe.tracker, **options)
             else:  # in a child process: a stalled tracker cannot block training (noprop_core.engine.tracker_process)
@@ -402,6 +402,7 @@ def _train(session: RunSession) -> dict[str, Any]:
         except TrainingInterrupted:
             session.save(trainer)
             position = trainer.current
+            assert position is not None  # interrupted inside an epoch
             raise RunInterrupted(
                 f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
                 f"Continue with: noprop run --resume {session.run_dir}"

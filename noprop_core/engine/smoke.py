@@ -16,6 +16,8 @@ torchvision's ``FakeData`` of the same image shape and class count
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from noprop_core.engine.stand_in import STAND_IN_TEST_EXAMPLES
@@ -30,8 +32,9 @@ SMOKE_EVAL_EXAMPLES = STAND_IN_TEST_EXAMPLES
 def smoke_recipe(recipe: Recipe) -> Recipe:
     batch_size = min(recipe.train.batch_size, SMOKE_BATCH_SIZE)
     variant, inference = recipe.variant, recipe.variant.inference()
-    if inference.steps_key is not None:  # the key the variant declares for its inference steps
-        variant = attrs.evolve(variant, **{inference.steps_key: min(inference.steps, SMOKE_STEPS)})
+    if inference.steps_key is not None and inference.steps is not None:  # the key the variant declares
+        fewer: dict[str, Any] = {inference.steps_key: min(inference.steps, SMOKE_STEPS)}
+        variant = attrs.evolve(variant, **fewer)
     return attrs.evolve(
         recipe,
         variant=variant,

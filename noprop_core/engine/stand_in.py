@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 from noprop_core.engine.data import standardized_splits
-from noprop_core.errors import DataUnavailable
 from noprop_core.model.splits import TensorSplits
 
 # Enough for a smoke run: its training pass stops after a few minibatches and it evaluates on
@@ -18,7 +17,7 @@ STAND_IN_TRAIN_EXAMPLES = 64
 STAND_IN_TEST_EXAMPLES = 64
 
 
-def stand_in_splits(missing: DataUnavailable, name: str) -> TensorSplits:
+def stand_in_splits(name: str, image_shape: tuple[int, int, int], num_classes: int) -> TensorSplits:
     """FakeData images shaped like the missing data set (deterministic: FakeData seeds by index).
     Labels cycle through the classes, so that every class is present (prototype embeddings
     need an image of each) whatever the class count."""
@@ -26,13 +25,9 @@ def stand_in_splits(missing: DataUnavailable, name: str) -> TensorSplits:
     from torchvision.transforms.functional import pil_to_tensor
 
     def tensors(size: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-        fake = FakeData(
-            size=size, image_size=missing.image_shape, num_classes=missing.num_classes, random_offset=offset
-        )
+        fake = FakeData(size=size, image_size=image_shape, num_classes=num_classes, random_offset=offset)
         images = torch.stack([pil_to_tensor(image) for image, _ in fake]).float().div_(255.0)
-        return images, torch.arange(size) % missing.num_classes
+        return images, torch.arange(size) % num_classes
 
-    train_examples = max(STAND_IN_TRAIN_EXAMPLES, 4 * missing.num_classes)
-    return standardized_splits(
-        name, missing.num_classes, tensors(train_examples, 0), tensors(STAND_IN_TEST_EXAMPLES, 10**6)
-    )
+    train_examples = max(STAND_IN_TRAIN_EXAMPLES, 4 * num_classes)
+    return standardized_splits(name, num_classes, tensors(train_examples, 0), tensors(STAND_IN_TEST_EXAMPLES, 10**6))

@@ -24,9 +24,12 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    import optuna
 
 from noprop_core.engine import run_directory
 from noprop_core.engine.api import Run, SeedGroup, train
@@ -66,8 +69,7 @@ def trial_overrides(sweep: Sweep, params: dict[str, Any]) -> list[str]:
 def check_sweep(sweep: Sweep, sweep_path: Path, recipe_path: Path, registry: Registry) -> None:
     """Every key of the space is a key of the recipe (tried with a value from its range), and the
     objective exists for it: validation accuracy needs a held-out split."""
-    sample = {key: (p.choices[0] if p.type == "categorical" else (int(p.low) if p.type == "int" else p.low))
-              for key, p in sweep.space.items()}  # fmt: skip
+    sample = {key: p.some_value() for key, p in sweep.space.items()}
     try:
         recipe = load_recipe(recipe_path, registry, trial_overrides(sweep, sample))
     except NopropError as exc:
@@ -80,7 +82,7 @@ def check_sweep(sweep: Sweep, sweep_path: Path, recipe_path: Path, registry: Reg
                               f"[data] of {recipe_path.name} holds none (set data.validation = N in set = [...])")  # fmt: skip
 
 
-def storage_for(sweep: Sweep, out: Path):
+def storage_for(sweep: Sweep, out: Path) -> Any:
     from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -99,7 +101,7 @@ def storage_for(sweep: Sweep, out: Path):
                           f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
 
 
-def open_study(sweep: Sweep, sweep_path: Path, out: Path):
+def open_study(sweep: Sweep, sweep_path: Path, out: Path) -> optuna.Study:
     """The sweep's study, created by the first worker and loaded by the others. Workers started
     together race to create the storage's tables and the study: the losers try again."""
     import optuna
@@ -119,7 +121,7 @@ def open_study(sweep: Sweep, sweep_path: Path, out: Path):
     raise AssertionError("unreachable")
 
 
-def sampler_for(sweep: Sweep):
+def sampler_for(sweep: Sweep) -> optuna.samplers.BaseSampler:
     import optuna
 
     if sweep.method in ("grid", "random"):  # a grid's points are queued in the study (``queue_grid``)
@@ -127,7 +129,7 @@ def sampler_for(sweep: Sweep):
     return optuna.samplers.TPESampler(seed=sweep.sampler_seed)
 
 
-def queue_grid(study, sweep: Sweep) -> None:
+def queue_grid(study: optuna.Study, sweep: Sweep) -> None:
     """Every point of the grid, queued once (Optuna's GridSampler stops a study only inside
     ``Study.optimize``; queued trials work with ask and tell, and for several workers)."""
     keys = list(sweep.space)
@@ -135,16 +137,18 @@ def queue_grid(study, sweep: Sweep) -> None:
         study.enqueue_trial(dict(zip(keys, values)), skip_if_exists=True)
 
 
-def pruner_for(sweep: Sweep):
+def pruner_for(sweep: Sweep) -> optuna.pruners.BasePruner:
     import optuna
 
     return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
             "successive_halving": optuna.pruners.SuccessiveHalvingPruner}[sweep.pruner]()  # fmt: skip
 
 
-def suggest(trial, key: str, parameter: Parameter) -> Any:
+def suggest(trial: optuna.Trial, key: str, parameter: Parameter) -> Any:
     if parameter.type == "categorical":
+        assert parameter.choices is not None  # the sweep schema requires them
         return trial.suggest_categorical(key, parameter.choices)
+    assert parameter.low is not None and parameter.high is not None  # the sweep schema requires them
     if parameter.type == "int":
         return trial.suggest_int(key, int(parameter.low), int(parameter.high), step=int(parameter.step or 1))
     return trial.suggest_float(key, parameter.low, parameter.high, log=parameter.type == "log_float",
@@ -161,7 +165,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def recover_interrupted(study, notify: Callable[[str], None]) -> None:
+def recover_interrupted(study: optuna.Study, notify: Callable[[str], None]) -> None:
     """RUNNING trials of this machine whose process is gone: failed as interrupted, their
     parameters queued to be tried again (the run folder resumes from its checkpoint)."""
     import optuna
@@ -178,7 +182,7 @@ def recover_interrupted(study, notify: Callable[[str], None]) -> None:
         notify(f"trial {trial.number}: its worker (pid {pid}) is gone; its parameters are queued again ({folder})")
 
 
-def counted(study) -> int:
+def counted(study: optuna.Study) -> int:
     """Trials that count against the budget: those started, but not those interrupted and queued again."""
     import optuna
 
@@ -240,7 +244,7 @@ def _grid_size(sweep: Sweep) -> int:
     return size
 
 
-def _run_trial(study, trial, sweep: Sweep, recipe_path: Path, registry: Registry, overrides: list[str], folder: Path,
+def _run_trial(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, recipe_path: Path, registry: Registry, overrides: list[str], folder: Path,
                notify: Callable[[str], None], progress: bool) -> None:  # fmt: skip
     import optuna
 
@@ -279,13 +283,14 @@ def _run_trial(study, trial, sweep: Sweep, recipe_path: Path, registry: Registry
         trial.set_user_attr("error", f"metrics.json has no {sweep.objective}")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise NopropError(f"{folder}: objective {sweep.objective} missing from metrics.json")
-    value = sum(values) / len(values)
+    numbers = [float(v) for v in values if v is not None]
+    value = sum(numbers) / len(numbers)
     study.tell(trial, value)
     notify(f"trial {trial.number}: {sweep.objective} {value:.2f}")
 
 
 def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str], folder: Path, seeds: list[int],
-                     on_epoch, progress: bool) -> Run | SeedGroup:  # fmt: skip
+                     on_epoch: Callable[[dict[str, Any]], bool] | None, progress: bool) -> Run | SeedGroup:  # fmt: skip
     from noprop_core.engine import api
 
     if len(seeds) > 1:
@@ -313,10 +318,10 @@ def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str]
     )  # fmt: skip  (Aim: the sweep's name)
 
 
-def summarize(study, sweep: Sweep, out: Path, wall_seconds: float) -> dict[str, Any]:
+def summarize(study: optuna.Study, sweep: Sweep, out: Path, wall_seconds: float) -> dict[str, Any]:
     import optuna
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     interrupted = set(study.user_attrs.get(INTERRUPTED, []))
     for trial in study.get_trials(deepcopy=False):
         if trial.number in interrupted:

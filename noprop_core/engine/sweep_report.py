@@ -41,7 +41,7 @@ def trial_rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     trials = summary["trials"]
     done = sorted((t for t in trials if t["objective"] is not None), key=lambda t: -t["objective"])
     rest = sorted((t for t in trials if t["objective"] is None), key=lambda t: t["number"])
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for trial in [*done, *rest]:
         params = ", ".join(f"{key} = {_short(value)}" for key, value in trial["params"].items())
         objective = f"{trial['objective']:.2f}" if trial["objective"] is not None else (trial.get("error") or "—")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from noprop_core.plugin.config import TrackerConfig
 from noprop_core.plugin.tracker import Tracker
 
 QUEUE_SIZE = 20_000  # messages; a run tracks a few hundred per epoch
@@ -41,7 +42,15 @@ def isolated(factory: Callable[..., Tracker], config: Any, *, experiment: str, r
 
 
 class ProcessTracker(Tracker):
-    def __init__(self, factory, config, *, experiment: str, run_dir: Path, notify: Callable[[str], None]):
+    def __init__(
+        self,
+        factory: Callable[..., Tracker],
+        config: TrackerConfig,
+        *,
+        experiment: str,
+        run_dir: Path,
+        notify: Callable[[str], None],
+    ) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
         self.inbox = context.Queue(QUEUE_SIZE)
         self.inbox.cancel_join_thread()  # exiting never waits for a stalled child to drain it
@@ -57,7 +66,7 @@ class ProcessTracker(Tracker):
         )  # fmt: skip
         self.process.start()
 
-    def _send(self, message: tuple) -> None:
+    def _send(self, message: tuple[Any, ...]) -> None:
         if self.detached:
             return
         if not self.process.is_alive():
@@ -81,7 +90,7 @@ class ProcessTracker(Tracker):
     def track(self, value: float, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
         self._send(("track", value, name, step, epoch, context))
 
-    def track_image(self, image, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
+    def track_image(self, image: Any, *, name: str, step: int, epoch: int, context: dict[str, Any]) -> None:
         # numpy, not a tensor: the tracker's process never imports torch (it starts in a second)
         self._send(("track_image", image.detach().float().cpu().numpy(), name, step, epoch, context))
 
@@ -107,7 +116,8 @@ class ProcessTracker(Tracker):
         return self.fields
 
 
-def serve(factory, config, experiment: str, run_dir: Path, inbox, outbox) -> None:
+def serve(factory: Callable[..., Tracker], config: TrackerConfig, experiment: str, run_dir: Path,
+          inbox: Any, outbox: Any) -> None:  # fmt: skip
     """The child process: build the tracker, then apply the messages in order until "close"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the training process, which closes us
     parent = os.getppid()

@@ -37,7 +37,9 @@ class TrainingTracking:
     record), never the trainer.
     """
 
-    def __init__(self, tracker: Tracker, variant: Variant, device: torch.device, image_shape: tuple[int, int, int]):
+    def __init__(
+        self, tracker: Tracker, variant: Variant, device: torch.device, image_shape: tuple[int, int, int]
+    ) -> None:
         self.tracker = tracker
         self.variant = variant
         self.device = device
@@ -58,11 +60,11 @@ class TrainingTracking:
                     continue
                 track(value, name="loss", step=step, epoch=epoch,
                       context={"subset": "train", "block": block_number(unit), "term": term})  # fmt: skip
-        accuracies = (("test", record.test_accuracy), ("train", record.train_accuracy),
+        accuracies: tuple[tuple[str, float | None], ...] = (("test", record.test_accuracy), ("train", record.train_accuracy),
                       ("validation", record.validation_accuracy))  # fmt: skip
-        for subset, value in accuracies:
-            if value is not None:
-                track(value, name="accuracy", step=step, epoch=epoch, context={"subset": subset})
+        for subset, measured in accuracies:
+            if measured is not None:
+                track(measured, name="accuracy", step=step, epoch=epoch, context={"subset": subset})
         for chain_step, value in record.chain_accuracy or []:
             track(
                 value,
@@ -73,10 +75,12 @@ class TrainingTracking:
             )
         for block, value in enumerate(record.image_accuracy or [], start=1):
             track(value, name="image_accuracy", step=step, epoch=epoch, context={"subset": "test", "block": block})
-        for name, value in (("examples_per_second", record.examples_per_second),
-                            ("peak_memory_bytes", record.peak_memory_bytes)):  # fmt: skip
-            if value is not None:
-                track(float(value), name=name, step=step, epoch=epoch, context={"subset": "train"})
+        extras: tuple[tuple[str, float | int | None], ...] = (
+            ("examples_per_second", record.examples_per_second), ("peak_memory_bytes", record.peak_memory_bytes)
+        )  # fmt: skip
+        for name, extra in extras:
+            if extra is not None:
+                track(float(extra), name=name, step=step, epoch=epoch, context={"subset": "train"})
         for name, values in (record.diagnostics or {}).items():
             for index, value in enumerate(values):
                 track(value, name=name, step=index, epoch=epoch, context={"subset": "model", "epoch": epoch})

@@ -28,8 +28,10 @@ from noprop_core.engine.evaluation import evaluate_epoch, peak_memory_bytes
 from noprop_core.engine.experiment import Experiment
 from noprop_core.engine.progress import Progress
 from noprop_core.engine.records import EpochRecord, mean_over_units
-from noprop_core.engine.tracking import Tracker, TrainingTracking
+from noprop_core.engine.tracking import TrainingTracking
 from noprop_core.errors import NopropError
+from noprop_core.model.variant import Variant
+from noprop_core.plugin.tracker import Tracker
 from noprop_core.recipe.schema import TrainSection
 from noprop_core.speed.allocator import keep_freed_memory
 from noprop_core.speed.cuda_graph import GraphedUpdate
@@ -68,7 +70,7 @@ def learning_rate_schedule(optimizer: torch.optim.Optimizer, train: TrainSection
     return schedulers.SequentialLR(optimizer, [warmup, after], milestones=[warm])
 
 
-def shared_parameter_groups(variant) -> list[torch.nn.Parameter] | list[dict[str, Any]]:
+def shared_parameter_groups(variant: Variant) -> list[torch.nn.Parameter] | list[dict[str, Any]]:
     """The shared parameters, with a learnable schedule's in a group of its own learning rate
     when it asks for one (``NoiseSchedule.learning_rate``)."""
     shared = variant.shared_parameters()
@@ -76,7 +78,7 @@ def shared_parameter_groups(variant) -> list[torch.nn.Parameter] | list[dict[str
     if schedule is None or schedule.learning_rate is None:
         return shared
     own = {id(p) for p in schedule.parameters()}
-    groups = [{"params": [p for p in shared if id(p) not in own]},
+    groups: list[dict[str, Any]] = [{"params": [p for p in shared if id(p) not in own]},
               {"params": [p for p in shared if id(p) in own], "lr": schedule.learning_rate}]  # fmt: skip
     return [group for group in groups if group["params"]]
 
@@ -104,7 +106,9 @@ class EpochProgress:
 
 
 class Trainer:
-    def __init__(self, experiment: Experiment, progress: Progress | None = None, tracker: Tracker | None = None):
+    def __init__(
+        self, experiment: Experiment, progress: Progress | None = None, tracker: Tracker | None = None
+    ) -> None:
         self.experiment = experiment
         if experiment.device.type == "cpu":
             keep_freed_memory()  # large tensors reused instead of page-faulted in every step
@@ -212,7 +216,7 @@ class Trainer:
 
     def _losses_and_step(self, images: Tensor, labels: Tensor, units: list[str],
                          optimizers: list[torch.optim.Optimizer], check: bool,
-                         generator: torch.Generator | None) -> tuple[dict, Tensor]:  # fmt: skip
+                         generator: torch.Generator | None) -> tuple[dict[str, dict[str, Tensor]], Tensor]:  # fmt: skip
         """The losses, their backward and the optimizer steps; with ``check``, a non-finite
         loss stops before anything is updated (a host synchronisation)."""
         if len(units) > 1:
@@ -315,6 +319,7 @@ class Trainer:
     def record_step(self, units: list[str], terms: dict[str, dict[str, Tensor]]) -> None:
         """Account a step's loss terms; stops (TrainingInterrupted) when a stop was requested."""
         state = self.current
+        assert state is not None, "record_step outside an epoch"
         for unit, unit_terms in terms.items():
             unit_sums = state.sums.setdefault(unit, {})
             for name, value in unit_terms.items():
@@ -333,6 +338,7 @@ class Trainer:
     def finish_epoch(self) -> tuple[dict[str, dict[str, float]], float]:
         """After the last step: the epoch's mean loss terms per unit and its training seconds."""
         state = self.current
+        assert state is not None, "finish_epoch outside an epoch"
         self._synchronize()
         seconds = time.perf_counter() - self._epoch_started
         means = {u: {k: float(v) / state.counts[u] for k, v in terms.items()} for u, terms in state.sums.items()}
@@ -417,7 +423,9 @@ class Trainer:
             self.graphed.clear()  # optimizer states are replaced: recorded graphs would update the old ones
         self.variant.load_state_dict(state["model"])
         for unit, optimizer_state in state["unit_optimizers"].items():
-            self.unit_optimizers[unit].load_state_dict(optimizer_state)
+            optimizer = self.unit_optimizers[unit]
+            if optimizer is not None:
+                optimizer.load_state_dict(optimizer_state)
         if self.shared_optimizer is not None and state["shared_optimizer"] is not None:
             self.shared_optimizer.load_state_dict(state["shared_optimizer"])
         for scheduler, scheduler_state in zip(self.lr_schedulers, state["lr_schedulers"]):

@@ -51,12 +51,12 @@ class ImageConditioned:
     """``logits(z, t)`` of a block for fixed images, encoding them only once when the block
     allows it (``features`` then holds the encoded images, else it is None)."""
 
-    def __init__(self, block: nn.Module, images: Tensor):
+    def __init__(self, block: nn.Module, images: Tensor) -> None:
         self.block = block
         self.images = images
         self.features = block.encode_image(images) if isinstance(block, Block) else None
 
     def __call__(self, z: Tensor, t: Tensor | None = None) -> Tensor:
-        if self.features is not None:
+        if self.features is not None and isinstance(self.block, Block):
             return self.block.from_features(self.features, z, t)
         return self.block(self.images, z, t)

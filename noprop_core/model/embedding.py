@@ -46,7 +46,7 @@ class TrainableEmbedding(LabelEmbedding):
     can shrink the rows until the classes are lost in the noise.
     """
 
-    def __init__(self, weight: Tensor, fixed_norms: bool = False):
+    def __init__(self, weight: Tensor, fixed_norms: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(weight)
         if fixed_norms:
@@ -56,8 +56,9 @@ class TrainableEmbedding(LabelEmbedding):
 class FixedRowNorms(nn.Module):
     """Rows rescaled to the given norms (kept in the state dict as a buffer)."""
 
-    def __init__(self, norms: Tensor):
+    def __init__(self, norms: Tensor) -> None:
         super().__init__()
+        self.norms: Tensor
         self.register_buffer("norms", norms.clone())
 
     def forward(self, weight: Tensor) -> Tensor:

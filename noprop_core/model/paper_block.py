@@ -41,7 +41,7 @@ def is_image_embedding(spec: BlockSpec) -> bool:
 class ReshapeToImage(nn.Module):
     """(B, C·H·W) → (B, C, H, W), so an image-shaped label can go through convolutions."""
 
-    def __init__(self, image_shape: tuple[int, int, int]):
+    def __init__(self, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.image_shape = tuple(image_shape)
 
@@ -84,7 +84,7 @@ class DiscreteTimeBlock(Block):
     FC128–BN–ReLU → FC(m) (FC(d) for a block of ``spec.output_dim``)."""
 
     def __init__(self, spec: BlockSpec, image_encoder: nn.Module, image_features: int,
-                 label_encoder: nn.Module | None = None, label_features: int | None = None):  # fmt: skip
+                 label_encoder: nn.Module | None = None, label_features: int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.image_path = nn.Sequential(image_encoder, nn.Linear(image_features, HIDDEN), nn.BatchNorm1d(HIDDEN))
         self.label_residual: nn.Module | None
@@ -124,7 +124,7 @@ class ContinuousTimeBlock(Block):
     No batch norm."""
 
     def __init__(self, spec: BlockSpec, image_encoder: nn.Module, image_features: int,
-                 label_encoder: nn.Module | None = None, label_features: int | None = None):  # fmt: skip
+                 label_encoder: nn.Module | None = None, label_features: int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.image_path = nn.Sequential(image_encoder, nn.Linear(image_features, HIDDEN), nn.ReLU())
         label_encoder = label_encoder or nn.Identity()

@@ -15,7 +15,7 @@ class SingleBlockVariant(Variant):
 
     units = ["block"]
 
-    def __init__(self, parts: VariantParts, *, steps: int, sampler: str = "euler", output_dim: int = 0):
+    def __init__(self, parts: VariantParts, *, steps: int, sampler: str = "euler", output_dim: int = 0) -> None:
         super().__init__()
         self.steps = steps  # inference steps over t ∈ [0, 1]
         self.sampler = sampler

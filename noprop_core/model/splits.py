@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import torch
 from torch import Tensor
@@ -52,4 +54,5 @@ class TensorSplits:
         return {f.name: getattr(self, f.name) for f in fields if isinstance(getattr(self, f.name), Tensor)}
 
     def to(self, device: torch.device) -> TensorSplits:
-        return attrs.evolve(self, **{name: tensor.to(device) for name, tensor in self.tensors().items()})
+        moved: dict[str, Any] = {name: tensor.to(device) for name, tensor in self.tensors().items()}
+        return attrs.evolve(self, **moved)

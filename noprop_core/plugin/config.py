@@ -93,37 +93,41 @@ class TrackerConfig(PluginConfig):
 class InvalidValue(ValueError):
     """A value that is the right type but not acceptable; ``field`` is the key it belongs to."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
 
 
-def _check(predicate: Callable[[Any], bool], expectation: str) -> Callable[[Any, attrs.Attribute, Any], None]:
-    def validate(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+# An attrs validator: (instance, attribute, value) -> None, raising InvalidValue.
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _check(predicate: Callable[[Any], bool], expectation: str) -> Validator:
+    def validate(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not predicate(value):
             raise InvalidValue(attribute.name, f"expected {expectation}, got {value!r}")
 
     return validate
 
 
-def at_least(bound: float) -> Callable[[Any, attrs.Attribute, Any], None]:
+def at_least(bound: float) -> Validator:
     return _check(lambda v: v >= bound, f"a number >= {bound}")
 
 
-def greater_than(bound: float) -> Callable[[Any, attrs.Attribute, Any], None]:
+def greater_than(bound: float) -> Validator:
     return _check(lambda v: v > bound, f"a number > {bound}")
 
 
-def between(low: float, high: float) -> Callable[[Any, attrs.Attribute, Any], None]:
+def between(low: float, high: float) -> Validator:
     return _check(lambda v: low <= v <= high, f"a number in [{low}, {high}]")
 
 
-def one_of(*choices: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+def one_of(*choices: object) -> Validator:
     return _check(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
 
 
-def each_one_of(*choices: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+def each_one_of(*choices: str) -> Validator:
     """A list whose every item is one of ``choices``, none twice."""
     return _check(lambda v: all(item in choices for item in v) and len(set(v)) == len(v),
                   "a list of distinct names from " + ", ".join(repr(c) for c in choices))  # fmt: skip

@@ -16,17 +16,23 @@ whose ``pyproject.toml`` declares::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pluggy
 
 from noprop_core.plugin.kinds import KINDS, PluginKind
+
+if TYPE_CHECKING:
+    from noprop_core.plugin.registry import Registry
 
 PROJECT = "noprop"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-def _hook_for(kind: PluginKind):
-    def register(registry) -> None:
+def _hook_for(kind: PluginKind) -> Callable[[Registry], None]:
+    def register(registry: Registry) -> None:
         pass
 
     register.__name__ = register.__qualname__ = kind.hook

@@ -100,7 +100,7 @@ class PluginKind:
     def factory_mismatch(self, factory: object) -> str | None:
         """Why ``factory`` cannot be called as this kind's protocol says, or None when it can."""
         try:
-            signature = inspect.signature(factory)
+            signature = inspect.signature(factory)  # type: ignore[arg-type]  # not callable: the except
         except (TypeError, ValueError):
             return f"{factory!r} is not callable"
         expected = list(inspect.signature(self.factory.__call__).parameters.values())[1:]  # without self

@@ -62,7 +62,7 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = (), *, autoload:
         except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported, not raised
             registry.broken.append(BrokenPlugin(source, f"failed to import {point.value}: {exc!r}"))
             continue
-        sources[manager.get_name(module)] = source
+        sources[f"{source.distribution}:{point.name}"] = source
 
     for name, plugin in extra_plugins:
         manager.register(plugin, name=name)
@@ -71,7 +71,8 @@ def load_registry(extra_plugins: Iterable[tuple[str, object]] = (), *, autoload:
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"{sources[manager.get_name(exc.plugin)].describe()}: {exc}") from None
+        name = manager.get_name(exc.plugin) or ""
+        raise PluginError(f"{sources[name].describe() if name in sources else name}: {exc}") from None
 
     if _switch(TRACE_ENV):
         manager.trace.root.setwriter(sys.stderr.write)

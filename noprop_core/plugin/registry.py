@@ -47,7 +47,7 @@ class BrokenPlugin:
 class KindRegistry:
     """What a hook implementation receives: it registers plugins of one kind."""
 
-    def __init__(self, registry: Registry, kind: str, source: PluginSource):
+    def __init__(self, registry: Registry, kind: str, source: PluginSource) -> None:
         self._registry = registry
         self.kind = kind
         self.source = source

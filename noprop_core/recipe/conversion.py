@@ -48,8 +48,8 @@ def _structure_float(value: Any, _type: type) -> float:
     return float(value)
 
 
-def _list_from_array(converter: cattrs.Converter) -> Callable[[Any, type], list]:
-    def structure(value: Any, list_type: type) -> list:
+def _list_from_array(converter: cattrs.Converter) -> Callable[[Any, Any], list[Any]]:
+    def structure(value: Any, list_type: Any) -> list[Any]:
         if not isinstance(value, list):
             raise InvalidValue("", f"expected a list (a TOML array: [ ... ]), got {value!r}")
         (item,) = list_type.__args__
@@ -58,11 +58,14 @@ def _list_from_array(converter: cattrs.Converter) -> Callable[[Any, type], list]
     return structure
 
 
-def _validated_field(converter: cattrs.Converter, field: attrs.Attribute) -> Callable[[Any, type], Any]:
+def _validated_field(converter: cattrs.Converter, field: attrs.Attribute[Any]) -> Callable[[Any, type], Any]:
+    validator, field_type = field.validator, field.type
+    assert validator is not None and field_type is not None  # fields with validators, types resolved
+
     def structure(value: Any, _type: type) -> Any:
-        result = converter.structure(value, field.type)
+        result = converter.structure(value, field_type)
         try:
-            field.validator(None, field, result)
+            validator(None, field, result)
         except InvalidValue as exc:
             raise InvalidValue("", exc.message) from None  # cattrs adds the field to the path
         return result
@@ -82,7 +85,7 @@ def make_converter() -> cattrs.Converter:
             for field in attrs.fields(cls)
             if field.validator is not None
         }
-        structure_fields = make_dict_structure_fn(cls, converter, **overrides)
+        structure_fields: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]  # per-field overrides
 
         def structure(value: Any, _type: type) -> Any:
             if not isinstance(value, dict):
@@ -197,10 +200,10 @@ def describe_errors(exc: BaseException, path: tuple[str, ...] = ()) -> Iterator[
         for sub in without:
             yield from describe_errors(sub, path)
     elif isinstance(exc, IterableValidationError):
-        with_notes, without = exc.group_exceptions()
-        for sub, note in with_notes:
-            yield from describe_errors(sub, (*path, str(note.index)))
-        for sub in without:
+        with_index, without_index = exc.group_exceptions()
+        for sub, item in with_index:
+            yield from describe_errors(sub, (*path, str(item.index)))
+        for sub in without_index:
             yield from describe_errors(sub, path)
     elif isinstance(exc, ForbiddenExtraKeysError):
         allowed = ", ".join(sorted(a.name for a in attrs.fields(exc.cl))) if attrs.has(exc.cl) else ""

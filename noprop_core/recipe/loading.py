@@ -7,7 +7,7 @@ TOML value, else taken as a plain string.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ def one_seed_key(merged: dict[str, Any], given: Iterable[str]) -> dict[str, Any]
     return merged
 
 
-def load_recipe(path: Path | str, registry: Registry, overrides: list[str] = ()) -> Recipe:
+def load_recipe(path: Path | str, registry: Registry, overrides: Sequence[str] = ()) -> Recipe:
     path = Path(path)
     raw = apply_overrides(read_with_bases(path), list(overrides), str(path))
     raw = one_seed_key(raw, (text.split("=", 1)[0].strip() for text in overrides))
@@ -190,9 +190,10 @@ def override_recipe(recipe: Recipe, registry: Registry, overrides: list[str], or
 
 
 def _table_at(raw: dict[str, Any], keys: list[str]) -> dict[str, Any] | None:
+    table: Any = raw
     for key in keys:
-        raw = raw.get(key) if isinstance(raw, dict) else None
-    return raw if isinstance(raw, dict) else None
+        table = table.get(key) if isinstance(table, dict) else None
+    return table if isinstance(table, dict) else None
 
 
 def _drop_none(value: Any) -> Any:

@@ -8,6 +8,8 @@ kind's config base and hold the chosen plugin's own config class. ``[speed]`` be
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from noprop_core.plugin.config import (
@@ -70,7 +72,7 @@ class EvalSection:
     inference_runs: int = attrs.field(default=1, validator=between(1, 1000))
 
 
-def distinct_seeds(_instance, attribute, value: list[int]) -> None:
+def distinct_seeds(_instance: object, attribute: attrs.Attribute[Any], value: list[int]) -> None:
     repeated = sorted({seed for seed in value if value.count(seed) > 1})
     if repeated:
         raise InvalidValue(

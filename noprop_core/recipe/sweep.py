@@ -46,6 +46,14 @@ class Parameter:
     step: float | None = None  # int and float: the grid's spacing (needed by method = "grid" for floats)
     choices: list[Any] | None = None
 
+    def some_value(self) -> Any:
+        """A value from the range (its first choice, or its low end): to try a key with."""
+        if self.type == "categorical":
+            assert self.choices  # checked by ``problem``
+            return self.choices[0]
+        assert self.low is not None  # checked by ``problem``
+        return int(self.low) if self.type == "int" else self.low
+
     def problem(self) -> str | None:
         """What is wrong with this range, or None."""
         if self.type == "categorical":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,7 +38,9 @@ Update = Callable[[Tensor, Tensor], tuple[dict[str, dict[str, Tensor]], Tensor]]
 
 
 class _Recording:
-    def __init__(self, images: Tensor, labels: Tensor, constants: tuple, update: Update, before: Callable[[], None]):
+    def __init__(
+        self, images: Tensor, labels: Tensor, constants: tuple[Any, ...], update: Update, before: Callable[[], None]
+    ) -> None:
         self.images, self.labels, self.constants = images.clone(), labels.clone(), constants
         self.graph = torch.cuda.CUDAGraph()
         before()  # gradients to None: the captured backward allocates them in the graph's memory
@@ -66,13 +69,13 @@ class _Recording:
 class GraphedUpdate:
     """Runs ``update`` eagerly for the first steps of each minibatch shape, then as a graph."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.recordings: dict[tuple, _Recording] = {}
-        self.eager_steps: Counter[tuple] = Counter()
+        self.recordings: dict[tuple[Any, ...], _Recording] = {}
+        self.eager_steps: Counter[tuple[Any, ...]] = Counter()
         self.side_stream = torch.cuda.Stream(device)
 
-    def __call__(self, images: Tensor, labels: Tensor, units: list[str], constants: tuple, update: Update,
+    def __call__(self, images: Tensor, labels: Tensor, units: list[str], constants: tuple[Any, ...], update: Update,
                  before: Callable[[], None]) -> tuple[dict[str, dict[str, Tensor]], Tensor]:  # fmt: skip
         """``before`` sets the gradients to None; ``constants`` are the values baked into the
         graph (the learning rates): when they change, the graph is recorded again."""
@@ -87,7 +90,8 @@ class GraphedUpdate:
         recording = self.recordings[key] = _Recording(images, labels, constants, update, before)
         return recording.replay(images, labels)  # recording runs nothing: this minibatch runs now
 
-    def _eager_on_side_stream(self, images, labels, update: Update, before) -> tuple[dict, Tensor]:
+    def _eager_on_side_stream(self, images: Tensor, labels: Tensor, update: Update,
+                              before: Callable[[], None]) -> tuple[dict[str, dict[str, Tensor]], Tensor]:  # fmt: skip
         side, main = self.side_stream, torch.cuda.current_stream(self.device)
         side.wait_stream(main)
         with torch.cuda.stream(side):

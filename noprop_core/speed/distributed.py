@@ -25,6 +25,8 @@ Only rank 0 writes the run directory and tracks; the others train and keep quiet
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import torch
@@ -48,7 +50,7 @@ class Distributed:
     def owner(self, unit_index: int) -> int:
         return unit_index % self.world_size
 
-    def all_reduce_gradients(self, parameters, average: bool) -> None:
+    def all_reduce_gradients(self, parameters: Iterable[torch.nn.Parameter], average: bool) -> None:
         for parameter in parameters:
             if parameter.grad is None:
                 parameter.grad = torch.zeros_like(parameter)  # every rank must join every all-reduce
@@ -56,7 +58,7 @@ class Distributed:
             if average:
                 parameter.grad /= self.world_size
 
-    def broadcast_unit(self, unit_index: int, module_tensors, optimizer) -> None:
+    def broadcast_unit(self, unit_index: int, module_tensors: Iterable[torch.Tensor], optimizer: Any) -> None:
         """Parameters, buffers and optimizer state of one unit, from its owner to every rank."""
         source = self.owner(unit_index)
         for tensor in module_tensors:
@@ -67,12 +69,14 @@ class Distributed:
             if self.rank != source:
                 optimizer.load_state_dict(state[0])
 
-    def share_units(self, variant, unit_optimizers, means: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    def share_units(
+        self, variant: Any, unit_optimizers: dict[str, Any], means: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
         """After a sharded epoch: every unit's state from its owner to every rank, and the loss
         means of every unit to every rank."""
         for index, unit in enumerate(variant.units):
             self.broadcast_unit(index, variant.unit_state(unit), unit_optimizers[unit])
-        gathered: list[dict] = [{} for _ in range(self.world_size)]
+        gathered: list[dict[str, Any]] = [{} for _ in range(self.world_size)]
         dist.all_gather_object(gathered, means)
         merged = {unit: terms for part in gathered for unit, terms in part.items()}
         return {unit: merged[unit] for unit in variant.units if unit in merged}

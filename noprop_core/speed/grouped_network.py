@@ -25,7 +25,7 @@ draw exactly the masks each would draw trained alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,7 @@ from noprop_core.model.dropout import keep_scale
 PARAMETER_FREE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity)  # and no randomness
 
 
-def _leaves(module: nn.Module, prefix: str):
+def _leaves(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
     if isinstance(module, nn.Sequential):
         for name, child in module.named_children():
             yield from _leaves(child, f"{prefix}{name}.")
@@ -62,7 +62,7 @@ def supports(module: nn.Module) -> bool:
 class _Flow:
     """A tensor and its layout while it passes through the T copies."""
 
-    def __init__(self, tensor: Tensor, copies: int, groups: int | None):
+    def __init__(self, tensor: Tensor, copies: int, groups: int | None) -> None:
         self.tensor, self.layout, self.copies = tensor, "shared", copies
         if groups is not None:  # (G, B, C, H, W): each group's input repeated for its copies
             _, batch, *image = tensor.shape
@@ -159,7 +159,9 @@ def _linear(flow: _Flow, params: Mapping[str, Tensor], name: str) -> None:
     flow.layout = "stacked"
 
 
-def _batch_norm(flow: _Flow, norm: nn.Module, params, buffers, name: str) -> None:
+def _batch_norm(flow: _Flow, norm: nn.modules.batchnorm._BatchNorm, params: Mapping[str, Tensor],
+                buffers: Mapping[str, Tensor], name: str) -> None:  # fmt: skip
+    assert norm.momentum is not None  # ``supports`` takes only batch norms with a momentum
     running_mean, running_var = buffers.get(f"{name}running_mean"), buffers.get(f"{name}running_var")
     use_batch_statistics = norm.training or running_mean is None
     weight, bias = params[f"{name}weight"].flatten(), params[f"{name}bias"].flatten()

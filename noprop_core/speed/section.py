@@ -26,6 +26,8 @@ recipe loader tells a recipe that still has them where they went. This module is
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from noprop_core.plugin.config import InvalidValue, one_of
@@ -38,7 +40,7 @@ DISTRIBUTED_MODES = ("blocks", "data")
 THREAD_POLICIES = ("auto", "torch")
 
 
-def thread_setting(_instance, attribute, value) -> None:
+def thread_setting(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value in THREAD_POLICIES or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096):
         return
     raise InvalidValue(attribute.name, f"expected 'auto', 'torch' or a whole number from 1 to 4096, got {value!r}")

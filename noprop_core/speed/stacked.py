@@ -31,16 +31,17 @@ from noprop_core.speed import grouped_network as grouped
 class _FromFeatures(nn.Module):
     """A block's ``from_features`` as a forward, so that functional_call can run it."""
 
-    def __init__(self, block: nn.Module):
+    def __init__(self, block: nn.Module) -> None:
         super().__init__()
         self.block = block
 
     def forward(self, features: Tensor, z: Tensor) -> Tensor:
+        assert isinstance(self.block, Block)  # only a Block's image path is run on its own
         return self.block.from_features(features, z)
 
 
 class StackedBlocks:
-    def __init__(self, blocks: nn.ModuleList, grouped_image_path: bool = True):
+    def __init__(self, blocks: nn.ModuleList, grouped_image_path: bool = True) -> None:
         self.blocks = blocks
         self.template = copy.deepcopy(blocks[0]).to("meta")  # the architecture, without storage
         # A Block whose encode_image is one module of plain layers runs it grouped (see module doc).
@@ -104,19 +105,22 @@ class StackedBlocks:
         if groups is not None or generators is not None:
             raise ValueError("per-group images and dropout generators need a grouped image path (plain layers)")
 
-        def one_block(params, buffers, z_t):
+        def one_block(params: dict[str, Tensor], buffers: dict[str, Tensor], z_t: Tensor) -> Tensor:
             return functional_call(self.template, (params, buffers), (images, z_t))
 
         # randomness="different": every block draws its own dropout masks, as when run alone.
         return vmap(one_block, in_dims=(0, 0, 0), randomness="different")(self.params, self.buffers, z)
 
-    def _grouped_then_vmapped(self, images: Tensor, z: Tensor, generators, groups) -> Tensor:
+    def _grouped_then_vmapped(self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None,
+                              groups: int | None) -> Tensor:  # fmt: skip
+        assert self.image_path is not None  # grouped_image_path says there is one
         features = grouped.grouped_forward(
             self.image_path, self.image_path_prefix, self.params, self.buffers, images, len(self.blocks),
             generators, groups,
         )  # fmt: skip
 
-        def rest_of_block(params, buffers, features_t, z_t):
+        def rest_of_block(params: dict[str, Tensor], buffers: dict[str, Tensor], features_t: Tensor,
+                          z_t: Tensor) -> Tensor:  # fmt: skip
             return functional_call(self.rest, (params, buffers), (features_t, z_t))
 
         return vmap(rest_of_block, in_dims=(0, 0, 0, 0), randomness="different")(

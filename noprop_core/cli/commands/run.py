@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -77,7 +78,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
-def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
+def _summary(console: Console, run_dir: Path, metrics: dict[str, Any]) -> None:
     table = Table(title=f"noprop run — {metrics['recipe']}", show_header=False)
     rows = [
         ("variant / dataset", f"{metrics['variant']} / {metrics['dataset']}"),
@@ -100,7 +101,7 @@ def _summary(console: Console, run_dir: Path, metrics: dict) -> None:
     console.print(table)
 
 
-def _protocol_summary(console: Console, out: Path, protocol: dict) -> None:
+def _protocol_summary(console: Console, out: Path, protocol: dict[str, Any]) -> None:
     table = Table("seed", "test %", "train %", "epochs", "wall", title=f"noprop run — {protocol['recipe']}, "
                   f"{len(protocol['seeds'])} seeds × {protocol['inference_runs']} inference runs")  # fmt: skip
     for entry in protocol["runs"]:
@@ -119,7 +120,7 @@ def _protocol_summary(console: Console, out: Path, protocol: dict) -> None:
     console.print(f"protocol: {out / 'protocol.json'}")
 
 
-def _spread_text(value: dict) -> str:
+def _spread_text(value: dict[str, Any]) -> str:
     from noprop_core.engine.protocol import Spread
 
     return Spread(value["mean"], value["standard_error"], value.get("n", 0)).text()

@@ -37,5 +37,5 @@ def build(config: CnnConfig, spec: BlockSpec) -> nn.Module:
 
 
 @hookimpl
-def noprop_register_backbones(registry):
+def noprop_register_backbones(registry) -> None:
     registry.add("cnn", build, config=CnnConfig, description="the paper's Figure 6 block (DT and CT flavours)")

@@ -36,7 +36,7 @@ def builder(architecture: str):
 
 
 @hookimpl
-def noprop_register_backbones(registry):
+def noprop_register_backbones(registry) -> None:
     for architecture in FEATURES:
         registry.add(
             architecture,

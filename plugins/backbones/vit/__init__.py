@@ -55,7 +55,7 @@ def build(config: ViTConfig, spec: BlockSpec):
 
 
 @hookimpl
-def noprop_register_backbones(registry):
+def noprop_register_backbones(registry) -> None:
     registry.add(
         "vit", build, config=ViTConfig, description="small vision transformer image encoder in the paper's block"
     )

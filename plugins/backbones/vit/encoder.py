@@ -20,7 +20,7 @@ from . import ViTConfig
 
 
 class TransformerLayer(nn.Module):
-    def __init__(self, width: int, heads: int, mlp_ratio: int, dropout: float):
+    def __init__(self, width: int, heads: int, mlp_ratio: int, dropout: float) -> None:
         super().__init__()
         self.heads = heads
         self.attention_norm = nn.LayerNorm(width)
@@ -41,7 +41,7 @@ class TransformerLayer(nn.Module):
 
 
 class ViTEncoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], config: ViTConfig, extra_tokens: int = 0):
+    def __init__(self, image_shape: tuple[int, int, int], config: ViTConfig, extra_tokens: int = 0) -> None:
         super().__init__()
         channels, height, width = image_shape
         patch = config.patch_size
@@ -79,7 +79,7 @@ class LabelTokenViT(nn.Module):
     patches; the block's output is a linear map of [CLS]'s final state. Not a ``Block``: the
     image's tokens attend to the label's, so the image cannot be encoded once for many z."""
 
-    def __init__(self, spec: BlockSpec, config: ViTConfig):
+    def __init__(self, spec: BlockSpec, config: ViTConfig) -> None:
         super().__init__()
         self.encoder = ViTEncoder(spec.image_shape, config, extra_tokens=2)
         self.cls = nn.Parameter(torch.zeros(1, 1, config.width))

@@ -28,5 +28,5 @@ def load(config: DigitsConfig):
 
 
 @hookimpl
-def noprop_register_datasets(registry):
+def noprop_register_datasets(registry) -> None:
     registry.add("digits", load, config=DigitsConfig, description="scikit-learn 8×8 digits, bundled, no download")

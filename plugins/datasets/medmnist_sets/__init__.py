@@ -27,6 +27,8 @@ def medmnist_info() -> dict:
         raise InvalidValue("flag", "the medmnist package is not installed (pip install medmnist)")
     info_file = Path(spec.submodule_search_locations[0]) / "info.py"
     info_spec = importlib.util.spec_from_file_location("_noprop_medmnist_info", info_file)
+    if info_spec is None or info_spec.loader is None:
+        raise InvalidValue("flag", f"cannot read {info_file} (the medmnist package looks broken)")
     module = importlib.util.module_from_spec(info_spec)
     info_spec.loader.exec_module(module)
     return module.INFO
@@ -62,7 +64,7 @@ def load(config: MedMnistConfig):
 
 
 @hookimpl
-def noprop_register_datasets(registry):
+def noprop_register_datasets(registry) -> None:
     registry.add(
         "medmnist", load, config=MedMnistConfig, description="2D MedMNIST by flag, sizes 28–224, official splits"
     )

@@ -64,7 +64,7 @@ def short_name_loader(short: str):
 
 
 @hookimpl
-def noprop_register_datasets(registry):
+def noprop_register_datasets(registry) -> None:
     registry.add(
         "torchvision",
         load,

@@ -43,7 +43,7 @@ def build(config: LearnedConfig, *, num_classes: int, **_context) -> TrainableEm
 
 
 @hookimpl
-def noprop_register_label_embeddings(registry):
+def noprop_register_label_embeddings(registry) -> None:
     registry.add(
         "learned", build, config=LearnedConfig, description="trainable W_Embed, d from the recipe (default 20)"
     )

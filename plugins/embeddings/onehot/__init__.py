@@ -22,5 +22,5 @@ def build(config: OneHotConfig, *, num_classes: int, **_context):
 
 
 @hookimpl
-def noprop_register_label_embeddings(registry):
+def noprop_register_label_embeddings(registry) -> None:
     registry.add("onehot", build, config=OneHotConfig, description="fixed identity, d = number of classes")

@@ -10,7 +10,7 @@ from . import OneHotConfig
 
 
 class OneHotEmbedding(LabelEmbedding):
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.register_buffer("weight", torch.eye(num_classes))
 

@@ -41,7 +41,7 @@ def build(config: PrototypeConfig, *, num_classes: int, image_shape, train_image
 
 
 @hookimpl
-def noprop_register_label_embeddings(registry):
+def noprop_register_label_embeddings(registry) -> None:
     registry.add(
         "prototype",
         build,

@@ -28,7 +28,7 @@ def build(config: RadialHeadConfig, *, embedding: LabelEmbedding, num_classes: i
 
 
 @hookimpl
-def noprop_register_heads(registry):
+def noprop_register_heads(registry) -> None:
     registry.add(
         "radial", build, config=RadialHeadConfig, description="−‖softmax(Linear(z))·W_Embed − u_y‖²/2σ², Eq. 15–16"
     )

@@ -11,12 +11,13 @@ from . import RadialHeadConfig
 
 
 class RadialHead(Head):
-    def __init__(self, embedding: LabelEmbedding, num_classes: int, sigma: float):
+    def __init__(self, embedding: LabelEmbedding, num_classes: int, sigma: float) -> None:
         super().__init__()
         self.linear = nn.Linear(embedding.dim, num_classes)
         self.sigma = sigma
         # A reference, not a submodule: W_Embed belongs to the variant (one copy in state_dict).
         object.__setattr__(self, "_embedding", embedding)
+        self._embedding: LabelEmbedding
 
     def linear_layer(self) -> nn.Linear:
         return self.linear

@@ -27,5 +27,5 @@ def build(config: SoftmaxHeadConfig, *, embedding: LabelEmbedding, num_classes: 
 
 
 @hookimpl
-def noprop_register_heads(registry):
+def noprop_register_heads(registry) -> None:
     registry.add("softmax", build, config=SoftmaxHeadConfig, description="softmax(Linear(z)), paper Eq. 14")

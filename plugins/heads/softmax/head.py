@@ -12,7 +12,7 @@ from . import SoftmaxHeadConfig
 class SoftmaxHead(nn.Linear, Head):
     """Logits W z + b. A plain linear layer, so its checkpoint keys are ``head.weight``, ``head.bias``."""
 
-    def __init__(self, dim: int, num_classes: int):
+    def __init__(self, dim: int, num_classes: int) -> None:
         super().__init__(dim, num_classes)
 
     def linear_layer(self) -> nn.Linear:

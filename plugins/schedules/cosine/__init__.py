@@ -30,5 +30,5 @@ def build(config: CosineConfig):
 
 
 @hookimpl
-def noprop_register_schedules(registry):
+def noprop_register_schedules(registry) -> None:
     registry.add("cosine", build, config=CosineConfig, description="fixed flipped cosine, ᾱ capped below 1")

@@ -13,7 +13,7 @@ from . import CosineConfig
 
 
 class CosineSchedule(NoiseSchedule):
-    def __init__(self, *, offset: float = 0.008, max_alpha_bar: float = 0.9999):
+    def __init__(self, *, offset: float = 0.008, max_alpha_bar: float = 0.9999) -> None:
         super().__init__()
         self.offset = offset
         self.max_alpha_bar = max_alpha_bar

@@ -44,7 +44,7 @@ def build(config: LearnableGammaConfig):
 
 
 @hookimpl
-def noprop_register_schedules(registry):
+def noprop_register_schedules(registry) -> None:
     registry.add(
         "learnable_gamma", build, config=LearnableGammaConfig, description="trainable monotone γ(t) (Appendix B)"
     )

@@ -18,7 +18,7 @@ def _inverse_softplus(value: float) -> float:
 class MonotoneNetwork(nn.Module):
     """γ̃: strictly increasing in t for every value of its parameters."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int) -> None:
         super().__init__()
         self.linear_weight = nn.Parameter(torch.zeros(()))
         self.input_weight = nn.Parameter(torch.randn(hidden))
@@ -32,7 +32,7 @@ class MonotoneNetwork(nn.Module):
 
 
 class LearnableGammaSchedule(NoiseSchedule):
-    def __init__(self, *, gamma_0: float = -3.0, gamma_1: float = 3.0, hidden: int = 64):
+    def __init__(self, *, gamma_0: float = -3.0, gamma_1: float = 3.0, hidden: int = 64) -> None:
         super().__init__()
         if not gamma_1 > gamma_0:
             raise ValueError(f"gamma_1 ({gamma_1}) must exceed gamma_0 ({gamma_0}) so that γ decreases")

@@ -39,5 +39,5 @@ def build(config: AimConfig, *, experiment: str, run_dir: Path, **_context):
 
 
 @hookimpl
-def noprop_register_trackers(registry):
+def noprop_register_trackers(registry) -> None:
     registry.add("aim", build, config=AimConfig, description="Aim repository (default); view with `aim up`")

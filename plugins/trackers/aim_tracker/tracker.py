@@ -52,7 +52,7 @@ def resolve_repo(config: AimConfig) -> Path:
 
 
 class AimTracker(Tracker):
-    def __init__(self, config: AimConfig, experiment: str, run_dir: Path):
+    def __init__(self, config: AimConfig, experiment: str, run_dir: Path) -> None:
         self.repo = resolve_repo(config)
         self.experiment = config.experiment or experiment
         self.lock_wait = config.lock_wait
@@ -82,13 +82,13 @@ class AimTracker(Tracker):
                 ):
                     raise TimeoutError(f"{lock_path} still held after {self.lock_wait:.0f} s")
                 if previous:  # a resumed run continues its Aim run
-                    self.run = Run(run_hash=previous, repo=str(self.repo))
+                    run = Run(run_hash=previous, repo=str(self.repo))
                 else:
-                    self.run = Run(repo=str(self.repo), experiment=self.experiment)
-                    self.run.name = self.run_dir.name  # the run list shows the folder, not a hash
-                    hash_file.write_text(self.run.hash + "\n")
-            self.run["hparams"] = hparams
-            self.run_id = self.run.hash
+                    run = Run(repo=str(self.repo), experiment=self.experiment)
+                    run.name = self.run_dir.name  # the run list shows the folder, not a hash
+                    hash_file.write_text(run.hash + "\n")
+            run["hparams"] = hparams
+            self.run, self.run_id = run, run.hash
         except Exception as exc:  # noqa: BLE001 - any failure of the tracker must not stop training
             self.run = None
             self._warn("open", exc)
@@ -131,8 +131,8 @@ def as_pixels(image: Any):
     """(C, H, W) values in [0, 1] (a tensor or a numpy array) as 8-bit (H, W) or (H, W, C) pixels."""
     import numpy
 
-    pixels = numpy.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=numpy.float32)
-    pixels = (numpy.clip(pixels, 0.0, 1.0) * 255).round().astype(numpy.uint8).transpose(1, 2, 0)
+    values = numpy.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=numpy.float32)
+    pixels = (numpy.clip(values, 0.0, 1.0) * 255).round().astype(numpy.uint8).transpose(1, 2, 0)
     return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
 
 

@@ -24,5 +24,5 @@ def build(config: NoTrackerConfig, **_context) -> Tracker:
 
 
 @hookimpl
-def noprop_register_trackers(registry):
+def noprop_register_trackers(registry) -> None:
     registry.add("none", build, config=NoTrackerConfig, description="no experiment tracking")

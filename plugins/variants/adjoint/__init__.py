@@ -42,5 +42,5 @@ def build(config: AdjointConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add("adjoint", build, config=AdjointConfig, description="baseline: neural ODE, adjoint sensitivity")

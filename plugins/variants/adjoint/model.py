@@ -19,7 +19,7 @@ from . import AdjointConfig
 class VectorField(nn.Module):
     """f(t, z) = logits(z, x, t) · W_Embed for fixed images (torchdiffeq's argument order)."""
 
-    def __init__(self, variant: AdjointODE, images: Tensor):
+    def __init__(self, variant: AdjointODE, images: Tensor) -> None:
         super().__init__()
         self.variant = variant
         self.logits = ImageConditioned(variant.block, images)
@@ -31,7 +31,7 @@ class VectorField(nn.Module):
 class AdjointODE(SingleBlockVariant):
     units = ["model"]
 
-    def __init__(self, config: AdjointConfig, parts: VariantParts):
+    def __init__(self, config: AdjointConfig, parts: VariantParts) -> None:
         super().__init__(parts, steps=config.steps)
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:

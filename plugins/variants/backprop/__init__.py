@@ -47,7 +47,7 @@ def build(config: BackpropConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add(
         "backprop", build, config=BackpropConfig, description="baseline: DT blocks chained, end-to-end backprop"
     )

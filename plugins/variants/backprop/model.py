@@ -22,7 +22,7 @@ from . import BackpropConfig
 class BackpropChain(Variant):
     units = ["model"]  # one optimizer over everything: this is ordinary end-to-end training
 
-    def __init__(self, config: BackpropConfig, parts: VariantParts):
+    def __init__(self, config: BackpropConfig, parts: VariantParts) -> None:
         super().__init__()
         self.embedding = parts.embedding
         spec = BlockSpec(
@@ -32,7 +32,7 @@ class BackpropChain(Variant):
         self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(config.alpha_init)))
         self.head = parts.make_head()
         if config.head_init == "embedding":
-            start_at_nearest_embedding(self.head, self.embedding.weight)
+            start_at_nearest_embedding(self.head, self.embedding.weight)  # type: ignore[arg-type]  # a Head
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -33,6 +33,6 @@ def build(config: ClassifierConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add("classifier", build, config=ClassifierConfig,
                  description="one block trained end to end with cross-entropy (a plain classifier)")  # fmt: skip

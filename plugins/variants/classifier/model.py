@@ -14,7 +14,7 @@ from . import ClassifierConfig
 class Classifier(Variant):
     units = ["model"]
 
-    def __init__(self, config: ClassifierConfig, parts: VariantParts):
+    def __init__(self, config: ClassifierConfig, parts: VariantParts) -> None:
         super().__init__()
         self.embedding = parts.embedding
         spec = BlockSpec(

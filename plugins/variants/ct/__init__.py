@@ -75,5 +75,5 @@ def build(config: CTConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add("ct", build, config=CTConfig, description="NoProp-CT: one block, continuous time (Algorithm 2)")

@@ -23,7 +23,7 @@ from . import CTConfig
 
 
 class NoPropCT(SingleBlockVariant):
-    def __init__(self, config: CTConfig, parts: VariantParts):
+    def __init__(self, config: CTConfig, parts: VariantParts) -> None:
         output_dim = 0
         if config.target == "noise":
             output_dim = noise_output_dim(config.noise_form, parts.num_classes, parts.embedding.dim)

@@ -90,6 +90,6 @@ def build(config: DiffusionBlocksConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add("diffusion_blocks", build, config=DiffusionBlocksConfig,
                  description="DiffusionBlocks: B blocks, equal-probability noise ranges (arXiv:2506.14202)")  # fmt: skip

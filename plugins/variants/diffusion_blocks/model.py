@@ -22,7 +22,7 @@ from . import DiffusionBlocksConfig
 
 
 class DiffusionBlocks(BlockPerUnitVariant):
-    def __init__(self, config: DiffusionBlocksConfig, parts: VariantParts):
+    def __init__(self, config: DiffusionBlocksConfig, parts: VariantParts) -> None:
         super().__init__()
         self.config = config
         self.update_order = config.order

@@ -74,5 +74,5 @@ def build(config: DTConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add("dt", build, config=DTConfig, description="NoProp-DT: T blocks, each trained alone (Algorithm 1)")

@@ -22,7 +22,7 @@ from . import DTConfig
 
 
 class NoPropDT(BlockPerUnitVariant):
-    def __init__(self, config: DTConfig, parts: VariantParts):
+    def __init__(self, config: DTConfig, parts: VariantParts) -> None:
         super().__init__()
         self.eta = config.eta
         config = config.resolved_for("cpu")  # built outside the engine with order = "auto": Algorithm 1
@@ -63,8 +63,8 @@ class NoPropDT(BlockPerUnitVariant):
         terms = self._loss(lambda z_prev: block(images, z_prev[0]).unsqueeze(0), labels, t)
         return {name: value[0] for name, value in terms.items()}
 
-    def fused_losses(self, images: Tensor, labels: Tensor, noise: tuple[Tensor, Tensor] | None = None,
-                     generator: torch.Generator | None = None):  # fmt: skip
+    def fused_losses(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None, *,
+                     noise: tuple[Tensor, Tensor] | None = None) -> dict[str, dict[str, Tensor]] | None:  # fmt: skip
         """Every block's L_t in one stacked pass (the same ``dt_loss`` as one block's); ``noise``
         optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d);
         ``generator``, when given, draws them and the dropout masks (seeds stacked together draw
@@ -78,7 +78,8 @@ class NoPropDT(BlockPerUnitVariant):
     def draw_noise(self, labels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """The standard normal draws for z_{t−1} and z_T of every block, before the blocks run."""
         shape = (2, len(self.blocks), len(labels), self.embedding.dim)
-        return torch.randn(shape, device=labels.device, generator=generator).unbind(0)
+        eps_prev, eps_last = torch.randn(shape, device=labels.device, generator=generator).unbind(0)
+        return eps_prev, eps_last
 
     def stacked_inputs(self, labels: Tensor, noise: tuple[Tensor, Tensor]) -> Tensor:
         """What every block sees in a stacked step: z_{t−1} for t = 1 … T, (T, B, d)."""

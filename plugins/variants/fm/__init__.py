@@ -39,5 +39,5 @@ def build(config: FMConfig, parts: VariantParts):
 
 
 @hookimpl
-def noprop_register_variants(registry):
+def noprop_register_variants(registry) -> None:
     registry.add("fm", build, config=FMConfig, description="NoProp-FM: flow matching in embedding space")

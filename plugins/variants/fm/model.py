@@ -17,7 +17,7 @@ from . import FMConfig
 
 
 class NoPropFM(SingleBlockVariant):
-    def __init__(self, config: FMConfig, parts: VariantParts):
+    def __init__(self, config: FMConfig, parts: VariantParts) -> None:
         super().__init__(parts, steps=config.steps, sampler=config.sampler)
         self.sigma = config.sigma
 
