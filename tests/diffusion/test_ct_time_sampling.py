@@ -153,6 +153,35 @@ def test_ct_loss_draws_the_noise_targets_times_by_its_own_weight(schedule):
     torch.testing.assert_close(terms["denoise"].detach(), 0.5 * 0.37 * ((log_ends[1] - log_ends[0]) * error).mean())
 
 
+def test_the_posterior_form_of_the_noise_target_is_drawn_as_the_embedding_target(schedule):
+    """Its term is SNR′‖û − u_y‖² by value, so its t come from p(t) ∝ SNR′ (the embedding target's
+    draws, seed for seed), the free form's from p(t) ∝ SNR′/SNR; the weight / p(t) is then the
+    embedding target's constant SNR(1) − SNR(0) times SNR(t)⁻¹."""
+    labels = torch.arange(256) % 3
+    weight = torch.tensor([[1.0, 0.3, -0.2, 0.4], [0.1, 0.9, 0.5, -0.3], [-0.4, 0.2, 1.2, 0.6]], dtype=torch.float64)
+    seen = {}
+
+    def block_for(form):
+        def block(z, t):
+            seen[form] = t
+            logits = torch.stack([z[:, 0], -z[:, 1], t], dim=-1)
+            if form == "free":
+                return 0.5 * z + t[:, None]  # ε̂ itself
+            return logits if form == "embedding" else torch.cat([logits, torch.zeros_like(z)], dim=-1)
+
+        return block
+
+    values = {}
+    for form, target in (("embedding", "embedding"), ("posterior", "noise"), ("free", "noise")):
+        torch.manual_seed(11)
+        values[form] = ct_loss(logits_fn=block_for(form), head=torch.nn.Identity(), embedding_weight=weight,
+                               labels=labels, schedule=schedule, eta=0.37, target=target,
+                               time_sampling="importance", noise_form=form)["denoise"].detach()  # fmt: skip
+    torch.testing.assert_close(seen["posterior"].detach(), seen["embedding"].detach())
+    assert not torch.allclose(seen["free"].detach(), seen["embedding"].detach())
+    torch.testing.assert_close(values["posterior"], values["embedding"], rtol=1e-9, atol=0)
+
+
 def test_ct_times_defaults_to_uniform_and_names_what_it_expected(schedule):
     t, density = ct_times(schedule, 7, torch.device("cpu"))
     assert density is None and t.shape == (7,)

@@ -303,3 +303,38 @@ def test_the_posterior_form_variant_starts_as_the_embedding_target_and_its_gate_
     for mine, theirs in zip(closed, expected):
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
     assert (opened[-1] - expected[-1]).abs().max() > 1e-2
+
+
+def test_an_unknown_noise_form_is_named_in_the_error():
+    from noprop_core import noise_output_dim, predicted_noise
+
+    expected = r"unknown noise form 'v'; expected one of \('free', 'posterior'\)"
+    with pytest.raises(ValueError, match=expected):
+        noise_output_dim("v", 3, 5)
+    with pytest.raises(ValueError, match=expected):
+        predicted_noise(torch.zeros(2, 8), torch.zeros(2, 5), torch.zeros(3, 5), torch.full((2, 1), 0.5), "v")
+    assert (noise_output_dim("free", 3, 5), noise_output_dim("posterior", 3, 5)) == (5, 8)
+
+
+def test_the_embedding_targets_gradient_in_w_embed_recomputed_by_hand(problem):
+    """Through z_t = √ᾱ u_y + √(1 − ᾱ) ε *and* through û = softmax(logits)·W: the draws repeated
+    (t, then ε, as ct_loss makes them) and the term rebuilt independently."""
+    schedule, weight, labels = problem
+    w = weight.clone().requires_grad_(True)
+    torch.manual_seed(21)
+    terms = ct_loss(logits_fn=varying_logits, head=torch.nn.Identity(), embedding_weight=w, labels=labels,
+                    schedule=schedule, eta=ETA, target="embedding")  # fmt: skip
+    (grad,) = torch.autograd.grad(terms["denoise"], w)
+
+    v = weight.clone().requires_grad_(True)
+    torch.manual_seed(21)
+    t = torch.rand(len(labels))  # float32, as ct_times draws it
+    noise = torch.randn(len(labels), v.shape[1], dtype=torch.float64)
+    alpha_bar = schedule.alpha_bar(t).detach()[:, None]
+    z = alpha_bar.sqrt() * v[labels] + (1 - alpha_bar).sqrt() * noise
+    u_hat = varying_logits(z, t).softmax(-1) @ v
+    slope = schedule.snr_derivative(t).detach()
+    expected = 0.5 * ETA * (slope * (u_hat - v[labels]).pow(2).sum(-1)).mean()
+    (expected_grad,) = torch.autograd.grad(expected, v)
+    torch.testing.assert_close(terms["denoise"].detach(), expected.detach(), rtol=1e-9, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-7, atol=1e-12)

@@ -115,7 +115,10 @@ def with_the_same_draws(variant, images, labels, objective):
 def test_ct_loss_is_ct_loss_of_its_block_and_target(target, form):
     torch.manual_seed(0)
     embedding = Learned(torch.randn(CLASSES, DIM)) if form == "posterior" else None  # d ≠ m, W not the identity
-    variant = NoPropCT(CTConfig(name="ct", eta=0.4, target=target, noise_form=form), parts(embedding)).eval()
+    # The posterior form also draws t by importance: the variant must pass its time sampling on.
+    sampling = "importance" if form == "posterior" else "uniform"
+    config = CTConfig(name="ct", eta=0.4, target=target, noise_form=form, time_sampling=sampling)
+    variant = NoPropCT(config, parts(embedding)).eval()
     if variant.residual_gate is not None:
         with torch.no_grad():
             variant.residual_gate.fill_(0.3)  # open: the residual must reach the loss, gated
@@ -130,7 +133,7 @@ def test_ct_loss_is_ct_loss_of_its_block_and_target(target, form):
     images, labels = batch()
     mine, own = with_the_same_draws(variant, images, labels, lambda logits_fn: ct_loss(
         logits_fn=gated(logits_fn), head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
-        schedule=variant.schedule, eta=0.4, target=target, noise_form=form))  # fmt: skip
+        schedule=variant.schedule, eta=0.4, target=target, noise_form=form, time_sampling=sampling))  # fmt: skip
     for term in own:
         torch.testing.assert_close(mine[term], own[term])
 
