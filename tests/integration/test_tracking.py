@@ -348,3 +348,27 @@ def test_a_seed_groups_aim_runs_share_a_group_hparam(tmp_path):
     runs = [repo.get_run(run_hash) for run_hash in hashes]
     assert [r["hparams"]["group"] for r in runs] == ["group", "group"]
     assert [r["hparams"]["seed"] for r in runs] == [3, 4]
+
+
+@pytest.mark.slow
+def test_each_sweep_trial_is_an_aim_run_with_the_sweeps_name_and_its_parameters(tmp_path):
+    """A dashboard query compares a sweep's trials: each Aim run's hparams hold the sweep's name
+    (``group``, the sweep folder's name) and the resolved recipe with the trial's values."""
+    from noprop_core.cli.main import main
+
+    repo_dir = tmp_path / "aimrepo"
+    settings = ["data.validation=287", "train.epochs=1", "train.max_batches=3", 'tracker.name="aim"',
+                f'tracker.repo="{repo_dir}"', 'device="cpu"']  # fmt: skip
+    sweep = tmp_path / "lr.toml"
+    sweep.write_text(
+        f'recipe = "digits_dt"\nset = {json.dumps(settings)}\nmethod = "random"\ntrials = 2\n\n'
+        '[space]\n"train.lr" = { type = "log_float", low = 3e-4, high = 1e-2 }\n'
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "lr-sweep")]) == 0
+    summary = json.loads((tmp_path / "lr-sweep" / "sweep.json").read_text())
+    repo = index_runs(repo_dir)
+    for trial in summary["trials"]:
+        metrics = json.loads((tmp_path / "lr-sweep" / trial["run_dir"] / "metrics.json").read_text())
+        hparams = repo.get_run(metrics["aim_run_hash"])["hparams"]
+        assert hparams["group"] == "lr-sweep"
+        assert hparams["train"]["lr"] == pytest.approx(trial["params"]["train.lr"])
