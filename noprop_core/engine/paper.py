@@ -101,7 +101,10 @@ def labels(recipe: Recipe) -> dict[str, str | None]:
 def paper_values(recipe: Recipe) -> PaperValues | None:
     """Table 1's values for a recipe's configuration (the paper's CNN and head, one of its
     methods and embeddings), or None when the configuration is not one the paper ran."""
-    names = labels(recipe)
+    return _table_1(labels(recipe))
+
+
+def _table_1(names: dict[str, str | None]) -> PaperValues | None:
     dataset, method, embedding = names["dataset"], names["method"], names["embedding"]
     if (names["backbone"], names["head"]) != (PAPER_BACKBONE, PAPER_HEAD) or not (dataset and method and embedding):
         return None
@@ -124,7 +127,10 @@ DIFFUSION_BLOCKS: dict[tuple[str, str], tuple[float, int, str]] = {
 
 def diffusion_blocks_reference(recipe: Recipe) -> PaperReference | None:
     """The DiffusionBlocks paper's value for a recipe that is one of its CIFAR-100 settings."""
-    names = labels(recipe)
+    return _diffusion_blocks(labels(recipe))
+
+
+def _diffusion_blocks(names: dict[str, str | None]) -> PaperReference | None:
     method, backbone = names["method"], names["backbone"]
     entry = DIFFUSION_BLOCKS.get((method, backbone)) if method and backbone else None
     if names["dataset"] != "CIFAR-100" or entry is None:
@@ -135,9 +141,8 @@ def diffusion_blocks_reference(recipe: Recipe) -> PaperReference | None:
 
 def paper_reference(recipe: Recipe) -> PaperReference | None:
     """The published value a recipe is compared with, from either paper, or None."""
-    values = paper_values(recipe)
-    names = labels(recipe)
-    dataset, method = names["dataset"], names["method"]
+    names = labels(recipe)  # each plugin asked once
+    values, dataset, method = _table_1(names), names["dataset"], names["method"]
     if values is not None and dataset and method:
         return PaperReference(values, EPOCHS[(dataset, method)], SOURCE)
-    return diffusion_blocks_reference(recipe)
+    return _diffusion_blocks(names)

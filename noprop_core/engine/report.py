@@ -10,6 +10,7 @@ of the real training data, the full test set. Otherwise the row says why not, in
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from noprop_core.engine.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperRefer
 from noprop_core.engine.protocol import Spread, agrees, spread
 from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
-from noprop_core.recipe.loading import load_recipe
+from noprop_core.recipe.conversion import structure_recipe
 
 COLUMNS = (
     "run",
@@ -48,8 +49,8 @@ class RunSummary:
     run_dir: Path
     metrics: dict[str, Any]
     recipe: dict[str, Any]
-    # From the recipe read through the plugins (``described``); without them, the plugin name and
-    # no paper value.
+    # From the recipe structured through the plugins (``load_summary`` with a registry); without
+    # them, the plugin names and no paper value.
     variant_label: str = ""
     embedding_label: str = ""
     reference: PaperReference | None = None
@@ -160,7 +161,7 @@ def load_summary(run_dir: Path, registry: Registry | None = None) -> RunSummary:
     variant, embedding, reference = metrics["variant"], recipe["model"].get("embedding", {}).get("name", "?"), None
     if registry is not None:
         try:
-            structured = load_recipe(recipe_path, registry)
+            structured = structure_recipe(copy.deepcopy(recipe), registry, str(recipe_path))  # read above
         except NopropError:  # e.g. a plugin no longer installed: the run is still shown
             structured = None
         if structured is not None:
