@@ -23,7 +23,8 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _PUBLIC: dict[str, str] = {
     # errors a plugin may raise: one line for the user, exit status 2
-    **dict.fromkeys(("NopropError", "RecipeError", "PluginError", "DataUnavailable", "RunInterrupted"), "errors"),
+    **dict.fromkeys(("NopropError", "RecipeError", "PluginError", "DataUnavailable", "RunInterrupted", "RunPreempted",
+                      "REQUEUE_EXIT_CODE"), "errors"),
     # registering plugins
     "hookimpl": "plugin.hookspecs",
     **dict.fromkeys(
@@ -148,7 +149,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from noprop_core.errors import NopropError as NopropError
     from noprop_core.errors import PluginError as PluginError
     from noprop_core.errors import RecipeError as RecipeError
+    from noprop_core.errors import REQUEUE_EXIT_CODE as REQUEUE_EXIT_CODE
     from noprop_core.errors import RunInterrupted as RunInterrupted
+    from noprop_core.errors import RunPreempted as RunPreempted
     from noprop_core.model.block_units import BlockPerUnitVariant as BlockPerUnitVariant
     from noprop_core.model.blocks import Block as Block
     from noprop_core.model.blocks import BlockSpec as BlockSpec

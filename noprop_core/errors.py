@@ -31,6 +31,18 @@ class RunInterrupted(NopropError):
     exit_code = 130
 
 
+# sysexits' EX_TEMPFAIL: "stopped with a checkpoint; start the same job again". Launchers requeue
+# a job that exits with it (the `local` launcher itself, `slurm` through submitit).
+REQUEUE_EXIT_CODE = 75
+
+
+class RunPreempted(RunInterrupted):
+    """Training was stopped by a preemption or time-limit signal (SIGUSR1 or SIGUSR2, as Slurm
+    sends them) after a checkpoint was written: the job is to be started again, and resumes."""
+
+    exit_code = REQUEUE_EXIT_CODE
+
+
 class DataUnavailable(NopropError):
     """A data set's files are absent and could not be fetched.
 

@@ -27,7 +27,7 @@ from noprop_core.engine.seed_stack import SeedStack, unstackable
 from noprop_core.engine.smoke import smoke_recipe
 from noprop_core.engine.tracker_process import isolated
 from noprop_core.engine.trainer import Trainer, TrainingInterrupted
-from noprop_core.errors import NopropError, RunInterrupted
+from noprop_core.errors import NopropError, RunInterrupted, RunPreempted
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import dump_recipe, load_recipe, override_recipe, recipe_to_dict
 from noprop_core.recipe.schema import Recipe
@@ -37,24 +37,39 @@ from noprop_core.speed.threads import busy_hint
 EpochCallback = Callable[[dict[str, Any]], bool]
 
 
+# Slurm sends one of these before a job's time limit or when it is preempted (submitit: SIGUSR2).
+PREEMPTION_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
+
+
 @contextlib.contextmanager
 def stop_gracefully(trainers: list[Trainer], progress: Progress) -> Iterator[None]:
-    """The first Ctrl-C or SIGTERM asks the trainers to stop after the current step (so the
-    checkpoints are consistent); a second Ctrl-C interrupts at once."""
+    """The first Ctrl-C, SIGTERM, SIGUSR1 or SIGUSR2 asks the trainers to stop after the current
+    step (so the checkpoints are consistent, also within an epoch); a second Ctrl-C interrupts at
+    once. The signal is kept on the trainers: a preemption signal makes the stop a requeue."""
 
     def request_stop(signum: int, _frame: Any) -> None:
         if trainers[0].stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         for trainer in trainers:
             trainer.stop_requested = True
+            trainer.stop_signal = trainer.stop_signal or signum
         progress.message(f"{signal.Signals(signum).name}: stopping after this step and saving a checkpoint")
 
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, *PREEMPTION_SIGNALS)
+    previous = {s: signal.signal(s, request_stop) for s in signals}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def interrupted(trainers: list[Trainer], message: str) -> RunInterrupted:
+    """The error a requested stop ends with: a requeue (``RunPreempted``) when a preemption
+    signal asked for it."""
+    preempted = any(trainer.stop_signal in PREEMPTION_SIGNALS for trainer in trainers)
+    return RunPreempted(f"{message} (preempted: exit {RunPreempted.exit_code}, to be requeued)") if preempted \
+        else RunInterrupted(message)  # fmt: skip
 
 
 def run(recipe_path: Path, registry: Registry, **options: Any) -> tuple[Path, dict[str, Any]]:
@@ -164,10 +179,10 @@ def run_stacked(
     except TrainingInterrupted:
         for session in sessions:
             session.save(session.trainer)
-        raise RunInterrupted(
+        raise interrupted(trainers,
             f"stopped after {trainers[0].step} steps; every seed's checkpoint saved. Continue with the same "
             "command (each seed resumes from its checkpoint)"
-        ) from None
+        ) from None  # fmt: skip
     except BaseException:
         for session in sessions:
             session.failed()
@@ -403,10 +418,10 @@ def _train(session: RunSession) -> dict[str, Any]:
             session.save(trainer)
             position = trainer.current
             assert position is not None  # interrupted inside an epoch
-            raise RunInterrupted(
+            raise interrupted([trainer],
                 f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
                 f"Continue with: noprop run --resume {session.run_dir}"
-            ) from None
+            ) from None  # fmt: skip
         except BaseException:
             session.failed()
             raise

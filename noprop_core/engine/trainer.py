@@ -135,6 +135,7 @@ class Trainer:
         self.step = 0
         self.current: EpochProgress | None = None  # set while an epoch is under way
         self.stop_requested = False  # set from a signal handler; checked after every step
+        self.stop_signal: int | None = None  # the signal that asked for the stop, if one did
         # Loss terms that carry no gradient (the KL of a fixed embedding): constant by
         # construction, so the per-epoch line omits them and trackers get them once.
         self.fixed_terms: frozenset[str] | None = None  # known after the first step

@@ -17,6 +17,7 @@ import torch
 from conftest import REPO
 from helpers import NOPROP, deterministic_history, digits_trainer
 from noprop_core.engine import run_directory
+from noprop_core.errors import REQUEUE_EXIT_CODE
 from noprop_core.engine.trainer import NonFiniteLoss
 from noprop_core.plugin.config import BackboneConfig
 from noprop_core.plugin.hookspecs import hookimpl
@@ -75,13 +76,19 @@ def test_a_killed_run_resumes_to_exactly_the_same_result(uninterrupted, tmp_path
     assert outcome(out) == uninterrupted
 
 
-def test_sigterm_saves_the_position_inside_the_epoch_and_resume_matches(uninterrupted, tmp_path):
+@pytest.mark.parametrize(
+    ("signum", "exit_code"),
+    [(signal.SIGTERM, 130), (signal.SIGUSR2, REQUEUE_EXIT_CODE)],  # USR2: Slurm's (submitit's) preemption signal
+    ids=["sigterm", "preemption"],
+)
+def test_a_signal_saves_the_position_inside_the_epoch_and_resume_matches(uninterrupted, tmp_path, signum, exit_code):
     out = tmp_path / "terminated"
     process = start(*RUN, "--out", str(out))
     wait_for_checkpoint(out, process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    assert process.returncode == exit_code, stderr
+    assert ("to be requeued" in stderr) == (signum == signal.SIGUSR2)
     assert f"Continue with: noprop run --resume {out}" in stderr
     checkpoint = run_directory.load_checkpoint(out / "checkpoint.pt")
     assert checkpoint["current_epoch"] is not None and checkpoint["current_epoch"]["batches_done"] >= 1
