@@ -37,6 +37,7 @@ _PUBLIC: dict[str, str] = {
             "VariantConfig",
             "DatasetConfig",
             "TrackerConfig",
+            "LauncherConfig",
             "Inference",
             "InvalidValue",
             "at_least",
@@ -101,10 +102,12 @@ _PUBLIC: dict[str, str] = {
     "TensorSplits": "model.splits",
     **dict.fromkeys(("standardized_splits", "resolve_data_root"), "engine.data"),
     "Tracker": "plugin.tracker",
+    # where jobs run
+    **dict.fromkeys(("Launcher", "Job", "JobOutcome", "run_job", "stop_for_requeue"), "plugin.launcher"),
     # using a trained run
     **dict.fromkeys(("load_model", "TrainedModel"), "engine.inference"),
     # training and using runs from Python
-    **dict.fromkeys(("train", "resume", "load_run", "Run", "SeedGroup"), "engine.api"),
+    **dict.fromkeys(("train", "train_groups", "resume", "load_run", "Run", "SeedGroup"), "engine.api"),
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers
@@ -141,6 +144,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from noprop_core.engine.api import load_run as load_run
     from noprop_core.engine.api import resume as resume
     from noprop_core.engine.api import train as train
+    from noprop_core.engine.api import train_groups as train_groups
     from noprop_core.engine.data import resolve_data_root as resolve_data_root
     from noprop_core.engine.data import standardized_splits as standardized_splits
     from noprop_core.engine.inference import TrainedModel as TrainedModel
@@ -182,6 +186,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from noprop_core.plugin.config import Inference as Inference
     from noprop_core.plugin.config import InvalidValue as InvalidValue
     from noprop_core.plugin.config import LabelEmbeddingConfig as LabelEmbeddingConfig
+    from noprop_core.plugin.config import LauncherConfig as LauncherConfig
     from noprop_core.plugin.config import PluginConfig as PluginConfig
     from noprop_core.plugin.config import ScheduleConfig as ScheduleConfig
     from noprop_core.plugin.config import TrackerConfig as TrackerConfig
@@ -193,6 +198,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from noprop_core.plugin.hookspecs import hookimpl as hookimpl
     from noprop_core.plugin.manager import load_registry as load_registry
     from noprop_core.plugin.registry import Registry as Registry
+    from noprop_core.plugin.launcher import Job as Job
+    from noprop_core.plugin.launcher import JobOutcome as JobOutcome
+    from noprop_core.plugin.launcher import Launcher as Launcher
+    from noprop_core.plugin.launcher import run_job as run_job
+    from noprop_core.plugin.launcher import stop_for_requeue as stop_for_requeue
     from noprop_core.plugin.tracker import Tracker as Tracker
     from noprop_core.speed.stacked import StackedBlocks as StackedBlocks
 

@@ -9,7 +9,7 @@
 
 One class per plugin kind (``noprop_core.plugin.kinds.KINDS``): ``VariantContract``,
 ``BackboneContract``, ``LabelEmbeddingContract``, ``ScheduleContract``, ``HeadContract``,
-``DatasetContract``, ``TrackerContract``. Each checks what the engine and the samplers rely on
+``DatasetContract``, ``TrackerContract``, ``LauncherContract``. Each checks what the engine and the samplers rely on
 (shapes and dtypes, gradients reaching only what they should, determinism under a seed,
 state_dict round trips, the factory's signature against its kind's protocol). The first-party
 plugins run the same contracts (tests/plugins/). Needs pytest.
@@ -32,6 +32,7 @@ from noprop_core.model.heads import Head, start_at_nearest_embedding
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import StackedVariant, Variant, VariantParts
 from noprop_core.plugin.kinds import BY_NAME
+from noprop_core.plugin.launcher import Job, Launcher
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
 from noprop_core.plugin.tracker import Tracker
@@ -503,3 +504,31 @@ class TrackerContract(PluginContract):
         fields = tracker.metrics_fields()
         assert isinstance(fields, dict)
         json.dumps(fields)  # lands in metrics.json
+
+
+class LauncherContract(PluginContract):
+    """A launcher runs `noprop` jobs to their end and says how each ended, in the order given:
+    exit 0 for a job that succeeded, the job's own status (and its log) for one that failed."""
+
+    kind = "launcher"
+
+    def build(self, registry: Registry) -> Launcher:
+        launcher = self.factory(registry)(self.make_config(registry))
+        assert isinstance(launcher, Launcher)
+        return launcher
+
+    def test_describes_where_jobs_go(self, registry: Registry) -> None:
+        text = self.build(registry).describe()
+        assert isinstance(text, str) and text and "\n" not in text
+
+    def test_runs_jobs_and_reports_each_outcome_in_order(self, registry: Registry, tmp_path: Path) -> None:
+        jobs = [
+            Job("good", ["recipes"], tmp_path / "good.log"),
+            Job("bad", ["validate", str(tmp_path / "missing.toml")], tmp_path / "bad.log"),
+            Job("also-good", ["plugins"], tmp_path / "also-good.log"),
+        ]
+        outcomes = self.build(registry).launch(jobs, notify=lambda text: None)
+        assert [outcome.job.name for outcome in outcomes] == ["good", "bad", "also-good"]
+        assert [outcome.ok for outcome in outcomes] == [True, False, True]
+        assert "digits_dt" in (tmp_path / "good.log").read_text()  # the job's output is in its log
+        assert "missing.toml" in outcomes[1].error()

@@ -24,10 +24,13 @@ from torch import Tensor
 from noprop_core.engine import run_directory, session
 from noprop_core.engine.inference import TrainedModel, load_model
 from noprop_core.engine.progress import Progress
-from noprop_core.engine.seed_group import child_process_trainer, run_seed_group, seed_dir
+from noprop_core.engine.seed_group import launch_seed_groups, plan_seed_group, run_seed_group, seed_dir
 from noprop_core.errors import NopropError
+from noprop_core.plugin.kinds import BY_NAME
+from noprop_core.plugin.launcher import Launcher
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.launcher import build_launcher, launcher_config
 from noprop_core.recipe.loading import default_recipe_path, load_recipe, override_recipe
 from noprop_core.recipe.schema import Recipe
 from noprop_core.recipe.shipped import resolve_recipe_path
@@ -147,12 +150,14 @@ def train(
     group: str | None = None,
     started: float | None = None,
     on_epoch: Callable[[dict[str, Any]], bool] | None = None,
+    launcher: Launcher | None = None,
 ) -> Run | SeedGroup:
     """Train ``recipe`` (a file, a shipped recipe's name, a ``Recipe``; default ``digits_dt``)
     to the end, as ``noprop run`` does: a ``Run`` for one seed, a ``SeedGroup`` for ``seeds``
     (or a recipe with ``seeds = [...]``). ``overrides`` are ``--set`` lines (``"train.epochs=3"``);
     ``progress``: one line per epoch on stderr (False: quiet). A seed group's new seeds train
-    ``jobs`` at a time in child processes, or in this one, stacked as ``stack_seeds`` says.
+    in this process, stacked as ``stack_seeds`` says, or as jobs of ``launcher`` (``jobs`` > 1:
+    the `local` launcher with that many workers).
     ``smoke``: a few batches with the recipe's real code (of a seed group, the first seed).
     ``on_epoch(record)``: told every epoch's record once saved; returning True stops the run
     (its checkpoint saved, ``RunInterrupted`` raised), as a sweep's pruner does."""
@@ -168,33 +173,61 @@ def train(
     if group_seeds and smoke:  # a smoke test checks the code path: the group's first seed is enough
         overrides += ["seeds=[]", f"seed={group_seeds[0]}"]
     elif group_seeds:
-        return _train_seed_group(recipe_path, built, loaded, registry, group_seeds, overrides, out, progress, jobs,
-                                 stack_seeds, on_epoch)  # fmt: skip
+        if launcher is None and jobs > 1:
+            launcher = default_launcher(registry, workers=jobs)
+        return _train_seed_group(recipe_path, built, loaded, registry, group_seeds, overrides, out, progress,
+                                 launcher, stack_seeds, on_epoch)  # fmt: skip
     run_dir, metrics = session.run(recipe_path, registry, overrides=overrides, out_dir=out, progress=_progress(progress),
                                    started=started, smoke=smoke, group=group, recipe=built, on_epoch=on_epoch)  # fmt: skip
     return Run(run_dir, registry, final_metrics=metrics)
 
 
 def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, registry: Registry, seeds: list[int],
-                      overrides: list[str], out: Path | None, progress: ProgressChoice, jobs: int,
+                      overrides: list[str], out: Path | None, progress: ProgressChoice, launcher: Launcher | None,
                       stack_seeds: str, on_epoch: Callable[[dict[str, Any]], bool] | None) -> SeedGroup:  # fmt: skip
-    if jobs > 1:
-        if built is not None:
-            raise NopropError("jobs: child processes train recipe files; save the recipe to a file first")
-        train_fresh, resume_one = child_process_trainer(recipe_path, jobs)
-    else:
-
-        def train_fresh(runs: list[tuple[list[str], Path]], name: str) -> None:
-            session.run_stacked(recipe_path, registry, runs, group=name, progress=_progress(progress),
-                                stack=stack_seeds, recipe=built, on_epoch=on_epoch)  # fmt: skip
-
-        def resume_one(directory: Path) -> None:
-            session.resume(directory, registry, progress=_progress(progress), on_epoch=on_epoch)
-
     notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    if launcher is not None:
+        if built is not None:
+            raise NopropError("launcher: jobs train recipe files; save the recipe to a file first")
+        plan = plan_seed_group(recipe_path, loaded, seeds=seeds, overrides=overrides, out=out, notify=notify)
+        [(group_dir, protocol)] = launch_seed_groups([plan], launcher, notify)
+        return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
+
+    def train_fresh(runs: list[tuple[list[str], Path]], name: str) -> None:
+        session.run_stacked(recipe_path, registry, runs, group=name, progress=_progress(progress),
+                            stack=stack_seeds, recipe=built, on_epoch=on_epoch)  # fmt: skip
+
+    def resume_one(directory: Path) -> None:
+        session.resume(directory, registry, progress=_progress(progress), on_epoch=on_epoch)
+
     group_dir, protocol = run_seed_group(recipe_path, loaded, registry, seeds=seeds, overrides=overrides, out=out,
                                          train_fresh=train_fresh, resume_one=resume_one, notify=notify)  # fmt: skip
     return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
+
+
+def train_groups(recipes: Sequence[str | Path], *, seeds: Sequence[int], out: str | Path,
+                 launcher: Launcher | None = None, overrides: Sequence[str] = (), registry: Registry | None = None,
+                 progress: bool = True) -> list[SeedGroup]:  # fmt: skip
+    """Several recipes' seed groups, OUT/<recipe name>/ each, as the jobs of one launch (one
+    array job on a cluster): the paper's protocol, ``nox -s paper -- --launcher slurm``."""
+    registry = registry or load_registry()
+    launcher = launcher or default_launcher(registry, workers=1)
+    notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    plans = []
+    for recipe in recipes:
+        recipe_path = resolve_recipe_path(Path(recipe))
+        loaded = load_recipe(recipe_path, registry, list(overrides))
+        plans.append(plan_seed_group(recipe_path, loaded, seeds=list(seeds), overrides=list(overrides),
+                                     out=Path(out) / recipe_path.stem, notify=notify))  # fmt: skip
+    done = launch_seed_groups(plans, launcher, notify)
+    return [SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
+            for group_dir, protocol in done]  # fmt: skip
+
+
+def default_launcher(registry: Registry, *, workers: int) -> Launcher:
+    """The default launcher (this machine's) with ``workers`` jobs at a time."""
+    name = BY_NAME["launcher"].default
+    return build_launcher(launcher_config({"name": name, "workers": workers}, registry, "--jobs"), registry)
 
 
 def resume(run_dir: str | Path, *, epochs: int | None = None, progress: bool = True,

@@ -7,30 +7,29 @@ the paper's Table 1 value with its standard error where the configuration is the
 
 In this process, new seeds train together: on a GPU, where the update is fused, stacked into
 one computation (``noprop_core.engine.seed_stack``: S seeds × T blocks in one pass;
-``--stack-seeds on`` also on a CPU, where it gains nothing), else one after another. With ``--jobs N`` they run N at a time in child processes (each with ``NOPROP_JOBS``
-set, so the thread policy divides the CPUs among them). Starting the same command again keeps
-finished seeds and resumes interrupted ones, each from its own checkpoint.
+``--stack-seeds on`` also on a CPU, where it gains nothing), else one after another. Through a
+launcher (``--launcher``; ``--jobs N`` is the `local` one with N workers) each seed is a job:
+N child processes sharing the CPUs, or an array job on a Slurm cluster. Starting the same
+command again keeps finished seeds and resumes interrupted ones, each from its own checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from noprop_core.engine import run_directory
 from noprop_core.engine.paper import paper_reference
 from noprop_core.engine.protocol import agrees, spread
 from noprop_core.errors import NopropError
+from noprop_core.plugin.launcher import Job, Launcher
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
-from noprop_core.speed.threads import JOBS_ENV
 
 PROTOCOL = "protocol.json"
 
@@ -59,6 +58,45 @@ def check_seeds(seeds: list[int]) -> None:
 FreshRuns = list[tuple[list[str], Path]]  # each new seed's overrides and run directory
 
 
+@attrs.frozen
+class GroupPlan:
+    """What a seed group still has to do: seeds to start, seeds to resume (the others finished)."""
+
+    recipe_path: Path
+    recipe: Recipe
+    out: Path
+    seeds: list[int]
+    fresh: FreshRuns
+    resumes: list[Path]
+
+
+def plan_seed_group(recipe_path: Path, recipe: Recipe, *, seeds: list[int], overrides: list[str], out: Path | None,
+                    notify: Callable[[str], None]) -> GroupPlan:  # fmt: skip
+    check_seeds(seeds)
+    out = out or run_directory.default_run_dir(recipe_path)
+    if out.exists() and not out.is_dir():
+        raise NopropError(f"--out {out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    fresh: FreshRuns = []
+    resumes = []
+    for seed in seeds:
+        directory = seed_dir(out, seed)
+        if finished(directory):
+            notify(f"seed {seed}: {directory} already finished; kept")
+        elif (directory / run_directory.CHECKPOINT).is_file():
+            notify(f"seed {seed}: resuming {directory}")
+            resumes.append(directory)
+        else:
+            fresh.append(([*overrides, "seeds=[]", f"seed={seed}"], directory))
+    return GroupPlan(recipe_path, recipe, out, seeds, fresh, resumes)
+
+
+def conclude_seed_group(plan: GroupPlan, started: float) -> tuple[Path, dict[str, Any]]:
+    protocol = summarize(plan.recipe_path, plan.recipe, plan.out, plan.seeds, time.perf_counter() - started)
+    run_directory.write_json(plan.out / PROTOCOL, protocol)
+    return plan.out, protocol
+
+
 def run_seed_group(
     recipe_path: Path,
     recipe: Recipe,
@@ -71,56 +109,47 @@ def run_seed_group(
     resume_one: Callable[[Path], None],
     notify: Callable[[str], None],
 ) -> tuple[Path, dict[str, Any]]:
-    """Train every seed (or keep / resume it), then write and return OUT/protocol.json."""
-    check_seeds(seeds)
-    out = out or run_directory.default_run_dir(recipe_path)
-    if out.exists() and not out.is_dir():
-        raise NopropError(f"--out {out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    """Train every seed (or keep / resume it) in this process, then write and return OUT/protocol.json."""
+    plan = plan_seed_group(recipe_path, recipe, seeds=seeds, overrides=overrides, out=out, notify=notify)
     started = time.perf_counter()
-    fresh: FreshRuns = []
-    for seed in seeds:
-        directory = seed_dir(out, seed)
-        if finished(directory):
-            notify(f"seed {seed}: {directory} already finished; kept")
-        elif (directory / run_directory.CHECKPOINT).is_file():
-            notify(f"seed {seed}: resuming {directory}")
-            resume_one(directory)
-        else:
-            fresh.append(([*overrides, "seeds=[]", f"seed={seed}"], directory))
-    if fresh:
-        train_fresh(fresh, out.name)
-    protocol = summarize(recipe_path, recipe, out, seeds, time.perf_counter() - started)
-    run_directory.write_json(out / PROTOCOL, protocol)
-    return out, protocol
+    for directory in plan.resumes:
+        resume_one(directory)
+    if plan.fresh:
+        train_fresh(plan.fresh, plan.out.name)
+    return conclude_seed_group(plan, started)
 
 
-def child_process_trainer(recipe_path: Path, jobs: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """train_fresh / resume_one that run `noprop run` in ``jobs`` child processes at a time,
-    each logging to OUT/seed-N.log."""
-    environment = {**os.environ, JOBS_ENV: str(jobs)}
-
-    def launch(arguments: list[str], log: Path) -> None:
-        with log.open("w") as stream:
-            result = subprocess.run([sys.executable, "-m", "noprop_core.cli", "run", *arguments], env=environment,
-                                    stdout=stream, stderr=subprocess.STDOUT, check=False)  # fmt: skip
-        if result.returncode != 0:
-            last = [line for line in log.read_text().splitlines() if line.strip()][-1:] or ["(no output)"]
-            raise NopropError(f"{log.with_suffix('')}: the seed's run failed ({last[0]}); log: {log}")
-
-    def train_one(overrides: list[str], directory: Path, group: str) -> None:
+def seed_jobs(plan: GroupPlan) -> list[Job]:
+    """Each seed still to train as a `noprop run` job logging to OUT/seed-N.log; a job that is
+    requeued resumes its run from the checkpoint."""
+    jobs = []
+    for overrides, directory in plan.fresh:
         sets = [argument for override in overrides for argument in ("--set", override)]
-        launch([str(recipe_path), *sets, "--out", str(directory), "--group", group], directory.with_suffix(".log"))
+        jobs.append(Job(f"{plan.out.name}/{directory.name}",
+                        ["run", str(plan.recipe_path.absolute()), *sets, "--out", str(directory.absolute()),
+                         "--group", plan.out.name],
+                        directory.with_suffix(".log").absolute(),
+                        resume_arguments=["run", "--resume", str(directory.absolute())],
+                        resumable=(directory / run_directory.CHECKPOINT).absolute()))  # fmt: skip
+    for directory in plan.resumes:
+        jobs.append(Job(f"{plan.out.name}/{directory.name}", ["run", "--resume", str(directory.absolute())],
+                        directory.with_suffix(".log").absolute()))  # fmt: skip
+    return jobs
 
-    def train_fresh(runs: FreshRuns, group: str) -> None:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for future in [pool.submit(train_one, overrides, directory, group) for overrides, directory in runs]:
-                future.result()
 
-    def resume_one(directory: Path) -> None:
-        launch(["--resume", str(directory)], directory.with_suffix(".log"))
-
-    return train_fresh, resume_one
+def launch_seed_groups(plans: list[GroupPlan], launcher: Launcher,
+                       notify: Callable[[str], None]) -> list[tuple[Path, dict[str, Any]]]:  # fmt: skip
+    """Every group's seeds as jobs of one launch (one array job on a cluster), then each
+    group's OUT/protocol.json."""
+    started = time.perf_counter()
+    jobs = [job for plan in plans for job in seed_jobs(plan)]
+    if jobs:
+        notify(f"{len(jobs)} seed run(s) to {launcher.describe()}")
+        failed = [outcome for outcome in launcher.launch(jobs, notify) if not outcome.ok]
+        if failed:
+            more = f" ({len(failed) - 1} more failed)" if len(failed) > 1 else ""
+            raise NopropError(f"seed run {failed[0].error()}{more}")
+    return [conclude_seed_group(plan, started) for plan in plans]
 
 
 def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],

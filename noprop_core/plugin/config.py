@@ -148,3 +148,12 @@ class DatasetConfig(PluginConfig):
     # "hflip" (horizontal flip, p = 0.5), "crop" (random crop after 4-pixel zero padding),
     # "randaugment" (RandAugment, 2 operations of magnitude 9). Evaluation never augments.
     augment: list[str] = attrs.field(factory=list, validator=each_one_of("hflip", "crop", "randaugment"))
+
+
+@attrs.frozen(kw_only=True)
+class LauncherConfig(PluginConfig):
+    """Keys every launcher section has. ``[launcher]`` lives in a sweep file or a launcher file
+    (``--launcher FILE``), never in a recipe: where a run goes does not change what it computes."""
+
+    workers: int = attrs.field(default=1, validator=at_least(1))  # jobs at once; a sweep starts this many workers
+    max_requeues: int = attrs.field(default=3, validator=at_least(0))  # starts again of a preempted job

@@ -3,7 +3,7 @@
 A plugin is a module (or object) with functions marked ``@hookimpl`` whose names are these
 hooks: ``noprop_register_variants``, ``noprop_register_backbones``,
 ``noprop_register_label_embeddings``, ``noprop_register_schedules``, ``noprop_register_heads``,
-``noprop_register_datasets``, ``noprop_register_trackers``. Each receives a ``registry`` for its
+``noprop_register_datasets``, ``noprop_register_trackers``, ``noprop_register_launchers``. Each receives a ``registry`` for its
 kind and calls ``registry.add(name, factory, config=ConfigClass)``; nothing is returned. The
 config class is a frozen attrs class derived from the kind's config base; its fields are the
 keys the recipe section may hold (``name`` selects the plugin). The factory is called as the

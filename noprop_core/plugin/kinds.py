@@ -21,6 +21,7 @@ from noprop_core.plugin.config import (
     DatasetConfig,
     HeadConfig,
     LabelEmbeddingConfig,
+    LauncherConfig,
     PluginConfig,
     ScheduleConfig,
     TrackerConfig,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from noprop_core.model.heads import Head
     from noprop_core.model.splits import TensorSplits
     from noprop_core.model.variant import Variant, VariantParts
+    from noprop_core.plugin.launcher import Launcher
     from noprop_core.plugin.tracker import Tracker
 
 
@@ -84,6 +86,12 @@ class TrackerFactory(Protocol):
     def __call__(self, config: TrackerConfig, *, experiment: str, run_dir: Path) -> Tracker: ...
 
 
+class LauncherFactory(Protocol):
+    """Where `noprop` jobs run: this machine's CPUs or GPUs, a Slurm cluster."""
+
+    def __call__(self, config: LauncherConfig) -> Launcher: ...
+
+
 @attrs.frozen
 class PluginKind:
     name: str  # as `noprop plugins` lists it and the registry files it
@@ -92,6 +100,7 @@ class PluginKind:
     section: tuple[str, ...]  # the recipe table that chooses the plugin by its `name` key
     factory: type  # a Protocol: how the registry calls the plugin's factory
     default: str | None = None  # the plugin a recipe gets when it leaves the section out
+    in_recipe: bool = True  # False: the section lives in other files (a sweep's, a launcher's)
 
     @property
     def section_key(self) -> str:
@@ -137,6 +146,9 @@ KINDS: tuple[PluginKind, ...] = (
     PluginKind("head", "noprop_register_heads", HeadConfig, ("model", "head"), HeadFactory, default="softmax"),
     PluginKind("dataset", "noprop_register_datasets", DatasetConfig, ("data",), DatasetFactory),
     PluginKind("tracker", "noprop_register_trackers", TrackerConfig, ("tracker",), TrackerFactory, default="aim"),
+    PluginKind("launcher", "noprop_register_launchers", LauncherConfig, ("launcher",), LauncherFactory,
+               default="local", in_recipe=False),  # fmt: skip
 )
+RECIPE_KINDS: tuple[PluginKind, ...] = tuple(kind for kind in KINDS if kind.in_recipe)
 BY_NAME: dict[str, PluginKind] = {kind.name: kind for kind in KINDS}
 BY_CONFIG_BASE: dict[type[PluginConfig], PluginKind] = {kind.config_base: kind for kind in KINDS}

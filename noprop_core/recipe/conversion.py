@@ -20,7 +20,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from noprop_core.errors import PluginError, RecipeError
 from noprop_core.plugin.config import InvalidValue
-from noprop_core.plugin.kinds import BY_CONFIG_BASE, KINDS
+from noprop_core.plugin.kinds import BY_CONFIG_BASE, RECIPE_KINDS
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.section import MOVED_FROM_TRAIN
@@ -140,7 +140,7 @@ def recipe_converter(registry: Registry) -> cattrs.Converter:
 def with_default_plugins(raw: dict[str, Any]) -> dict[str, Any]:
     """The raw recipe with each absent plugin section that has a default plugin filled in."""
     raw = dict(raw)
-    for kind in KINDS:
+    for kind in RECIPE_KINDS:
         if kind.default is None:
             continue
         *parents, last = kind.section

@@ -15,7 +15,7 @@ import tomli
 import tomli_w
 
 from noprop_core.errors import RecipeError
-from noprop_core.plugin.kinds import KINDS
+from noprop_core.plugin.kinds import RECIPE_KINDS
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.conversion import dotted, one_line, recipe_converter, structure_recipe
 from noprop_core.recipe.schema import Recipe
@@ -86,7 +86,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], origin: str) -> d
 
 # Sections that choose a plugin by ``name``: a recipe that picks another plugin than its base
 # replaces the whole section, since the base's keys belong to the base's plugin.
-PLUGIN_SECTIONS = tuple(kind.section for kind in KINDS)
+PLUGIN_SECTIONS = tuple(kind.section for kind in RECIPE_KINDS)
 EXTENDS = "extends"
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from noprop_core.cli.context import Context
+from noprop_core.cli.launcher_options import add_launcher_arguments, launcher_from_arguments
 from noprop_core.cli.progress import make_progress
 from noprop_core.errors import NopropError
 
@@ -19,8 +20,9 @@ HELP = "train and evaluate one recipe"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", nargs="?", type=Path,
-                     help="recipe file, or a shipped recipe's name (`noprop recipes`; default: digits_dt)")  # fmt: skip
+    parser.add_argument("recipes", nargs="*", type=Path, metavar="RECIPE",
+                     help="recipe file, or a shipped recipe's name (`noprop recipes`; default: digits_dt); "
+                          "several, with --seeds: one seed group each, OUT/<recipe>/, as the jobs of one launch")  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
@@ -29,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="the paper's protocol: one model per seed into OUT/seed-<N>/, then OUT/protocol.json "
                           "(also the recipe key seeds = [...])")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="with several seeds: train N at a time in child processes (default 1: one after another)")  # fmt: skip
+                     help="with several seeds: train N at a time in child processes (default 1: one after another; "
+                          "the same as --launcher local --launcher-set workers=N)")  # fmt: skip
+    add_launcher_arguments(parser, "with several seeds: each seed a job of this launcher")
     parser.add_argument("--stack-seeds", choices=("auto", "on", "off"), default="auto",
                      help="with several seeds and a fused update: train them as one stacked computation "
                           "(auto: on a GPU)")  # fmt: skip
@@ -48,8 +52,12 @@ def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
     from noprop_core.engine.session import resume
 
+    args.recipe = args.recipes[0] if len(args.recipes) == 1 else None
+    if len(args.recipes) > 1:
+        return _several_recipes(args, context)
+    launcher = launcher_from_arguments(args, context)
     if args.resume is not None:
-        options = {"RECIPE": args.recipe, "--out": args.out, "--seed": args.seed,
+        options = {"RECIPE": args.recipe, "--launcher": args.launcher, "--out": args.out, "--seed": args.seed,
                    "--seeds": args.seeds, "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
         given = [flag for flag, value in options.items() if value is not None]
         if given:
@@ -63,6 +71,8 @@ def execute(args: argparse.Namespace, context: Context) -> int:
             return 0
         _summary(context.console, run_dir, metrics)
         return 0
+    if launcher is not None and args.seeds is None:
+        raise NopropError("--launcher: sends a seed group's seeds as jobs; give --seeds N [N ...] (one seed: --seeds N)")
     if args.seed is not None and args.seeds is not None:
         raise NopropError("--seed, --seeds: give one (--seed N trains one model, --seeds N [N ...] one per seed)")
     overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])
@@ -70,11 +80,27 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
     result = train(args.recipe, overrides=overrides, out=args.out, seeds=args.seeds, registry=context.registry,
                    progress=lambda: make_progress(context.console), jobs=args.jobs, stack_seeds=args.stack_seeds,
-                   smoke=args.smoke, group=args.group, started=context.started)  # fmt: skip
+                   smoke=args.smoke, group=args.group, started=context.started, launcher=launcher)  # fmt: skip
     if isinstance(result, SeedGroup):
         _protocol_summary(context.console, result.out, result.protocol)
     else:
         _summary(context.console, result.run_dir, result.final_metrics or result.metrics)  # this rank's own
+    return 0
+
+
+def _several_recipes(args: argparse.Namespace, context: Context) -> int:
+    from noprop_core.engine.api import train_groups
+
+    given = {"--seeds": args.seeds, "--out": args.out}
+    missing = [flag for flag, value in given.items() if value is None]
+    if missing or args.resume is not None or args.seed is not None or args.smoke:
+        raise NopropError(f"{len(args.recipes)} recipes: give them --seeds N [N ...] and --out DIR (one seed group "
+                          "each, DIR/<recipe>/), and no --resume, --seed or --smoke")  # fmt: skip
+    launcher = launcher_from_arguments(args, context)
+    groups = train_groups(args.recipes, seeds=args.seeds, out=args.out, launcher=launcher, overrides=args.overrides,
+                          registry=context.registry)  # fmt: skip
+    for group in groups:
+        _protocol_summary(context.console, group.out, group.protocol)
     return 0
 
 

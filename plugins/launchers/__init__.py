@@ -1,0 +1,1 @@
+"""Launchers: where `noprop` jobs run (this machine, a Slurm cluster)."""
