@@ -35,7 +35,9 @@ from noprop_core.engine import run_directory
 from noprop_core.engine.api import Run, SeedGroup, train
 from noprop_core.engine.experiment import load_splits
 from noprop_core.errors import NopropError, RunInterrupted
+from noprop_core.plugin.launcher import Job, Launcher
 from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.launcher import build_launcher, launcher_config
 from noprop_core.recipe.loading import dump_recipe, load_recipe
 from noprop_core.recipe.shipped import resolve_recipe_path
 from noprop_core.recipe.sweep import Parameter, Sweep, load_sweep
@@ -44,6 +46,7 @@ SWEEP_COPY = "sweep.toml"  # the sweep file as run, in OUT: what `noprop report 
 SUMMARY = "sweep.json"
 BEST = "best.toml"
 INTERRUPTED = "interrupted"
+SURPLUS = "surplus"
 
 
 @attrs.frozen
@@ -165,9 +168,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any],
+                folder: str) -> None:  # fmt: skip
+    """A trial stopped before its end: failed as interrupted (not counted), its parameters queued
+    to be tried again in the same folder, which resumes from its checkpoint."""
+    import optuna
+
+    study.set_user_attr(INTERRUPTED, sorted({*study.user_attrs.get(INTERRUPTED, []), trial.number}))
+    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial(params, user_attrs={"folder": folder})
+
+
 def recover_interrupted(study: optuna.Study, notify: Callable[[str], None]) -> None:
-    """RUNNING trials of this machine whose process is gone: failed as interrupted, their
-    parameters queued to be tried again (the run folder resumes from its checkpoint)."""
+    """RUNNING trials of this machine whose process is gone (killed): queued again."""
     import optuna
 
     host = socket.gethostname()
@@ -175,30 +188,48 @@ def recover_interrupted(study: optuna.Study, notify: Callable[[str], None]) -> N
         pid = int(trial.user_attrs.get("pid", -1))
         if trial.user_attrs.get("host") != host or pid == os.getpid() or _alive(pid):
             continue
-        study.set_user_attr(INTERRUPTED, sorted({*study.user_attrs.get(INTERRUPTED, []), trial.number}))
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         folder = trial.user_attrs.get("folder", f"trial-{trial.number}")
-        study.enqueue_trial(trial.params, user_attrs={"folder": folder})
+        queue_again(study, trial, trial.params, folder)
         notify(f"trial {trial.number}: its worker (pid {pid}) is gone; its parameters are queued again ({folder})")
 
 
-def counted(study: optuna.Study) -> int:
-    """Trials that count against the budget: those started, but not those interrupted and queued again."""
+def counted_numbers(study: optuna.Study) -> list[int]:
+    """Trials that count against the budget, by number: those started, but not those interrupted
+    and queued again, nor a worker's surplus ask."""
     import optuna
 
     interrupted = set(study.user_attrs.get(INTERRUPTED, []))
-    return sum(1 for trial in study.get_trials(deepcopy=False)
-               if trial.number not in interrupted and trial.state != optuna.trial.TrialState.WAITING)  # fmt: skip
+    return sorted(trial.number for trial in study.get_trials(deepcopy=False)
+                  if trial.number not in interrupted and trial.state != optuna.trial.TrialState.WAITING
+                  and not trial.user_attrs.get(SURPLUS))  # fmt: skip
+
+
+def counted(study: optuna.Study) -> int:
+    return len(counted_numbers(study))
+
+
+def surplus(study: optuna.Study, trial: optuna.Trial, budget: int) -> bool:
+    """Workers that ask at once can start more trials than the budget; trial numbers are handed
+    out in order, so the ones past the budget give way (and are not counted)."""
+    return counted_numbers(study).index(trial.number) >= budget
 
 
 def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
-              notify: Callable[[str], None] = lambda text: None, progress: Any = True) -> SweepResult:  # fmt: skip
+              notify: Callable[[str], None] = lambda text: None, progress: Any = True,
+              launcher: Launcher | None = None, worker: bool = False) -> SweepResult:  # fmt: skip
+    """Run the sweep to its trial budget, then write OUT/sweep.json and OUT/best.toml. Trials run
+    in this process, or in ``launcher.config.workers`` workers (``launcher``, else the sweep
+    file's [launcher]) sharing the study; ``worker``: be one such worker (no summary)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sweep = load_sweep(sweep_path)
     recipe_path = recipe_of(sweep, sweep_path)
     check_sweep(sweep, sweep_path, recipe_path, registry)
+    if worker:
+        launcher = None
+    elif launcher is None and sweep.launcher is not None:
+        launcher = build_launcher(launcher_config(sweep.launcher, registry, str(sweep_path)), registry)
     out = out or Path("runs") / f"sweep-{sweep_path.stem}"
     out.mkdir(parents=True, exist_ok=True)
     copy = out / SWEEP_COPY
@@ -214,8 +245,14 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
         queue_grid(study, sweep)
     recover_interrupted(study, notify)
     started = time.perf_counter()
-    while counted(study) < budget:
+    if launcher is not None:
+        _launch_workers(launcher, sweep_path, out, notify)
+    while launcher is None and counted(study) < budget:
         trial = study.ask()
+        if surplus(study, trial, budget):
+            trial.set_user_attr(SURPLUS, True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         params = {key: suggest(trial, key, parameter) for key, parameter in sweep.space.items()}
@@ -224,6 +261,8 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
         notify(f"trial {trial.number}: {', '.join(f'{k} = {v}' for k, v in params.items())}")
         _run_trial(study, trial, sweep, recipe_path, registry, trial_overrides(sweep, params), folder, notify,
                    progress)  # fmt: skip
+    if worker:
+        return SweepResult(out, {})
     summary = summarize(study, sweep, out, time.perf_counter() - started)
     run_directory.write_json(out / SUMMARY, summary)
     best = summary.get("best")
@@ -235,6 +274,18 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
                   f"({best['run_dir']}), {sweep.objective} {best['objective']:.2f}")  # fmt: skip
         run_directory.write_text(out / BEST, dump_recipe(recipe, registry, header=header))
     return SweepResult(out, summary)
+
+
+def _launch_workers(launcher: Launcher, sweep_path: Path, out: Path, notify: Callable[[str], None]) -> None:
+    """``workers`` `noprop sweep --worker` jobs on one study; each runs trials until the budget
+    is used. A worker that fails is reported; the study keeps what it finished."""
+    workers = launcher.config.workers
+    jobs = [Job(f"worker-{index}", ["sweep", str(sweep_path.absolute()), "--out", str(out.absolute()), "--worker"],
+                (out / f"worker-{index}.log").absolute()) for index in range(workers)]  # fmt: skip
+    notify(f"{workers} sweep worker(s) to {launcher.describe()}; logs: {out}/worker-N.log")
+    for outcome in launcher.launch(jobs, notify):
+        if not outcome.ok:
+            notify(f"sweep {outcome.error()}")
 
 
 def _grid_size(sweep: Sweep) -> int:
@@ -264,7 +315,9 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, recipe_pa
     try:
         result = _train_or_resume(recipe_path, registry, overrides, folder, sweep.seeds, on_epoch, progress)
     except RunInterrupted:
-        if not pruned:
+        if not pruned:  # a signal (Ctrl-C, a preemption): the next worker resumes this trial
+            queue_again(study, trial, trial.params, folder.name)
+            notify(f"trial {trial.number}: stopped with a checkpoint; its parameters are queued again ({folder.name})")
             raise
         trial.set_user_attr("wall_seconds", time.perf_counter() - started)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -324,7 +377,7 @@ def summarize(study: optuna.Study, sweep: Sweep, out: Path, wall_seconds: float)
     rows: list[dict[str, Any]] = []
     interrupted = set(study.user_attrs.get(INTERRUPTED, []))
     for trial in study.get_trials(deepcopy=False):
-        if trial.number in interrupted:
+        if trial.number in interrupted or trial.user_attrs.get(SURPLUS):
             continue
         rows.append({"number": trial.number, "state": trial.state.name.lower(), "params": trial.params,
                      "objective": trial.value, "run_dir": trial.user_attrs.get("folder"),

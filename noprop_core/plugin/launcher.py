@@ -8,15 +8,18 @@ preemption or time-limit signal); the launcher starts it again, and it resumes.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 
 from noprop_core.errors import REQUEUE_EXIT_CODE
+from noprop_core.plugin.config import LauncherConfig
 
 Notify = Callable[[str], None]
 
@@ -61,6 +64,9 @@ class JobOutcome:
 class Launcher:
     """Runs jobs; the base class's ``launch`` is the contract."""
 
+    def __init__(self, config: LauncherConfig) -> None:
+        self.config = config  # ``workers``: jobs at once (a sweep starts this many workers)
+
     def launch(self, jobs: Sequence[Job], notify: Notify) -> list[JobOutcome]:
         """Run every job to its end (requeueing those that ask for it) and return how each ended,
         in the order given."""
@@ -91,12 +97,23 @@ def run_job(job: Job, environment: Mapping[str, str] | None = None,
 
 def stop_for_requeue(process: subprocess.Popen[bytes] | None, timeout: float = 600.0) -> int | None:
     """Ask a running job to checkpoint and stop (SIGUSR2, as on a preemption) and wait for it;
-    its exit status, or None when it had already ended."""
-    if process is None or process.poll() is not None:
+    its exit status, or None when it had already ended. Safe inside a signal handler that
+    interrupted ``process.wait()`` (which holds the Popen's lock): it waits with ``os.waitpid``."""
+    if process is None or process.returncode is not None:
         return None
-    process.send_signal(signal.SIGUSR2)
     try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
+        os.kill(process.pid, signal.SIGUSR2)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, status = os.waitpid(process.pid, os.WNOHANG)
+        except ChildProcessError:  # already reaped
+            return None
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return process.returncode
+        if time.monotonic() > deadline:
+            os.kill(process.pid, signal.SIGKILL)
+        time.sleep(0.05)

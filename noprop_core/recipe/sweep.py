@@ -9,6 +9,10 @@
     objective = "validation_accuracy"        # a metrics.json key, maximised; never the test set
     pruner = "median"                        # "none", "median" or "successive_halving"
 
+    [launcher]                               # optional: workers on this machine or a Slurm cluster
+    name = "local"
+    workers = 2
+
     [space]
     "train.lr" = { type = "log_float", low = 1e-4, high = 1e-2 }
     "variant.eta" = { type = "float", low = 0.01, high = 1.0 }
@@ -102,6 +106,8 @@ class Sweep:
     pruner: str = attrs.field(default="none", validator=one_of(*PRUNERS))
     storage: str | None = None  # an SQLAlchemy URL (sqlite:///…, postgresql://…) or journal:PATH; default OUT/study.db
     sampler_seed: int = attrs.field(default=0, validator=at_least(0))
+    # where the trials run: a [launcher] table (docs/cluster.md); none: in the `noprop sweep` process
+    launcher: dict[str, Any] | None = None
 
 
 def _problems(sweep: Sweep, origin: str) -> list[str]:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from noprop_core.cli.context import Context
+from noprop_core.cli.launcher_options import add_launcher_arguments, launcher_from_arguments
 
 NAME = "sweep"
 HELP = "search a recipe's hyper-parameters (Optuna); each trial is a run folder"
@@ -15,6 +16,9 @@ HELP = "search a recipe's hyper-parameters (Optuna); each trial is a run folder"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sweep", type=Path, metavar="SWEEP", help="sweep file (TOML; see docs/sweeps.md)")
     parser.add_argument("--out", type=Path, help="sweep folder (default: runs/sweep-<name>/); run again to continue")
+    add_launcher_arguments(parser, "run the trials in workers of this launcher (default: the sweep file's "
+                                   "[launcher], else in this process)")  # fmt: skip
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of a launcher's workers
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
@@ -26,7 +30,10 @@ def execute(args: argparse.Namespace, context: Context) -> int:
 
         raise NopropError(f"{args.sweep}: no such sweep file")
     result = run_sweep(args.sweep, context.registry, out=args.out, notify=lambda text: print(text, file=sys.stderr),
-                       progress=lambda: make_progress(context.console))  # fmt: skip
+                       progress=lambda: make_progress(context.console), worker=args.worker,
+                       launcher=launcher_from_arguments(args, context))  # fmt: skip
+    if args.worker:
+        return 0
     best = result.summary["best"]
     states = ", ".join(f"{count} {state}" for state, count in result.summary["states"].items() if count)
     context.console.print(f"{result.out}: {len(result.summary['trials'])} trials ({states})")

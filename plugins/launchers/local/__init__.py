@@ -45,8 +45,7 @@ def visible_gpus() -> list[str]:
 
 
 class LocalLauncher(Launcher):
-    def __init__(self, config: LocalLauncherConfig) -> None:
-        self.config = config
+    config: LocalLauncherConfig
 
     def describe(self) -> str:
         share = f"{self.config.gpus_per_job} GPU(s) each" if self.config.gpus_per_job else "sharing the CPUs"

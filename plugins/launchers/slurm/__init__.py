@@ -80,8 +80,7 @@ class NopropJob:
 
 
 class SlurmLauncher(Launcher):
-    def __init__(self, config: SlurmLauncherConfig) -> None:
-        self.config = config
+    config: SlurmLauncherConfig
 
     def describe(self) -> str:
         where = "submitit's local executor" if self.config.executor == "local" else \
