@@ -59,23 +59,30 @@ def paper(session: nox.Session) -> None:
     evaluated with the recipe's inference runs (the paper recipes: 5), pooled into mean ± standard error.
     Running the session again keeps finished seeds and resumes interrupted ones. Options after
     `--`: --match GLOB (recipe stems, repeatable; default: every mnist/cifar recipe),
-    --seeds N [N ...] (default 0 1 2), --out DIR (default runs/paper).
+    --seeds N [N ...] (default 0 1 2), --out DIR (default runs/paper), --launcher NAME|FILE and
+    --launcher-set KEY=VALUE: every recipe's seeds as the jobs of one launch (e.g. a Slurm array
+    job, one GPU per seed: docs/cluster.md) instead of one recipe after another here.
     """
     parser = argparse.ArgumentParser(prog="nox -s paper --")
     parser.add_argument("--match", action="append", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("runs/paper"))
+    parser.add_argument("--launcher")
+    parser.add_argument("--launcher-set", action="append", default=[])
     options = parser.parse_args(session.posargs)
     patterns = options.match or ["mnist_*", "cifar10_*", "cifar100_*"]
     chosen = [stem for stem in RECIPES if any(fnmatch.fnmatch(stem, p) for p in patterns)]
     if not chosen:
         session.error(f"no recipe matches {patterns}")
     seeds = ["--seeds", *map(str, options.seeds)]  # every recipe as a seed group: rerunning keeps finished seeds
-    groups = []
-    for stem in chosen:
-        group = options.out / stem
-        session.run("noprop", "run", f"recipes/{stem}.toml", *seeds, "--out", str(group))
-        groups.append(str(group))
+    groups = [str(options.out / stem) for stem in chosen]
+    if options.launcher or options.launcher_set:
+        launcher = ["--launcher", options.launcher or "local", *(f"--launcher-set={s}" for s in options.launcher_set)]
+        session.run("noprop", "run", *(f"recipes/{stem}.toml" for stem in chosen), *seeds, "--out", str(options.out),
+                    *launcher)  # one launch: every recipe's seeds at once, each into runs/paper/<recipe>/
+    else:
+        for stem, group in zip(chosen, groups):
+            session.run("noprop", "run", f"recipes/{stem}.toml", *seeds, "--out", group)
     report = session.run("noprop", "report", "--markdown", *groups, silent=True)
     (options.out / "report.md").write_text(report)
     session.log(f"report: {options.out / 'report.md'}")
