@@ -78,8 +78,9 @@ def paper(session: nox.Session) -> None:
     groups = [str(options.out / stem) for stem in chosen]
     if options.launcher or options.launcher_set:
         launcher = ["--launcher", options.launcher or "local", *(f"--launcher-set={s}" for s in options.launcher_set)]
-        session.run("noprop", "run", *(f"recipes/{stem}.toml" for stem in chosen), *seeds, "--out", str(options.out),
-                    *launcher)  # one launch: every recipe's seeds at once, each into runs/paper/<recipe>/
+        session.run(
+            "noprop", "run", *(f"recipes/{stem}.toml" for stem in chosen), *seeds, "--out", str(options.out), *launcher
+        )  # one launch: every recipe's seeds at once, each into runs/paper/<recipe>/
     else:
         for stem, group in zip(chosen, groups):
             session.run("noprop", "run", f"recipes/{stem}.toml", *seeds, "--out", group)

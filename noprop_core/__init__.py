@@ -23,8 +23,18 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _PUBLIC: dict[str, str] = {
     # errors a plugin may raise: one line for the user, exit status 2
-    **dict.fromkeys(("NopropError", "RecipeError", "PluginError", "DataUnavailable", "RunInterrupted", "RunPreempted",
-                      "REQUEUE_EXIT_CODE"), "errors"),
+    **dict.fromkeys(
+        (
+            "NopropError",
+            "RecipeError",
+            "PluginError",
+            "DataUnavailable",
+            "RunInterrupted",
+            "RunPreempted",
+            "REQUEUE_EXIT_CODE",
+        ),
+        "errors",
+    ),
     # registering plugins
     "hookimpl": "plugin.hookspecs",
     **dict.fromkeys(
@@ -149,11 +159,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from noprop_core.engine.data import standardized_splits as standardized_splits
     from noprop_core.engine.inference import TrainedModel as TrainedModel
     from noprop_core.engine.inference import load_model as load_model
+    from noprop_core.errors import REQUEUE_EXIT_CODE as REQUEUE_EXIT_CODE
     from noprop_core.errors import DataUnavailable as DataUnavailable
     from noprop_core.errors import NopropError as NopropError
     from noprop_core.errors import PluginError as PluginError
     from noprop_core.errors import RecipeError as RecipeError
-    from noprop_core.errors import REQUEUE_EXIT_CODE as REQUEUE_EXIT_CODE
     from noprop_core.errors import RunInterrupted as RunInterrupted
     from noprop_core.errors import RunPreempted as RunPreempted
     from noprop_core.model.block_units import BlockPerUnitVariant as BlockPerUnitVariant
@@ -196,13 +206,13 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers
     from noprop_core.plugin.config import greater_than as greater_than
     from noprop_core.plugin.config import one_of as one_of
     from noprop_core.plugin.hookspecs import hookimpl as hookimpl
-    from noprop_core.plugin.manager import load_registry as load_registry
-    from noprop_core.plugin.registry import Registry as Registry
     from noprop_core.plugin.launcher import Job as Job
     from noprop_core.plugin.launcher import JobOutcome as JobOutcome
     from noprop_core.plugin.launcher import Launcher as Launcher
     from noprop_core.plugin.launcher import run_job as run_job
     from noprop_core.plugin.launcher import stop_for_requeue as stop_for_requeue
+    from noprop_core.plugin.manager import load_registry as load_registry
+    from noprop_core.plugin.registry import Registry as Registry
     from noprop_core.plugin.tracker import Tracker as Tracker
     from noprop_core.speed.stacked import StackedBlocks as StackedBlocks
 

@@ -156,7 +156,7 @@ def test_every_package_folder_is_installed():
 # other is the core naming a plugin: plugins declare what the core needs (``paper_label``,
 # ``display_name``, ``records_nothing``, the kinds table's defaults) instead.
 PLUGIN_NAME_LITERALS_ALLOWED = {
-    "noprop_core/plugin/kinds.py": {"softmax", "aim"},  # the kinds table: the default plugin of a section
+    "noprop_core/plugin/kinds.py": {"softmax", "aim", "local"},  # the kinds table: the default plugin of a section
     "noprop_core/testing.py": {"cnn", "learned", "cosine", "softmax", "dt", "ct"},  # the kit's parts; ids
     "noprop_core/engine/paper.py": {"prototype"},  # the paper's own name of its embedding
     "noprop_core/engine/trainer.py": {"cosine"},  # train.lr_schedule

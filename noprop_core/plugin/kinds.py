@@ -146,8 +146,15 @@ KINDS: tuple[PluginKind, ...] = (
     PluginKind("head", "noprop_register_heads", HeadConfig, ("model", "head"), HeadFactory, default="softmax"),
     PluginKind("dataset", "noprop_register_datasets", DatasetConfig, ("data",), DatasetFactory),
     PluginKind("tracker", "noprop_register_trackers", TrackerConfig, ("tracker",), TrackerFactory, default="aim"),
-    PluginKind("launcher", "noprop_register_launchers", LauncherConfig, ("launcher",), LauncherFactory,
-               default="local", in_recipe=False),  # fmt: skip
+    PluginKind(
+        "launcher",
+        "noprop_register_launchers",
+        LauncherConfig,
+        ("launcher",),
+        LauncherFactory,
+        default="local",
+        in_recipe=False,
+    ),  # fmt: skip
 )
 RECIPE_KINDS: tuple[PluginKind, ...] = tuple(kind for kind in KINDS if kind.in_recipe)
 BY_NAME: dict[str, PluginKind] = {kind.name: kind for kind in KINDS}

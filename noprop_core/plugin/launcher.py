@@ -18,7 +18,6 @@ from pathlib import Path
 
 import attrs
 
-from noprop_core.errors import REQUEUE_EXIT_CODE
 from noprop_core.plugin.config import LauncherConfig
 
 Notify = Callable[[str], None]

@@ -22,11 +22,18 @@ def cli(*args) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--seeds", "0", "--launcher", "lokal"], "--launcher: launcher.name: unknown launcher 'lokal' (available: local, slurm)"),
-        (["--seeds", "0", "--launcher", "local", "--launcher-set", "wrkers=2"],
-         "--launcher: launcher.wrkers: unknown key (allowed here: gpus_per_job, max_requeues, name, workers)"),
-        (["--seeds", "0", "--launcher", "slurm", "--launcher-set", "time_minutes=0"],
-         "--launcher: launcher.time_minutes: expected a number >= 1, got 0"),
+        (
+            ["--seeds", "0", "--launcher", "lokal"],
+            "--launcher: launcher.name: unknown launcher 'lokal' (available: local, slurm)",
+        ),
+        (
+            ["--seeds", "0", "--launcher", "local", "--launcher-set", "wrkers=2"],
+            "--launcher: launcher.wrkers: unknown key (allowed here: gpus_per_job, max_requeues, name, workers)",
+        ),
+        (
+            ["--seeds", "0", "--launcher", "slurm", "--launcher-set", "time_minutes=0"],
+            "--launcher: launcher.time_minutes: expected a number >= 1, got 0",
+        ),
         (["--launcher", "local"], "--launcher: sends a seed group's seeds as jobs; give --seeds N [N ...]"),
         (["digits_fm", "--seeds", "0"], "2 recipes: give them --seeds N [N ...] and --out DIR"),
     ],

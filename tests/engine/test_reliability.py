@@ -17,8 +17,8 @@ import torch
 from conftest import REPO
 from helpers import NOPROP, deterministic_history, digits_trainer
 from noprop_core.engine import run_directory
-from noprop_core.errors import REQUEUE_EXIT_CODE
 from noprop_core.engine.trainer import NonFiniteLoss
+from noprop_core.errors import REQUEUE_EXIT_CODE
 from noprop_core.plugin.config import BackboneConfig
 from noprop_core.plugin.hookspecs import hookimpl
 from noprop_core.plugin.manager import load_registry

@@ -16,7 +16,6 @@ import warnings
 
 import optuna
 import pytest
-
 from launch_helpers import SEED_RUN, noprop_process, outcome, parent_of, start, wait_for
 from slurm_cluster import OneNodeSlurm
 

@@ -72,7 +72,9 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         _summary(context.console, run_dir, metrics)
         return 0
     if launcher is not None and args.seeds is None:
-        raise NopropError("--launcher: sends a seed group's seeds as jobs; give --seeds N [N ...] (one seed: --seeds N)")
+        raise NopropError(
+            "--launcher: sends a seed group's seeds as jobs; give --seeds N [N ...] (one seed: --seeds N)"
+        )
     if args.seed is not None and args.seeds is not None:
         raise NopropError("--seed, --seeds: give one (--seed N trains one model, --seeds N [N ...] one per seed)")
     overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])

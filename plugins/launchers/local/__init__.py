@@ -60,7 +60,7 @@ class LocalLauncher(Launcher):
                 raise NopropError(f"launcher.gpus_per_job: {workers} worker(s) × {self.config.gpus_per_job} GPU(s) "
                                   f"need {self.config.gpus_per_job * workers}, this machine shows {len(gpus)}")  # fmt: skip
             for worker in range(workers):
-                devices.put(gpus[worker * self.config.gpus_per_job:(worker + 1) * self.config.gpus_per_job])
+                devices.put(gpus[worker * self.config.gpus_per_job : (worker + 1) * self.config.gpus_per_job])
 
         def run(job: Job) -> JobOutcome:
             extra = {JOBS_ENV: str(workers)}

@@ -93,10 +93,10 @@ class SlurmLauncher(Launcher):
 
         config = self.config
         if config.executor == "local":
-            executor = submitit.LocalExecutor(folder=folder / "%j", max_num_timeout=config.max_requeues)
-            executor.update_parameters(timeout_min=config.time_minutes, gpus_per_node=config.gpus_per_job,
-                                       tasks_per_node=1, nodes=1, signal_delay_s=config.signal_delay_s)  # fmt: skip
-            return executor
+            local = submitit.LocalExecutor(folder=folder / "%j", max_num_timeout=config.max_requeues)
+            local.update_parameters(timeout_min=config.time_minutes, gpus_per_node=config.gpus_per_job,
+                                    tasks_per_node=1, nodes=1, signal_delay_s=config.signal_delay_s)  # fmt: skip
+            return local
         try:
             executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=config.max_requeues)
         except RuntimeError as exc:

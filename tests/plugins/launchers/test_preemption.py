@@ -9,7 +9,6 @@ import os
 import signal
 
 import pytest
-
 from launch_helpers import SEED_RUN, noprop_process, outcome, parent_of, start, wait_for
 
 pytestmark = pytest.mark.slow
