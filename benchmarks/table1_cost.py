@@ -18,6 +18,10 @@ CUDA graph) is what is timed.
 
     python benchmarks/table1_cost.py                       # the table, every row
     python benchmarks/table1_cost.py --match "mnist_*" --json
+    python benchmarks/table1_cost.py --from table.txt --devices 8 39   # a saved table on N devices
+
+``--devices N``: the protocol's wall time on N devices working at once, one seed a job (what
+``noprop run … --seeds 0 1 2 --launcher slurm`` sends), the longest jobs first.
 """
 
 from __future__ import annotations
@@ -114,6 +118,33 @@ def measure(stem: str, dataset: str, registry, batches: int, eval_examples: int,
     }
 
 
+def makespan(durations: list[float], devices: int) -> float:
+    """Wall time of jobs on ``devices`` at once, longest first, each to the device free first."""
+    loads = [0.0] * devices
+    for duration in sorted(durations, reverse=True):
+        loads[loads.index(min(loads))] += duration
+    return max(loads)
+
+
+def seed_jobs(results: list[dict]) -> list[float]:
+    """Each row's seeds as jobs of equal length."""
+    return [r["protocol_seconds"] / SEEDS for r in results for _ in range(SEEDS)]
+
+
+def read_saved(path: Path) -> list[dict]:
+    """Rows of a saved run of this script: its --json output or its printed table."""
+    text = path.read_text()
+    if text.lstrip().startswith("{"):
+        return json.loads(text)["rows"]
+    rows = []
+    for line in text.splitlines()[2:]:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] != "total":
+            value, unit = float(parts[-2].replace(",", "")), parts[-1]
+            rows.append({"recipe": parts[0], "protocol_seconds": value * (3600 if unit == "h" else 60)})
+    return rows
+
+
 def hours(seconds: float) -> str:
     return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.1f} min"
 
@@ -125,7 +156,16 @@ def main() -> None:
     parser.add_argument("--eval-examples", type=int, default=128, help="images timed through inference")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--devices", type=int, nargs="+", default=[], metavar="N",
+                        help="also the protocol's wall time on N devices at once, one seed a job")  # fmt: skip
+    parser.add_argument("--from", dest="saved", type=Path, help="a saved table or --json output instead of timing")
     options = parser.parse_args()
+    if options.saved is not None:
+        results = read_saved(options.saved)
+        print(f"{len(results)} rows, {len(results) * SEEDS} seed jobs, {hours(sum(seed_jobs(results)))} in all "
+              f"(from {options.saved})")  # fmt: skip
+        print_devices(results, options.devices)
+        return
     registry = load_registry()
     chosen = [row for row in rows() if not options.match or any(fnmatch.fnmatch(row[0], p) for p in options.match)]
     results = []
@@ -148,6 +188,14 @@ def main() -> None:
         print(f"{r['recipe']:<26} {path:<22} {r['epochs']:>6} {r['epoch_seconds']:>9.1f}s "
               f"{hours(r['evaluation_seconds']):>11} {hours(r['protocol_seconds']):>11}")  # fmt: skip
     print(f"{'total':<26} {'':<22} {'':>6} {'':>10} {'':>11} {hours(total):>11}")
+    print_devices(results, options.devices)
+
+
+def print_devices(results: list[dict], devices: list[int]) -> None:
+    jobs = seed_jobs(results)
+    for count in devices:
+        print(f"on {count} device(s) at once, one seed a job: {hours(makespan(jobs, count))} "
+              f"(the longest seed alone: {hours(max(jobs))})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -136,3 +136,21 @@ def test_compare_benchmark_tabulates_and_plots_a_plan(tmp_path):
     assert row["test"]["n"] == 4 and len(row["epochs_to_target"]) == 2 and len(row["image_accuracy_last"]) == 2
     assert set(row["curve"]) == {"1", "2"} and (out / "accuracy.png").stat().st_size > 10_000
     assert "| dt |" in (out / "summary.md").read_text()
+
+
+def test_the_protocol_on_n_devices_puts_the_longest_seeds_first(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("table1_cost", REPO / "benchmarks" / "table1_cost.py")
+    cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cost)
+    assert cost.makespan([5, 4, 3, 3, 3], 2) == 10  # longest first: 5+3 | 4+3+3 (the optimum, 9, is not LPT's)
+    assert cost.makespan([1] * 6, 3) == 2 and cost.makespan([7, 1], 5) == 7
+    saved = tmp_path / "table.txt"
+    saved.write_text("Table 1 protocol cost on cpu\nrecipe path epochs epoch evaluation protocol\n"
+                     "mnist_dt sequential 100 621.5s 2.0 h 57.8 h\nmnist_adjoint simultaneous 2 2199.1s 10.2 min 4.2 h\n"
+                     "cifar10_ct simultaneous, fused 500 62.7s 14.7 h 30.0 min\ntotal 62.5 h\n")  # fmt: skip
+    rows = cost.read_saved(saved)
+    assert [(r["recipe"], round(r["protocol_seconds"])) for r in rows] == [
+        ("mnist_dt", 208080), ("mnist_adjoint", 15120), ("cifar10_ct", 1800)]  # fmt: skip
+    assert cost.seed_jobs(rows)[:3] == [208080 / 3] * 3
