@@ -168,3 +168,42 @@ def test_an_epoch_callback_stops_a_run_with_its_checkpoint(tmp_path):
                      on_epoch=lambda record: seen.append(record["epoch"]) or record["epoch"] == 2)  # fmt: skip
     assert seen == [1, 2] and (tmp_path / "run" / "checkpoint.pt").is_file()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_completed"] == 2
+
+
+def test_asks_past_the_budget_give_way_in_the_order_of_their_numbers():
+    import optuna
+
+    from noprop_core.engine.sweep import SURPLUS, counted, surplus
+
+    study = optuna.create_study(direction="maximize")
+    first, second, third = study.ask(), study.ask(), study.ask()  # three workers asking at once, budget 2
+    assert [surplus(study, trial, 2) for trial in (first, second, third)] == [False, False, True]
+    third.set_user_attr(SURPLUS, True)
+    study.tell(third, state=optuna.trial.TrialState.FAIL)
+    assert counted(study) == 2
+
+
+@pytest.mark.slow
+def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path):
+    slow = '["data.validation=287", "train.epochs=4", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
+    path = sweep_file(tmp_path, 'trials = 2\n\n[launcher]\nname = "local"\nworkers = 1', fast=slow)
+    out = tmp_path / "out"
+    sweep = subprocess.Popen([NOPROP, "sweep", str(path), "--out", str(out)], env=env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (out / "trial-0" / "checkpoint.pt").is_file():  # trial 0 has trained an epoch
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    from launch_helpers import noprop_process
+
+    os.kill(noprop_process(out.absolute()), signal.SIGUSR2)  # the worker: what Slurm sends before a time limit
+    _, stderr = sweep.communicate(timeout=600)
+    assert sweep.returncode == 0, stderr[-2000:]
+    assert "worker-0: preempted with a checkpoint; started again" in stderr
+    assert "its parameters are queued again (trial-0)" in (out / "worker-0.log").read_text()
+    summary = json.loads((out / "sweep.json").read_text())
+    assert [t["state"] for t in summary["trials"]] == ["complete"] * 2
+    folders = [t["run_dir"] for t in summary["trials"]]  # the retry of trial 0 is a new trial in trial-0/
+    assert len(set(folders)) == 2 and "trial-0" in folders
+    resumed = json.loads((out / "trial-0" / "metrics.json").read_text())
+    assert resumed["epochs_completed"] == 4 and len(resumed["history"]) == 4  # resumed, not restarted
