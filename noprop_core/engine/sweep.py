@@ -124,12 +124,24 @@ def open_study(sweep: Sweep, sweep_path: Path, out: Path) -> optuna.Study:
     raise AssertionError("unreachable")
 
 
-def sampler_for(sweep: Sweep) -> optuna.samplers.BaseSampler:
+def sampler_for(sweep: Sweep, trial_number: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler that draws trial ``trial_number``'s parameters, seeded by it: workers sharing
+    the study draw different values (one seed for all drew the same ones in every worker), and a
+    sweep run again draws what it drew before."""
     import optuna
 
+    seed = sweep.sampler_seed + trial_number
     if sweep.method in ("grid", "random"):  # a grid's points are queued in the study (``queue_grid``)
-        return optuna.samplers.RandomSampler(seed=sweep.sampler_seed)
-    return optuna.samplers.TPESampler(seed=sweep.sampler_seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def ask(study: optuna.Study, sweep: Sweep) -> tuple[optuna.Trial, dict[str, Any]]:
+    """The study's next trial and its parameters. Values are drawn when suggested, so the
+    sampler seeded by the trial's number, set after the ask, is the one that draws them."""
+    trial = study.ask()
+    study.sampler = sampler_for(sweep, trial.number)
+    return trial, {key: suggest(trial, key, parameter) for key, parameter in sweep.space.items()}
 
 
 def queue_grid(study: optuna.Study, sweep: Sweep) -> None:
@@ -248,14 +260,13 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
     if launcher is not None:
         _launch_workers(launcher, sweep_path, out, notify)
     while launcher is None and counted(study) < budget:
-        trial = study.ask()
+        trial, params = ask(study, sweep)
         if surplus(study, trial, budget):
             trial.set_user_attr(SURPLUS, True)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             break
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-        params = {key: suggest(trial, key, parameter) for key, parameter in sweep.space.items()}
         folder = out / trial.user_attrs.get("folder", f"trial-{trial.number}")  # a queued retry keeps its folder
         trial.set_user_attr("folder", folder.name)
         notify(f"trial {trial.number}: {', '.join(f'{k} = {v}' for k, v in params.items())}")

@@ -154,6 +154,8 @@ def test_two_workers_share_one_study_and_run_no_trial_twice(tmp_path):
     started = [line for err in errors for line in err.splitlines() if line.startswith("trial ") and "=" in line]
     numbers = [line.split(":")[0] for line in started]
     assert len(numbers) == len(set(numbers)) >= 3  # every trial started by one worker only
+    values = [line.split(": ", 1)[1] for line in started]
+    assert len(values) == len(set(values))  # and with values of its own
     folders = sorted(p.name for p in out.glob("trial-*"))
     assert len(folders) == len(numbers)
     for folder in folders:
@@ -207,3 +209,24 @@ def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path
     assert len(set(folders)) == 2 and "trial-0" in folders
     resumed = json.loads((out / "trial-0" / "metrics.json").read_text())
     assert resumed["epochs_completed"] == 4 and len(resumed["history"]) == 4  # resumed, not restarted
+
+
+def test_workers_sharing_a_study_draw_different_values_and_a_rerun_draws_the_same(tmp_path):
+    import optuna
+
+    from noprop_core.engine.sweep import ask, sampler_for
+    from noprop_core.recipe.sweep import load_sweep
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sweep = load_sweep(sweep_file(tmp_path, 'method = "tpe"'))
+
+    def worker(storage: str) -> optuna.Study:  # each worker process loads the study with its own sampler
+        return optuna.create_study(study_name="s", storage=storage, direction="maximize",
+                                   sampler=sampler_for(sweep), load_if_exists=True)  # fmt: skip
+
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = worker(shared), worker(shared)
+    drawn = [ask(study, sweep)[1] for study in (first, second, first, second)]
+    assert len({json.dumps(params, sort_keys=True) for params in drawn}) == 4  # one seed for all drew pairs
+    again = worker(f"sqlite:///{tmp_path / 'again.db'}")
+    assert [ask(again, sweep)[1] for _ in range(4)] == drawn  # the same draws, trial by trial
