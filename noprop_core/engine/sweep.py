@@ -11,7 +11,12 @@ goes on. A worker killed mid-trial leaves its trial RUNNING in the study; the ne
 the same machine that finds the trial's process gone marks it failed ("interrupted"), and the
 trial's parameters are tried again, its run folder resumed from its checkpoint — so no finished
 trial is lost or repeated. (A trial left RUNNING by a dead worker of another machine stays so;
-``noprop report OUT`` shows it.)
+``noprop report OUT`` shows it.) A worker stopped by a signal (Ctrl-C, a preemption) queues its
+trial again itself before it exits.
+
+With a launcher (the sweep file's ``[launcher]`` or ``--launcher``) this process starts
+``workers`` jobs of ``noprop sweep SWEEP --out OUT --worker`` on the study — child processes or
+a Slurm array job — and writes the summary once they are done.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ if TYPE_CHECKING:
     import optuna
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.api import Run, SeedGroup, train
+from noprop_core.engine.api import Run, SeedGroup, resume, train
 from noprop_core.engine.experiment import load_splits
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.launcher import Job, Launcher
@@ -355,8 +360,6 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, recipe_pa
 
 def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str], folder: Path, seeds: list[int],
                      on_epoch: Callable[[dict[str, Any]], bool] | None, progress: bool) -> Run | SeedGroup:  # fmt: skip
-    from noprop_core.engine import api
-
     if len(seeds) > 1:
         return train(
             recipe_path,
@@ -368,7 +371,7 @@ def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str]
             on_epoch=on_epoch,
         )  # fmt: skip  (the seed group's name, the folder's, groups it in Aim)
     if (folder / run_directory.CHECKPOINT).is_file():  # an interrupted trial, tried again
-        return api.resume(folder, registry=registry, progress=progress, on_epoch=on_epoch)
+        return resume(folder, registry=registry, progress=progress, on_epoch=on_epoch)
     if folder.exists():  # started, but gone before its first checkpoint
         shutil.rmtree(folder)
     return train(
