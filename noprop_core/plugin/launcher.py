@@ -76,9 +76,6 @@ class Launcher:
         return type(self).__name__
 
 
-FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
-
-
 def run_job(job: Job, environment: Mapping[str, str] | None = None,
             started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> int:  # fmt: skip
     """Run the job's command once, appending to its log; returns its exit status. ``started`` is
