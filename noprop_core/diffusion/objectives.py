@@ -18,10 +18,14 @@ def convex_denoise(logits: Tensor, embedding_weight: Tensor) -> Tensor:
     return logits.softmax(-1) @ embedding_weight
 
 
-def noise_output_dim(form: str, num_classes: int, dim: int) -> int:
-    """How many values a noise-target block returns: d (``free``) or m + d (``posterior``)."""
+def _check_noise_form(form: str) -> None:
     if form not in NOISE_FORMS:
         raise ValueError(f"unknown noise form {form!r}; expected one of {NOISE_FORMS}")
+
+
+def noise_output_dim(form: str, num_classes: int, dim: int) -> int:
+    """How many values a noise-target block returns: d (``free``) or m + d (``posterior``)."""
+    _check_noise_form(form)
     return dim if form == "free" else num_classes + dim
 
 
@@ -33,10 +37,9 @@ def predicted_noise(output: Tensor, z: Tensor, embedding_weight: Tensor, alpha_b
       ε̂ = (z − √ᾱ softmax(logits) · W_Embed) / √(1 − ᾱ) + r̂ — the form E[ε | z] has when the
       logits are the class posterior (u_y lies among W's rows), so r̂ = 0 is the embedding target
       and ε̂ still reaches every direction of ℝ^d (through z and r̂)."""
+    _check_noise_form(form)
     if form == "free":
         return output
-    if form != "posterior":
-        raise ValueError(f"unknown noise form {form!r}; expected one of {NOISE_FORMS}")
     classes = embedding_weight.shape[0]
     logits, residual = output[..., :classes], output[..., classes:]
     return noise_from_embedding(z, convex_denoise(logits, embedding_weight), alpha_bar) + residual

@@ -200,7 +200,7 @@ def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, r
     def resume_one(directory: Path) -> None:
         session.resume(directory, registry, progress=_progress(progress), on_epoch=on_epoch)
 
-    group_dir, protocol = run_seed_group(recipe_path, loaded, registry, seeds=seeds, overrides=overrides, out=out,
+    group_dir, protocol = run_seed_group(recipe_path, loaded, seeds=seeds, overrides=overrides, out=out,
                                          train_fresh=train_fresh, resume_one=resume_one, notify=notify)  # fmt: skip
     return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
 

@@ -28,7 +28,6 @@ from noprop_core.engine.paper import paper_reference
 from noprop_core.engine.protocol import agrees, spread
 from noprop_core.errors import NopropError
 from noprop_core.plugin.launcher import Job, Launcher
-from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
 
 PROTOCOL = "protocol.json"
@@ -100,7 +99,6 @@ def conclude_seed_group(plan: GroupPlan, started: float) -> tuple[Path, dict[str
 def run_seed_group(
     recipe_path: Path,
     recipe: Recipe,
-    registry: Registry,
     *,
     seeds: list[int],
     overrides: list[str],

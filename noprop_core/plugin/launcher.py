@@ -80,11 +80,12 @@ def run_job(job: Job, environment: Mapping[str, str] | None = None,
             started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> int:  # fmt: skip
     """Run the job's command once, appending to its log; returns its exit status. ``started`` is
     told the child process (to forward signals to it)."""
+    command = job.command()
     job.log.parent.mkdir(parents=True, exist_ok=True)
     with job.log.open("ab") as log:
-        log.write(f"$ {' '.join(job.command()[1:])}\n".encode())
+        log.write(f"$ {' '.join(command[1:])}\n".encode())
         log.flush()
-        process = subprocess.Popen(job.command(), stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    env=dict(environment) if environment is not None else None)  # fmt: skip
         if started is not None:
             started(process)

@@ -66,8 +66,11 @@ class NopropJob:
 
     def __call__(self) -> int:
         code = run_job(self.job, {**os.environ, **self.environment}, started=self._started)
-        if code == REQUEUE_EXIT_CODE:  # the signal reached the command first: submitit's handler requeues
-            time.sleep(300)
+        if code == REQUEUE_EXIT_CODE:
+            # Slurm signals every process of the job at once, and the command takes at least a step to stop:
+            # submitit's handler has nearly always run by now. Should its signal still be on the way, wait for
+            # it (the handler requeues and exits); a command stopped by a signal sent to it alone fails below.
+            time.sleep(60)
         if code != 0:
             raise NopropError(JobOutcome(self.job, code).error())
         return code
