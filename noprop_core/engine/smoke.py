@@ -24,7 +24,7 @@ from noprop_core.engine.stand_in import STAND_IN_TEST_EXAMPLES
 from noprop_core.recipe.schema import Recipe
 
 SMOKE_BATCHES = 2
-SMOKE_BATCH_SIZE = 32
+SMOKE_BATCH_SIZE = 16
 SMOKE_STEPS = 10
 SMOKE_EVAL_EXAMPLES = STAND_IN_TEST_EXAMPLES
 

@@ -14,7 +14,7 @@ from noprop_core.model.splits import TensorSplits
 # Enough for a smoke run: its training pass stops after a few minibatches and it evaluates on
 # the first few test examples (noprop_core.engine.smoke).
 STAND_IN_TRAIN_EXAMPLES = 64
-STAND_IN_TEST_EXAMPLES = 64
+STAND_IN_TEST_EXAMPLES = 32
 
 
 def stand_in_splits(name: str, image_shape: tuple[int, int, int], num_classes: int) -> TensorSplits:

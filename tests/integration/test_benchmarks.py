@@ -71,7 +71,7 @@ def test_cli_startup_benchmark_reports_times_and_no_heavy_imports():
 def test_under_load_benchmark_runs_both_policies_and_stops_its_spinners():
     from pathlib import Path
 
-    quick = ["train.max_batches=3", "eval.test_subset=64", "eval.train_subset=64", "eval.inference_runs=1"]
+    quick = ["train.max_batches=1", "eval.test_subset=32", "eval.train_subset=32", "eval.inference_runs=1"]
     numbers = run_json("benchmarks/under_load.py", "--loads", "0", "1", "--epochs", "1", *[f"--set={o}" for o in quick])
     assert numbers["overrides"] == quick
     assert set(numbers["seconds"]) == {"0", "1"} and set(numbers["seconds"]["1"]) == {"auto", "torch"}
