@@ -37,7 +37,7 @@ def test_two_runs_into_one_folder_one_runs_the_other_exits_2_at_once(tmp_path):
     env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
     first = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=1000", "--set", "seed=1", "--out", str(out)],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists():  # the first run is training
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
         time.sleep(0.02)
