@@ -35,21 +35,27 @@ def noprop(*args: str, umask: int | None = None, **env: str) -> subprocess.Compl
 def test_two_runs_into_one_folder_one_runs_the_other_exits_2_at_once(tmp_path):
     out = tmp_path / "shared"
     env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    first = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=1000", "--set", "seed=1", "--out", str(out)],
-                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (out / "checkpoint.pt").exists():  # the first run is training
-        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
-        time.sleep(0.02)
-    second = noprop("run", *SMALL, "--set", "train.epochs=1", "--set", "seed=2", "--out", str(out))
-    assert second.returncode == 2, second.stderr
-    # One line and nothing else: the second run trained nothing and did not wait for the first, which still runs
-    # (a thousand epochs; ordering, not a clock, so a loaded machine cannot make this flaky).
-    assert second.stderr.strip() == (f"noprop: error: {out}: in use by process {first.pid}; wait for it to end or "
-                                     "choose another directory (wanted it for a new run)")  # fmt: skip
-    assert first.poll() is None
-    first.send_signal(signal.SIGUSR2)  # stop it with a checkpoint rather than wait for its thousand epochs
-    assert first.wait(timeout=600) == REQUEUE_EXIT_CODE, first.communicate()
+    log = tmp_path / "first.log"  # a file, not a pipe: a thousand epochs of progress must never block the run
+    with log.open("w") as sink:
+        first = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=1000", "--set", "seed=1", "--out",
+                                  str(out)], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.pt").exists():  # the first run is training
+            assert first.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        second = noprop("run", *SMALL, "--set", "train.epochs=1", "--set", "seed=2", "--out", str(out))
+        assert second.returncode == 2, second.stderr
+        # One line and nothing else: the second run trained nothing and did not wait for the first, which still
+        # runs (a thousand epochs; ordering, not a clock, so a loaded machine cannot make this flaky).
+        assert second.stderr.strip() == (f"noprop: error: {out}: in use by process {first.pid}; wait for it to end or "
+                                         "choose another directory (wanted it for a new run)")  # fmt: skip
+        assert first.poll() is None
+        first.send_signal(signal.SIGUSR2)  # stop it with a checkpoint rather than wait for its thousand epochs
+        assert first.wait(timeout=600) == REQUEUE_EXIT_CODE, log.read_text()
+    finally:
+        first.kill()
+        first.wait()
     assert "seed = 1" in (out / "recipe.toml").read_text()
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
     assert checkpoint["recipe"]["seed"] == 1 and checkpoint["recipe"]["train"]["epochs"] == 1000
