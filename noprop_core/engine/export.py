@@ -88,7 +88,7 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
         save_model(model.variant, str(out), metadata=metadata)
         out.chmod(FILE_MODE)
         return {"path": out, "bytes": out.stat().st_size}
-    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # type: ignore[attr-defined]  # len(images): the batch is traced as dynamic
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # len(images): the batch is traced as dynamic
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     chain = ExportedChain(model).eval()
     example = torch.zeros(2, *model.image_shape)
