@@ -117,8 +117,8 @@ def test_a_trial_that_fails_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 @pytest.mark.slow
 def test_killed_mid_trial_the_same_command_loses_and_repeats_no_trial(tmp_path):
-    # Epochs of 8 batches: the kill lands while trial 1 still has 3 of its 4 epochs to go.
-    slow = '["data.validation=287", "train.epochs=4", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
+    # Epochs of 8 batches: the kill lands while trial 1 still has 2 of its 3 epochs to go.
+    slow = '["data.validation=287", "train.epochs=3", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
     path = sweep_file(tmp_path, fast=slow)
     out = tmp_path / "out"
     command = [NOPROP, "sweep", str(path), "--out", str(out)]
@@ -140,7 +140,7 @@ def test_killed_mid_trial_the_same_command_loses_and_repeats_no_trial(tmp_path):
     assert [t["state"] for t in summary["trials"]] == ["complete"] * 3
     assert json.loads((out / "trial-0" / "metrics.json").read_text()) == first  # finished: not run again
     resumed = json.loads((out / "trial-1" / "metrics.json").read_text())
-    assert resumed["epochs_completed"] == 4 and len(resumed["history"]) == 4  # resumed, not restarted
+    assert resumed["epochs_completed"] == 3 and len(resumed["history"]) == 3  # resumed, not restarted
 
 
 @pytest.mark.slow
@@ -187,7 +187,7 @@ def test_asks_past_the_budget_give_way_in_the_order_of_their_numbers():
 
 @pytest.mark.slow
 def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path):
-    slow = '["data.validation=287", "train.epochs=4", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
+    slow = '["data.validation=287", "train.epochs=3", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
     path = sweep_file(tmp_path, 'trials = 1\n\n[launcher]\nname = "local"\nworkers = 1', fast=slow)
     out = tmp_path / "out"
     sweep = subprocess.Popen([NOPROP, "sweep", str(path), "--out", str(out)], env=env(), stdout=subprocess.DEVNULL,
@@ -206,7 +206,7 @@ def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path
     summary = json.loads((out / "sweep.json").read_text())
     assert [(t["state"], t["run_dir"]) for t in summary["trials"]] == [("complete", "trial-0")]  # retried in place
     resumed = json.loads((out / "trial-0" / "metrics.json").read_text())
-    assert resumed["epochs_completed"] == 4 and len(resumed["history"]) == 4  # resumed, not restarted
+    assert resumed["epochs_completed"] == 3 and len(resumed["history"]) == 3  # resumed, not restarted
 
 
 def test_workers_sharing_a_study_draw_different_values_and_a_rerun_draws_the_same(tmp_path):
