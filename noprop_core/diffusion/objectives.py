@@ -37,9 +37,9 @@ def predicted_noise(output: Tensor, z: Tensor, embedding_weight: Tensor, alpha_b
       ε̂ = (z − √ᾱ softmax(logits) · W_Embed) / √(1 − ᾱ) + r̂ — the form E[ε | z] has when the
       logits are the class posterior (u_y lies among W's rows), so r̂ = 0 is the embedding target
       and ε̂ still reaches every direction of ℝ^d (through z and r̂)."""
-    _check_noise_form(form)
-    if form == "free":
+    if form == "free":  # called every training step: the common form returns before any check
         return output
+    _check_noise_form(form)
     classes = embedding_weight.shape[0]
     logits, residual = output[..., :classes], output[..., classes:]
     return noise_from_embedding(z, convex_denoise(logits, embedding_weight), alpha_bar) + residual
