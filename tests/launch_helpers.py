@@ -48,6 +48,12 @@ def parent_of(pid: int) -> int:
     return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def signal_pending(pid: int, signum: int) -> bool:
+    """Whether ``signum`` waits, undelivered, on process ``pid`` (one held by SIGSTOP)."""
+    status = dict(line.split(":\t", 1) for line in (Path("/proc") / str(pid) / "status").read_text().splitlines())
+    return any(int(status[field], 16) & (1 << (signum - 1)) for field in ("SigPnd", "ShdPnd"))
+
+
 def outcome(run_dir: Path) -> dict:
     """What must match between a preempted-then-requeued run and an uninterrupted one."""
     metrics = json.loads((run_dir / "metrics.json").read_text())

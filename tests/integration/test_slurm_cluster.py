@@ -16,7 +16,7 @@ import warnings
 
 import optuna
 import pytest
-from launch_helpers import SEED_RUN, noprop_process, outcome, parent_of, start, wait_for
+from launch_helpers import SEED_RUN, noprop_process, outcome, parent_of, signal_pending, start, wait_for
 from slurm_cluster import OneNodeSlurm
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,18 @@ def test_a_seed_preempted_by_slurm_is_requeued_and_resumes_exactly(cluster, tmp_
     wait_for(out / "seed-0" / "checkpoint.pt", process)  # an epoch done: the signal lands inside a later one
     if cluster is not None:
         job = cluster.run("squeue", "-h", "-o", "%i").stdout.split()[0]
-        assert cluster.run("scancel", "--signal=USR2", job).returncode == 0  # what Slurm sends before a limit
+        # Held still until Slurm's signal waits on it: a busy cluster's latency cannot let the run finish first.
+        noprop = noprop_process(out / "seed-0")
+        os.kill(noprop, signal.SIGSTOP)
+        try:
+            assert cluster.run("scancel", "--signal=USR2", job).returncode == 0  # what Slurm sends before a limit
+            for _ in range(600):
+                if signal_pending(noprop, signal.SIGUSR2):
+                    break
+                time.sleep(0.1)
+            assert signal_pending(noprop, signal.SIGUSR2), "Slurm's signal did not reach the noprop process"
+        finally:
+            os.kill(noprop, signal.SIGCONT)
         requeued = False
         for _ in range(120):  # Slurm holds a requeued job ~2 minutes (BeginTime): start it now instead
             if cluster.run("squeue", "-h", "-o", "%T", "-j", job).stdout.strip() == "PENDING":
