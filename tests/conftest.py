@@ -19,6 +19,15 @@ if TESTS_AIM_REPO:
     os.environ["NOPROP_AIM_REPO"] = TESTS_AIM_REPO
 
 from noprop_core.plugin.manager import load_registry  # noqa: E402
+from noprop_core.speed.threads import JOBS_ENV, usable_cpus  # noqa: E402
+
+# pytest-xdist's workers are noprop processes started together: their runs (in the worker and in
+# the `noprop` commands it starts) divide the CPUs among them through the thread policy, as `--jobs`
+# does, instead of each taking every CPU while the other worker computes too.
+XDIST_WORKERS = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+if XDIST_WORKERS.isdigit() and int(XDIST_WORKERS) > 1 and JOBS_ENV not in os.environ:
+    os.environ[JOBS_ENV] = XDIST_WORKERS
+    torch.set_num_threads(max(1, usable_cpus() // int(XDIST_WORKERS)))  # tests that compute outside a run
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "MNIST"
