@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from noprop_core import train
-from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.plugin.manager import load_registry
 from noprop_core.recipe.loading import load_recipe
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from noprop_core.engine.evaluation import peak_memory_bytes
-from noprop_core.engine.experiment import build_on_splits, resolve_device
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.evaluation import peak_memory_bytes
+from noprop_core.engine.training.experiment import build_on_splits, resolve_device
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.trainer import Trainer
 from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.model.splits import TensorSplits
 from noprop_core.plugin.manager import load_registry

@@ -1,7 +1,7 @@
 """S seeds trained together (stacked) against S seeds trained one after another, side by side.
 
 The fused NoProp-DT update (all T blocks in one pass) of S runs of one recipe, each on its own
-minibatch: ``stacked`` runs the S·T blocks as one computation (``noprop_core.engine.seed_stack``),
+minibatch: ``stacked`` runs the S·T blocks as one computation (``noprop_core.engine.training.seed_stack``),
 ``one by one`` runs each seed's fused update in turn. The two alternate within each repeat
 (median reported), on random images of the data set's shape. Goal on a GPU: 3 seeds stacked in
 ≤ 1.3× the time of one seed's step. On a CPU, which is compute-bound already, stacking saves
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from noprop_core.engine.experiment import build_on_splits, resolve_device
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.seed_stack import SeedStack
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.experiment import build_on_splits, resolve_device
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.seed_stack import SeedStack
+from noprop_core.engine.training.trainer import Trainer
 from noprop_core.model.splits import TensorSplits
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.tracker import Tracker

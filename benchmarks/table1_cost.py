@@ -36,11 +36,11 @@ from pathlib import Path
 
 import torch
 
-from noprop_core.engine.evaluation import accuracy
-from noprop_core.engine.experiment import build_on_splits, resolve_device
-from noprop_core.engine.paper import TABLE_1, paper_reference
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.evaluation import accuracy
+from noprop_core.engine.training.experiment import build_on_splits, resolve_device
+from noprop_core.engine.report.paper import TABLE_1, paper_reference
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.trainer import Trainer
 from noprop_core.model.splits import TensorSplits
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.tracker import Tracker

@@ -45,9 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from noprop_core.engine.experiment import Experiment
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.experiment import Experiment
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.trainer import Trainer
 from noprop_core.model.blocks import BlockSpec
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant, VariantParts

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from conftest import REPO
-from noprop_core.engine.experiment import build_experiment
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.experiment import build_experiment
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.trainer import Trainer
 from noprop_core.model.variant import VariantParts
 from noprop_core.plugin.tracker import Tracker
 from noprop_core.recipe.loading import load_recipe

@@ -158,14 +158,14 @@ def test_every_package_folder_is_installed():
 PLUGIN_NAME_LITERALS_ALLOWED = {
     "noprop_core/plugin/kinds.py": {"softmax", "aim", "local"},  # the kinds table: the default plugin of a section
     "noprop_core/testing.py": {"cnn", "learned", "cosine", "softmax", "dt", "ct"},  # the kit's parts; ids
-    "noprop_core/engine/paper.py": {"prototype"},  # the paper's own name of its embedding
-    "noprop_core/engine/trainer.py": {"cosine"},  # train.lr_schedule
+    "noprop_core/engine/report/paper.py": {"prototype"},  # the paper's own name of its embedding
+    "noprop_core/engine/training/trainer.py": {"cosine"},  # train.lr_schedule
     "noprop_core/recipe/schema.py": {"cosine"},  # train.lr_schedule
     # "none": the value of an option switched off (speed.compile, a sweep's pruner, a step's term)
     **dict.fromkeys(
         (
             "noprop_core/diffusion/objectives.py",
-            "noprop_core/engine/sweep.py",
+            "noprop_core/engine/sweep/driver.py",
             "noprop_core/recipe/sweep.py",
             "noprop_core/speed/plan.py",
             "noprop_core/speed/section.py",

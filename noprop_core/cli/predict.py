@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from noprop_core.engine.inference import TrainedModel
+from noprop_core.engine.trained.inference import TrainedModel
 from noprop_core.errors import NopropError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

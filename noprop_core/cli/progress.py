@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichBars
 
-from noprop_core.engine.progress import EvaluationProgress, Progress, accuracy_text, loss_text
+from noprop_core.engine.training.progress import EvaluationProgress, Progress, accuracy_text, loss_text
 
 
 class RichProgress(Progress):

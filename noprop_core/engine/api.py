@@ -21,10 +21,11 @@ from typing import Any
 import attrs
 from torch import Tensor
 
-from noprop_core.engine import run_directory, session
-from noprop_core.engine.inference import TrainedModel, load_model
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.seed_group import launch_seed_groups, plan_seed_group, run_seed_group, seed_dir
+from noprop_core.engine import run_directory
+from noprop_core.engine.runs import session
+from noprop_core.engine.trained.inference import TrainedModel, load_model
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.runs.seed_group import launch_seed_groups, plan_seed_group, run_seed_group, seed_dir
 from noprop_core.errors import NopropError
 from noprop_core.plugin.kinds import BY_NAME
 from noprop_core.plugin.launcher import Launcher
@@ -85,13 +86,13 @@ class Run:
                  runs: int | None = None) -> dict[str, Any]:  # fmt: skip
         """Test accuracy of the checkpoint (``noprop eval``): with another number of inference
         ``steps`` or ``sampler``, over ``runs`` inference runs with independent noise."""
-        from noprop_core.engine.reevaluation import evaluate_run
+        from noprop_core.engine.trained.reevaluation import evaluate_run
 
         return evaluate_run(self.run_dir, self.registry, steps=steps, sampler=sampler, inference_runs=runs)
 
     def export(self, format: str, path: str | Path | None = None, *, steps: int | None = None) -> Path:  # noqa: A002
         """The model as ``safetensors``, ``onnx`` or ``torchscript`` (``noprop export``); returns the file."""
-        from noprop_core.engine.export import FORMATS, export
+        from noprop_core.engine.trained.export import FORMATS, export
 
         if format not in FORMATS:
             raise NopropError(f"export: unknown format {format!r}; expected one of {', '.join(FORMATS)}")
@@ -102,8 +103,8 @@ class Run:
     def plot(self, out_dir: str | Path | None = None) -> list[Path]:
         """``noprop report --plot`` for this run: accuracy, losses, chain accuracy, schedule
         (PNG files in ``out_dir``, by default RUN_DIR/plots); returns the files written."""
-        from noprop_core.engine.plots import write_plots
-        from noprop_core.engine.report import load_summary
+        from noprop_core.engine.report.plots import write_plots
+        from noprop_core.engine.report.table import load_summary
 
         return write_plots([load_summary(self.run_dir)], Path(out_dir) if out_dir else self.run_dir / "plots")
 

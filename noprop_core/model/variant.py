@@ -112,7 +112,7 @@ class Variant(nn.Module):
 class StackedVariant(Protocol):
     """What a variant whose ``runs_stacked`` is true also provides: its stacked step in three
     parts, so that several runs' steps can be stacked into one computation (seeds trained
-    together, ``noprop_core.engine.seed_stack``): every run draws its noise, the runs' block
+    together, ``noprop_core.engine.training.seed_stack``): every run draws its noise, the runs' block
     inputs are concatenated and sent through one grouped network, and each run turns its own
     share of the output into its loss terms. The contract kit checks it.
 

@@ -25,7 +25,7 @@ class PluginConfig:
         return self.name
 
     def paper_label(self) -> str | None:
-        """How the published tables noprop compares with (``noprop_core.engine.paper``) name this
+        """How the published tables noprop compares with (``noprop_core.engine.report.paper``) name this
         component with these settings, e.g. "NoProp-DT", "dim=20", "CIFAR-10"; None (the default)
         where they ran nothing like it. A plugin declares it; the core never reads plugin names."""
         return None
@@ -141,10 +141,10 @@ class DatasetConfig(PluginConfig):
     subset: int = attrs.field(default=0, validator=at_least(0))  # first N training examples; 0 = all
     # Where the splits live during training: "device" (batched by indexing on the training
     # device), "host" (kept in CPU memory, minibatches through a DataLoader), or "auto": the
-    # device when they fit in half of its free memory (noprop_core.engine.data.resolve_placement).
+    # device when they fit in half of its free memory (noprop_core.engine.training.data.resolve_placement).
     placement: str = attrs.field(default="auto", validator=one_of("auto", "device", "host"))
     workers: int = attrs.field(default=0, validator=at_least(0))  # DataLoader processes ("host" only)
-    # Training-time augmentation, in this order, each image drawn on its own (noprop_core.engine.augment):
+    # Training-time augmentation, in this order, each image drawn on its own (noprop_core.engine.training.augment):
     # "hflip" (horizontal flip, p = 0.5), "crop" (random crop after 4-pixel zero padding),
     # "randaugment" (RandAugment, 2 operations of magnitude 9). Evaluation never augments.
     augment: list[str] = attrs.field(factory=list, validator=each_one_of("hflip", "crop", "randaugment"))

@@ -1,9 +1,9 @@
 """The tracker contract (torch-free: a tracker's own process need not import torch).
 
 A tracker plugin returns a ``Tracker``; the base class records nothing (it is the `none`
-tracker). What is tracked is decided by ``noprop_core.engine.tracking.TrainingTracking``.
+tracker). What is tracked is decided by ``noprop_core.engine.training.tracking.TrainingTracking``.
 Images arrive as (C, H, W) values in [0, 1]: a torch tensor in the training process, a numpy
-array in a tracker's own process (``noprop_core.engine.tracker_process``); both have
+array in a tracker's own process (``noprop_core.engine.training.tracker_process``); both have
 ``.shape`` and convert with ``numpy.asarray``.
 """
 

@@ -170,7 +170,7 @@ def test_eval_shows_progress_over_every_pass(ct_run, registry):
     from rich.console import Console
 
     from noprop_core.cli.progress import make_evaluation_progress
-    from noprop_core.engine.reevaluation import evaluate_run
+    from noprop_core.engine.trained.reevaluation import evaluate_run
 
     piped = noprop("eval", str(ct_run), "--inference-runs", "2")
     assert piped.returncode == 0, piped.stderr
@@ -289,7 +289,7 @@ def test_the_final_confusion_matrix_agrees_with_the_test_accuracy_and_is_plotted
 
 
 def test_resume_changes_lists_the_changes_and_names_every_changeable_key_when_refusing():
-    from noprop_core.engine.session import CHANGEABLE_ON_RESUME, resume_changes
+    from noprop_core.engine.runs.session import CHANGEABLE_ON_RESUME, resume_changes
     from noprop_core.errors import NopropError
 
     before = {"train": {"epochs": 3, "lr": 1e-3}, "data": {"workers": 0}}

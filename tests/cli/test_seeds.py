@@ -13,7 +13,7 @@ import tomli
 
 from conftest import REPO
 from noprop_core.cli.main import main
-from noprop_core.engine.paper import TABLE_1
+from noprop_core.engine.report.paper import TABLE_1
 from noprop_core.engine.protocol import spread
 
 SMALL = ["train.epochs=4", "train.lr=0.005", "data.subset=600", "variant.timesteps=4", "eval.inference_runs=3",

@@ -10,7 +10,7 @@ import torch
 
 import noprop_core as noprop
 from noprop_core import NopropError, Run, SeedGroup, load_registry
-from noprop_core.engine.experiment import build_experiment
+from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.recipe.loading import load_recipe
 from noprop_core.recipe.shipped import shipped_path
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from helpers import digits_trainer
-from noprop_core.engine.augment import PADDING, Augmentation
-from noprop_core.engine.trainer import learning_rate_schedule
+from noprop_core.engine.training.augment import PADDING, Augmentation
+from noprop_core.engine.training.trainer import learning_rate_schedule
 from noprop_core.recipe.schema import TrainSection
 
 MEAN, STD = (0.2, 0.5, 0.7), (0.3, 0.25, 0.2)

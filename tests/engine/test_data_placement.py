@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.data import loaded_batches, resolve_placement, shuffled_batches
-from noprop_core.engine.session import run
+from noprop_core.engine.training.data import loaded_batches, resolve_placement, shuffled_batches
+from noprop_core.engine.runs.session import run
 from noprop_core.model.splits import TensorSplits
 
 RECIPE = REPO / "recipes" / "digits_dt.toml"

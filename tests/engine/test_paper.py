@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from noprop_core.engine.paper import TABLE_1, paper_accuracy, paper_reference
+from noprop_core.engine.report.paper import TABLE_1, paper_accuracy, paper_reference
 from noprop_core.plugin.config import VariantConfig
 from noprop_core.plugin.manager import load_registry
 from noprop_core.recipe.loading import load_recipe

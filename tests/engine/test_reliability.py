@@ -17,7 +17,7 @@ import torch
 from conftest import REPO
 from helpers import NOPROP, deterministic_history, digits_trainer
 from noprop_core.engine import run_directory
-from noprop_core.engine.trainer import NonFiniteLoss
+from noprop_core.engine.training.trainer import NonFiniteLoss
 from noprop_core.errors import REQUEUE_EXIT_CODE
 from noprop_core.plugin.config import BackboneConfig
 from noprop_core.plugin.hookspecs import hookimpl
@@ -154,7 +154,7 @@ def poisoned_cnn_plugin() -> types.ModuleType:
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    from noprop_core.engine.session import run
+    from noprop_core.engine.runs.session import run
 
     registry = load_registry([("poison", poisoned_cnn_plugin())], autoload=False)
     overrides = ["train.epochs=3", "data.subset=256", "variant.timesteps=2", "train.batch_size=128",

@@ -18,7 +18,7 @@ import torch
 from conftest import REPO
 from helpers import NOPROP, deterministic_history
 from noprop_core.engine import run_directory
-from noprop_core.engine.trainer import rescale_cosine
+from noprop_core.engine.training.trainer import rescale_cosine
 from noprop_core.errors import REQUEUE_EXIT_CODE, NopropError
 
 SMALL = ["--set", "data.subset=300", "--set", "variant.timesteps=3", "--set", "tracker.name=none",

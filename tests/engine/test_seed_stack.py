@@ -1,4 +1,4 @@
-"""Seeds trained together (noprop_core.engine.seed_stack): a seed trained in the stack follows the
+"""Seeds trained together (noprop_core.engine.training.seed_stack): a seed trained in the stack follows the
 trajectory of that seed trained alone with the fused update — same losses, accuracies and
 parameters to float rounding — and nothing is shared across seeds."""
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import digits_trainer
-from noprop_core.engine.seed_stack import SeedStack, unstackable
+from noprop_core.engine.training.seed_stack import SeedStack, unstackable
 
 FUSED = ["variant.order=simultaneous", "variant.fused=true", "variant.timesteps=3", "train.epochs=2",
          "eval.train_subset=64", "eval.test_subset=64", "device=cpu"]  # fmt: skip

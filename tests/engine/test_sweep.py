@@ -107,7 +107,7 @@ def test_a_trial_that_fails_is_recorded_and_the_sweep_goes_on(tmp_path):
     space = '[space]\n"model.backbone.dropout" = { type = "categorical", choices = [0.1, 1.5] }\n'
     # The space is checked with each key's first choice (0.1 fits); 1.5 is refused when its trial starts.
     path = sweep_file(tmp_path, 'method = "grid"', space=space)
-    from noprop_core.engine.sweep import run_sweep
+    from noprop_core.engine.sweep.driver import run_sweep
 
     result = run_sweep(path, noprop.load_registry(autoload=False), out=tmp_path / "out", progress=False)
     states = {t["params"]["model.backbone.dropout"]: (t["state"], t["error"]) for t in result.summary["trials"]}
@@ -175,7 +175,7 @@ def test_an_epoch_callback_stops_a_run_with_its_checkpoint(tmp_path):
 def test_asks_past_the_budget_give_way_in_the_order_of_their_numbers():
     import optuna
 
-    from noprop_core.engine.sweep import SURPLUS, counted, surplus
+    from noprop_core.engine.sweep.driver import SURPLUS, counted, surplus
 
     study = optuna.create_study(direction="maximize")
     first, second, third = study.ask(), study.ask(), study.ask()  # three workers asking at once, budget 2
@@ -212,7 +212,7 @@ def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path
 def test_workers_sharing_a_study_draw_different_values_and_a_rerun_draws_the_same(tmp_path):
     import optuna
 
-    from noprop_core.engine.sweep import ask, sampler_for
+    from noprop_core.engine.sweep.driver import ask, sampler_for
     from noprop_core.recipe.sweep import load_sweep
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,4 +1,4 @@
-"""Tracking can never stall a run: the tracker lives in its own process (noprop_core.engine.tracker_process).
+"""Tracking can never stall a run: the tracker lives in its own process (noprop_core.engine.training.tracker_process).
 
 The stand-in for "an Aim repository on a full disk whose flush waits forever" is a real
 third-party tracker plugin whose every write blocks forever (a tmpfs cannot be mounted in CI).

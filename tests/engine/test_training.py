@@ -11,7 +11,7 @@ from rich.text import Text
 
 from helpers import digits_trainer
 from noprop_core.cli.progress import Progress, RichProgress, make_progress
-from noprop_core.engine.evaluation import evaluate_epoch
+from noprop_core.engine.training.evaluation import evaluate_epoch
 
 
 def _snapshot(module):

@@ -16,8 +16,8 @@ import attrs
 import pytest
 
 from conftest import REPO
-from noprop_core.engine.session import run
-from noprop_core.engine.smoke import SMOKE_BATCHES, SMOKE_EVAL_EXAMPLES, SMOKE_STEPS
+from noprop_core.engine.runs.session import run
+from noprop_core.engine.training.smoke import SMOKE_BATCHES, SMOKE_EVAL_EXAMPLES, SMOKE_STEPS
 from noprop_core.errors import DataUnavailable
 from noprop_core.recipe.loading import load_recipe
 
@@ -85,8 +85,8 @@ def test_without_smoke_missing_data_is_an_error_not_a_stand_in(registry, data_ro
 
 
 def test_smoke_stand_in_has_the_shape_and_classes_of_the_missing_data(registry, data_root, tmp_path):
-    from noprop_core.engine.experiment import build_experiment
-    from noprop_core.engine.smoke import smoke_recipe
+    from noprop_core.engine.training.experiment import build_experiment
+    from noprop_core.engine.training.smoke import smoke_recipe
 
     recipe = smoke_recipe(load_recipe(REPO / "recipes" / "cifar100_dt.toml", registry, ["data.download=false"]))
     messages = []

@@ -17,9 +17,9 @@ FUSED_STEPS = """
 import json, resource, sys
 sys.path.insert(0, "benchmarks")
 import torch
-import noprop_core.engine.trainer
+import noprop_core.engine.training.trainer
 if sys.argv[1] == "default":
-    noprop_core.engine.trainer.keep_freed_memory = lambda: False
+    noprop_core.engine.training.trainer.keep_freed_memory = lambda: False
 import throughput
 throughput.T = 4
 images, labels, _, fused, *_ = throughput.dt_trainers((1, 28, 28), 128, torch.device("cpu"))

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.experiment import build_experiment
-from noprop_core.engine.session import run
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.experiment import build_experiment
+from noprop_core.engine.runs.session import run
+from noprop_core.engine.training.trainer import Trainer
 from noprop_core.errors import NopropError
 from noprop_core.recipe.loading import load_recipe
 from noprop_core.speed.cuda_graph import WARMUP_STEPS

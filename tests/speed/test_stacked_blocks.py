@@ -181,8 +181,8 @@ def test_fused_needs_the_simultaneous_order(registry, tmp_path):
 
 @pytest.mark.slow
 def test_a_fused_run_trains_and_its_checkpoint_loads_into_an_unfused_model(registry, tmp_path):
-    from noprop_core.engine.reevaluation import evaluate_run
-    from noprop_core.engine.session import run
+    from noprop_core.engine.trained.reevaluation import evaluate_run
+    from noprop_core.engine.runs.session import run
 
     overrides = ["train.epochs=2", "variant.order=simultaneous", "variant.fused=true", "tracker.name=none"]
     run_dir, metrics = run(REPO / "recipes" / "digits_dt.toml", registry, overrides=overrides, out_dir=tmp_path / "run")

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
-    from noprop_core.engine.reevaluation import evaluate_run
+    from noprop_core.engine.trained.reevaluation import evaluate_run
 
     if args.steps is not None and args.steps < 1:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")

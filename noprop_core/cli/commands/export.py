@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
-    from noprop_core.engine.export import export
-    from noprop_core.engine.inference import load_model
+    from noprop_core.engine.trained.export import export
+    from noprop_core.engine.trained.inference import load_model
 
     if args.steps is not None and args.steps < 1:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.cli.predict import dump_json, image_paths, prediction_lines, predictions
-    from noprop_core.engine.inference import load_model
+    from noprop_core.engine.trained.inference import load_model
 
     if args.top_k < 1:
         raise NopropError(f"--top-k: expected a number >= 1, got {args.top_k}")

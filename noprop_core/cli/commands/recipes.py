@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
-    from noprop_core.engine.paper import paper_reference
+    from noprop_core.engine.report.paper import paper_reference
     from noprop_core.recipe.shipped import shipped_dir, shipped_names
 
     header = ("recipe", "data", "variant", "embedding", "backbone", "epochs", "paper test %")

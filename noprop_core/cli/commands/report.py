@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
-    from noprop_core.engine.report import CAPTION, COLUMNS, group_rows, load_runs, markdown_table, table_rows
-    from noprop_core.engine.sweep_report import is_sweep
+    from noprop_core.engine.report.table import CAPTION, COLUMNS, group_rows, load_runs, markdown_table, table_rows
+    from noprop_core.engine.sweep.report import is_sweep
 
     if any(is_sweep(path) for path in args.run_dirs):
         if len(args.run_dirs) > 1:
@@ -46,7 +46,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         for index, note in enumerate(footnotes, 1):
             wide.print(f"[{index}] {note}", markup=False)
     if args.plot is not None:
-        from noprop_core.engine.plots import write_plots
+        from noprop_core.engine.report.plots import write_plots
 
         for path in write_plots(runs, args.plot, rows):
             print(f"wrote {path}", file=sys.stderr)
@@ -54,7 +54,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
 
 
 def _report_sweep(out: Path, context: Context, markdown: bool) -> int:
-    from noprop_core.engine.sweep_report import COLUMNS, load_summary, trial_rows, write_sweep_plot
+    from noprop_core.engine.sweep.report import COLUMNS, load_summary, trial_rows, write_sweep_plot
 
     summary = load_summary(out)
     rows = trial_rows(summary)

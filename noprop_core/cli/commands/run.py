@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
-    from noprop_core.engine.session import resume
+    from noprop_core.engine.runs.session import resume
 
     args.recipe = args.recipes[0] if len(args.recipes) == 1 else None
     if len(args.recipes) > 1:

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.cli.progress import make_progress
-    from noprop_core.engine.sweep import run_sweep
+    from noprop_core.engine.sweep.driver import run_sweep
 
     if not args.sweep.is_file():
         from noprop_core.errors import NopropError

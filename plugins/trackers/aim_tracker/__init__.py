@@ -6,7 +6,7 @@ else the working directory; it is created if missing. ``run["hparams"]`` is the 
 The run's hash goes to metrics.json (``aim_run_hash``) and to RUN_DIR/aim_run.txt, so that
 ``noprop run --resume`` continues the same Aim run.
 
-Tracking never costs a run: the tracker runs in its own process (noprop_core.engine.tracker_process),
+Tracking never costs a run: the tracker runs in its own process (noprop_core.engine.training.tracker_process),
 so a stalled repository cannot block training; if the repository cannot be opened, or a write
 fails, training goes on with one warning and the run directory still gets everything. Opening
 a repository is serialised between processes by a lock file per user and repository; waiting

@@ -220,8 +220,8 @@ def test_backprop_baseline_trains_every_block_through_the_chain():
 
 
 def test_backprop_diagnostics_are_its_mixing_weights_and_are_tracked_per_t():
-    from noprop_core.engine.records import EpochRecord
-    from noprop_core.engine.tracking import Tracker, TrainingTracking
+    from noprop_core.engine.training.records import EpochRecord
+    from noprop_core.engine.training.tracking import Tracker, TrainingTracking
 
     variant = BackpropChain(BackpropConfig(name="backprop", timesteps=3, alpha_init=0.25), parts())
     assert variant.diagnostics() == {"mixing_alpha": pytest.approx([0.25] * 3)}
@@ -261,7 +261,7 @@ def test_backprop_baseline_learns_digits_only_with_the_embedding_start(registry,
     """The regression guard for the collapse described in the backprop module: with a random head
     the blocks' softmaxes saturate on a few class embeddings and accuracy stalls near 50 %."""
     from conftest import REPO
-    from noprop_core.engine.session import run
+    from noprop_core.engine.runs.session import run
 
     accuracy = {}
     for head_init in ("embedding", "default"):

@@ -6,7 +6,7 @@ its final inference runs (``eval.inference_runs``) pooled into mean ± standard 
 the paper's Table 1 value with its standard error where the configuration is the paper's.
 
 In this process, new seeds train together: on a GPU, where the update is fused, stacked into
-one computation (``noprop_core.engine.seed_stack``: S seeds × T blocks in one pass;
+one computation (``noprop_core.engine.training.seed_stack``: S seeds × T blocks in one pass;
 ``--stack-seeds on`` also on a CPU, where it gains nothing), else one after another. Through a
 launcher (``--launcher``; ``--jobs N`` is the `local` one with N workers) each seed is a job:
 N child processes sharing the CPUs, or an array job on a Slurm cluster. Starting the same
@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.paper import paper_reference
+from noprop_core.engine.report.paper import paper_reference
 from noprop_core.engine.protocol import agrees, spread
 from noprop_core.errors import NopropError
 from noprop_core.plugin.launcher import Job, Launcher

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from noprop_core.engine.inference import TrainedModel
+from noprop_core.engine.trained.inference import TrainedModel
 from noprop_core.engine.run_directory import FILE_MODE
 from noprop_core.errors import NopropError
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from noprop_core.engine.sweep import SUMMARY, SWEEP_COPY
+from noprop_core.engine.sweep.driver import SUMMARY, SWEEP_COPY
 from noprop_core.errors import NopropError
 
 COLUMNS = ("trial", "state", "objective", "parameters", "wall", "run folder")
@@ -19,7 +19,7 @@ def is_sweep(path: Path) -> bool:
 
 def load_summary(out: Path) -> dict[str, Any]:
     """The study as it stands: read from its storage (a sweep still running, or killed, shows too)."""
-    from noprop_core.engine.sweep import storage_for, summarize
+    from noprop_core.engine.sweep.driver import storage_for, summarize
     from noprop_core.recipe.sweep import load_sweep
 
     sweep = load_sweep(out / SWEEP_COPY)

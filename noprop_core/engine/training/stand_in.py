@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from noprop_core.engine.data import standardized_splits
+from noprop_core.engine.training.data import standardized_splits
 from noprop_core.model.splits import TensorSplits
 
 # Enough for a smoke run: its training pass stops after a few minibatches and it evaluates on
-# the first few test examples (noprop_core.engine.smoke).
+# the first few test examples (noprop_core.engine.training.smoke).
 STAND_IN_TRAIN_EXAMPLES = 64
 STAND_IN_TEST_EXAMPLES = 32
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.evaluation import accuracy, accuracy_runs, train_examples
-from noprop_core.engine.experiment import build_experiment
-from noprop_core.engine.inference import run_recipe
-from noprop_core.engine.progress import EvaluationProgress
+from noprop_core.engine.training.evaluation import accuracy, accuracy_runs, train_examples
+from noprop_core.engine.training.experiment import build_experiment
+from noprop_core.engine.trained.inference import run_recipe
+from noprop_core.engine.training.progress import EvaluationProgress
 from noprop_core.plugin.registry import Registry
 
 EVALUATIONS = run_directory.EVALUATIONS

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 
 from noprop_core import __version__
-from noprop_core.engine.evaluation import peak_memory_bytes, schedule_curve
-from noprop_core.engine.experiment import Experiment
-from noprop_core.engine.trainer import Trainer
+from noprop_core.engine.training.evaluation import peak_memory_bytes, schedule_curve
+from noprop_core.engine.training.experiment import Experiment
+from noprop_core.engine.training.trainer import Trainer
 
 
 def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:

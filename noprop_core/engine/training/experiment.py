@@ -10,8 +10,8 @@ from typing import Any
 import attrs
 import torch
 
-from noprop_core.engine.data import resolve_placement
-from noprop_core.engine.stand_in import stand_in_splits
+from noprop_core.engine.training.data import resolve_placement
+from noprop_core.engine.training.stand_in import stand_in_splits
 from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant, VariantParts

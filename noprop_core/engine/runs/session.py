@@ -18,15 +18,15 @@ import attrs
 import torch
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.evaluation import confusion_matrix, final_accuracy_runs, train_examples
-from noprop_core.engine.experiment import Experiment, build_experiment, resolve_device
-from noprop_core.engine.inference import inference_card
-from noprop_core.engine.metrics import collect_metrics
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.seed_stack import SeedStack, unstackable
-from noprop_core.engine.smoke import smoke_recipe
-from noprop_core.engine.tracker_process import isolated
-from noprop_core.engine.trainer import Trainer, TrainingInterrupted
+from noprop_core.engine.training.evaluation import confusion_matrix, final_accuracy_runs, train_examples
+from noprop_core.engine.training.experiment import Experiment, build_experiment, resolve_device
+from noprop_core.engine.trained.inference import inference_card
+from noprop_core.engine.training.metrics import collect_metrics
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.seed_stack import SeedStack, unstackable
+from noprop_core.engine.training.smoke import smoke_recipe
+from noprop_core.engine.training.tracker_process import isolated
+from noprop_core.engine.training.trainer import Trainer, TrainingInterrupted
 from noprop_core.errors import NopropError, RunInterrupted, RunPreempted
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.loading import dump_recipe, load_recipe, override_recipe, recipe_to_dict
@@ -95,7 +95,7 @@ def prepare(
     """Validate, write the run directory's recipe, build the experiment and its trainer.
 
     ``smoke``: a few batches and a short evaluation with the recipe's real code, standing in
-    synthetic data for absent files (see noprop_core.engine.smoke); ``group``: the seed group the
+    synthetic data for absent files (see noprop_core.engine.training.smoke); ``group``: the seed group the
     run belongs to (an Aim hparam); ``recipe``: a recipe built in Python (``recipe_path`` then only
     names the run); ``on_epoch``: called with each epoch's record once it is saved, and the run
     stops (checkpoint saved, ``RunInterrupted``) when it returns True (a sweep's pruning)."""
@@ -342,7 +342,7 @@ class RunSession:
             options: dict[str, Any] = {"experiment": Path(self.recipe_path).stem, "run_dir": self.run_dir}
             if recipe.tracker.records_nothing:  # nothing to isolate
                 self.trainer.tracker = registry.build("tracker", recipe.tracker, **options)
-            else:  # in a child process: a stalled tracker cannot block training (noprop_core.engine.tracker_process)
+            else:  # in a child process: a stalled tracker cannot block training (noprop_core.engine.training.tracker_process)
                 factory = registry.get("tracker", recipe.tracker.name).factory
                 self.trainer.tracker = isolated(
                     factory, recipe.tracker, notify=self.trainer.progress.message, **options

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from noprop_core.engine.data import ordered_batches
+from noprop_core.engine.training.data import ordered_batches
 from noprop_core.engine.protocol import inference_seed
-from noprop_core.engine.records import EpochRecord
+from noprop_core.engine.training.records import EpochRecord
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant
 from noprop_core.recipe.schema import Recipe

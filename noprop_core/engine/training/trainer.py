@@ -22,13 +22,13 @@ import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.engine.augment import augmentation_for
-from noprop_core.engine.data import batch_count, loaded_batches, shuffled_batches
-from noprop_core.engine.evaluation import evaluate_epoch, peak_memory_bytes
-from noprop_core.engine.experiment import Experiment
-from noprop_core.engine.progress import Progress
-from noprop_core.engine.records import EpochRecord, mean_over_units
-from noprop_core.engine.tracking import TrainingTracking
+from noprop_core.engine.training.augment import augmentation_for
+from noprop_core.engine.training.data import batch_count, loaded_batches, shuffled_batches
+from noprop_core.engine.training.evaluation import evaluate_epoch, peak_memory_bytes
+from noprop_core.engine.training.experiment import Experiment
+from noprop_core.engine.training.progress import Progress
+from noprop_core.engine.training.records import EpochRecord, mean_over_units
+from noprop_core.engine.training.tracking import TrainingTracking
 from noprop_core.errors import NopropError
 from noprop_core.model.variant import Variant
 from noprop_core.plugin.tracker import Tracker

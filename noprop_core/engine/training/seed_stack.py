@@ -21,7 +21,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from noprop_core.engine.trainer import Trainer, TrainingInterrupted
+from noprop_core.engine.training.trainer import Trainer, TrainingInterrupted
 from noprop_core.model.variant import StackedVariant
 from noprop_core.speed.stacked import StackedBlocks
 

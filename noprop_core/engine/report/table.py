@@ -20,7 +20,7 @@ import attrs
 import tomli
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
+from noprop_core.engine.report.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.engine.protocol import Spread, agrees, spread
 from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry

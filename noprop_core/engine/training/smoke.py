@@ -10,7 +10,7 @@ what the run directory records.
 
 When the recipe's data files are absent and cannot be fetched, a smoke run stands in
 torchvision's ``FakeData`` of the same image shape and class count
-(``noprop_core.engine.stand_in``), says so on the console and records
+(``noprop_core.engine.training.stand_in``), says so on the console and records
 ``"data_stand_in": true`` in metrics.json. Real data, when present, is always used.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from noprop_core.engine.stand_in import STAND_IN_TEST_EXAMPLES
+from noprop_core.engine.training.stand_in import STAND_IN_TEST_EXAMPLES
 from noprop_core.recipe.schema import Recipe
 
 SMOKE_BATCHES = 2

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.experiment import build_experiment, build_on_splits
+from noprop_core.engine.training.experiment import build_experiment, build_on_splits
 from noprop_core.errors import NopropError
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant

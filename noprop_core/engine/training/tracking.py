@@ -12,8 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from noprop_core.engine.evaluation import schedule_curve
-from noprop_core.engine.records import EpochRecord
+from noprop_core.engine.training.evaluation import schedule_curve
+from noprop_core.engine.training.records import EpochRecord
 from noprop_core.model.variant import Variant
 from noprop_core.plugin.tracker import Tracker
 

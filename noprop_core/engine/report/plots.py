@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from noprop_core.engine.report import Row, RunSummary
+from noprop_core.engine.report.table import Row, RunSummary
 
 
 def write_plots(runs: list[RunSummary], out_dir: Path, rows: Sequence[Row] = ()) -> list[Path]:

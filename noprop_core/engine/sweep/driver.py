@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 from noprop_core.engine import run_directory
 from noprop_core.engine.api import Run, SeedGroup, resume, train
-from noprop_core.engine.experiment import load_splits
+from noprop_core.engine.training.experiment import load_splits
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.launcher import Job, Launcher
 from noprop_core.plugin.registry import Registry

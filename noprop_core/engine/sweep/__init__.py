@@ -1,0 +1,1 @@
+"""`noprop sweep`: hyper-parameter search with Optuna, each trial a run folder."""

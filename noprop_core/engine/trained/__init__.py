@@ -1,0 +1,1 @@
+"""Using a trained run: its model loaded for inference, re-evaluation, export."""
