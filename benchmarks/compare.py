@@ -49,8 +49,19 @@ def seed_metrics(group: Path) -> list[dict]:
 def train_group(name: str, config: dict, plan: dict, out: Path, jobs: int) -> None:
     seeds = [str(seed) for seed in plan.get("seeds", [0, 1, 2])]
     overrides = [*plan.get("common", []), *config.get("set", []), "speed.threads=1", "tracker.name=none"]
-    command = [sys.executable, "-m", "noprop_core.cli", "run", config["recipe"], "--out", str(out / name),
-               "--seeds", *seeds, "--jobs", str(jobs)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "noprop_core.cli",
+        "run",
+        config["recipe"],
+        "--out",
+        str(out / name),
+        "--seeds",
+        *seeds,
+        "--jobs",
+        str(jobs),
+    ]
     for override in overrides:
         command += ["--set", override]
     print("$", " ".join(command), flush=True)
@@ -90,9 +101,11 @@ def text(values: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| configuration | recipe + overrides | epochs | test % (n) | train % | epochs to target per seed | "
-             "block accuracy from the image alone, last epoch (mean over seeds) | wall per run |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| configuration | recipe + overrides | epochs | test % (n) | train % | epochs to target per seed | "
+        "block accuracy from the image alone, last epoch (mean over seeds) | wall per run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         reached = ", ".join("—" if e is None else str(e) for e in row["epochs_to_target"])
         image = row["image_accuracy_last"]
@@ -124,8 +137,13 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         style = ("-", "--", ":")[index // 10 % 3]  # colours repeat after ten: the line style tells them apart
         for axis in (whole, zoom):
             axis.plot(epochs, means, color=f"C{index % 10}", linestyle=style, marker=".", label=row["label"])
-            axis.fill_between(epochs, [m - e for m, e in zip(means, errors)], [m + e for m, e in zip(means, errors)],
-                              color=f"C{index % 10}", alpha=0.2)  # fmt: skip
+            axis.fill_between(
+                epochs,
+                [m - e for m, e in zip(means, errors)],
+                [m + e for m, e in zip(means, errors)],
+                color=f"C{index % 10}",
+                alpha=0.2,
+            )
     whole.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100), title=title)
     zoom.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(85, 100), title="zoom: 85–100 %")
     for axis in (whole, zoom):

@@ -66,8 +66,10 @@ def measure(variant, splits, batches: int, batch_size: int = 64) -> tuple[list[d
                 rows[unit][key] += value / batches
     weights = variant.chain().snr_weight * 0.5 * len(variant.units) * variant.eta
     total = sum(row["total"] for row in rows.values())
-    table = [{"block": k + 1, "loss_weight": weights[k].item(), **row, "share": row["total"] / total}
-             for k, row in enumerate(rows.values())]  # fmt: skip
+    table = [
+        {"block": k + 1, "loss_weight": weights[k].item(), **row, "share": row["total"] / total}
+        for k, row in enumerate(rows.values())
+    ]
     return table, sum(cosines) / len(cosines)
 
 
@@ -75,8 +77,10 @@ def print_table(title: str, table: list[dict], cosine: float) -> None:
     print(f"\n{title}")
     print(f"{'block':>5} {'loss weight':>12} {'‖∇W L_t‖':>10} {'denoise':>10} {'ce':>9} {'kl':>9} {'share':>7}")
     for row in table:
-        print(f"{row['block']:>5} {row['loss_weight']:>12.4g} {row['total']:>10.4g} {row['denoise']:>10.4g} "
-              f"{row['ce']:>9.3g} {row['kl']:>9.3g} {100 * row['share']:>6.1f}%")  # fmt: skip
+        print(
+            f"{row['block']:>5} {row['loss_weight']:>12.4g} {row['total']:>10.4g} {row['denoise']:>10.4g} "
+            f"{row['ce']:>9.3g} {row['kl']:>9.3g} {100 * row['share']:>6.1f}%"
+        )
     print(f"cosine(∇W L_T, Σ_t ∇W L_t) = {cosine:.3f}")
 
 
@@ -89,19 +93,30 @@ def main() -> None:
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
     registry = load_registry()
-    print(f"digits, NoProp-DT T = 10, η = 0.1, cosine schedule; torch threads {options.threads}; "
-          f"gradient norms averaged over {options.batches} minibatches of 64")  # fmt: skip
+    print(
+        f"digits, NoProp-DT T = 10, η = 0.1, cosine schedule; torch threads {options.threads}; "
+        f"gradient norms averaged over {options.batches} minibatches of 64"
+    )
     for (name, overrides), cap in ((item, cap) for cap in options.caps for item in EMBEDDINGS.items()):
         name = f"{name}, ᾱ cap {cap}"
-        overrides = [*overrides, "tracker.name=\"none\"", "variant.order=\"sequential\"", "device=\"cpu\"",
-                     f"model.schedule.max_alpha_bar={cap}"]  # fmt: skip
+        overrides = [
+            *overrides,
+            'tracker.name="none"',
+            'variant.order="sequential"',
+            'device="cpu"',
+            f"model.schedule.max_alpha_bar={cap}",
+        ]
         recipe = load_recipe(RECIPE, registry, overrides)
         torch.manual_seed(recipe.seed)
         experiment = build_experiment(recipe, registry, torch.device("cpu"), notify=lambda text: None)
         print_table(f"{name}: at the start", *measure(experiment.variant, experiment.splits, options.batches))
         with tempfile.TemporaryDirectory() as folder:
-            run = train(RECIPE, overrides=[*overrides, f"train.epochs={options.epochs}"], out=Path(folder) / "run",
-                        registry=registry)  # fmt: skip
+            run = train(
+                RECIPE,
+                overrides=[*overrides, f"train.epochs={options.epochs}"],
+                out=Path(folder) / "run",
+                registry=registry,
+            )
             title = f"{name}: after {options.epochs} epochs (test accuracy {run.metrics['test_accuracy']:.2f} %)"
             print_table(title, *measure(run.model().variant, experiment.splits, options.batches))
 

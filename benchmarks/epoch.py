@@ -39,8 +39,14 @@ def synthetic_splits(image_shape: tuple[int, int, int], num_classes: int, exampl
     images = torch.randn(examples, *image_shape, generator=generator)
     labels = torch.arange(examples) % num_classes  # every class present (prototype embeddings need one of each)
     labels = labels[torch.randperm(examples, generator=generator)]
-    return TensorSplits(name="synthetic", train_images=images, train_labels=labels, test_images=images[:256],
-                        test_labels=labels[:256], num_classes=num_classes)  # fmt: skip
+    return TensorSplits(
+        name="synthetic",
+        train_images=images,
+        train_labels=labels,
+        test_images=images[:256],
+        test_labels=labels[:256],
+        num_classes=num_classes,
+    )
 
 
 def training_data(recipe, registry, examples: int | None) -> tuple[TensorSplits, str]:
@@ -99,8 +105,10 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.recipe} {' '.join(args.overrides)}")
-    print(f"  {result['device']}, {kind} data {tuple(splits.image_shape)} × {examples}, {result['blocks']} unit(s), "
-          f"order {result['order']}{', fused' if result['fused'] else ''}")  # fmt: skip
+    print(
+        f"  {result['device']}, {kind} data {tuple(splits.image_shape)} × {examples}, {result['blocks']} unit(s), "
+        f"order {result['order']}{', fused' if result['fused'] else ''}"
+    )
     for epoch, value in enumerate(seconds, 1):
         print(f"  epoch {epoch}: {value:8.2f} s  {examples / value:9.0f} examples/s")
     print(f"  peak memory {result['peak_memory_bytes'] / 2**20:.0f} MiB")

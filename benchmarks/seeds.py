@@ -40,15 +40,28 @@ SHAPES = {
 
 
 def trainer(recipe_path: Path, registry, seed: int, device: str, examples: int) -> Trainer:
-    overrides = ["seeds=[]", f"seed={seed}", "variant.order=simultaneous", "variant.fused=true",
-                 "speed.cuda_graph=false", "tracker.name=none", f"device={json.dumps(device)}"]  # fmt: skip
+    overrides = [
+        "seeds=[]",
+        f"seed={seed}",
+        "variant.order=simultaneous",
+        "variant.fused=true",
+        "speed.cuda_graph=false",
+        "tracker.name=none",
+        f"device={json.dumps(device)}",
+    ]
     recipe = load_recipe(recipe_path, registry, overrides)
     shape, classes = SHAPES[recipe.data.name]
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(examples, *shape, generator=generator)
     labels = torch.arange(examples) % classes
-    splits = TensorSplits(name="random", train_images=images, train_labels=labels, test_images=images[:64],
-                          test_labels=labels[:64], num_classes=classes)  # fmt: skip
+    splits = TensorSplits(
+        name="random",
+        train_images=images,
+        train_labels=labels,
+        test_images=images[:64],
+        test_labels=labels[:64],
+        num_classes=classes,
+    )
     device = resolve_device(recipe.device)
     return Trainer(build_on_splits(recipe, registry, splits, device), Progress(), Tracker())
 
@@ -123,8 +136,10 @@ def main() -> None:
     if options.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{options.recipe.name}: {options.seeds} seeds × {result['blocks']} blocks, fused, batch {result['batch']}, "
-          f"{name} (median of {options.repeats})")  # fmt: skip
+    print(
+        f"{options.recipe.name}: {options.seeds} seeds × {result['blocks']} blocks, fused, batch {result['batch']}, "
+        f"{name} (median of {options.repeats})"
+    )
     for key, value in median.items():
         print(f"  {key:<11} {value * 1e3:9.1f} ms per step  {value / median['one seed']:5.2f}× one seed")
     print(f"  stacked is {result['one_by_one_over_stacked']:.2f}× as fast as one by one")

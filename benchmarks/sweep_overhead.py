@@ -32,23 +32,32 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
-    fixed = ["data.validation=287", f"train.epochs={options.epochs}", 'tracker.name="none"', "speed.threads=1",
-             'device="cpu"']  # fmt: skip
+    fixed = [
+        "data.validation=287",
+        f"train.epochs={options.epochs}",
+        'tracker.name="none"',
+        "speed.threads=1",
+        'device="cpu"',
+    ]
     runs, trials = [], []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         sweep = root / "one_trial.toml"
         sets = ", ".join(f"'{item}'" for item in fixed)
-        sweep.write_text(f'recipe = "digits_dt"\nset = [{sets}]\nmethod = "grid"\ntrials = 1\n'
-                         '[space]\n"variant.eta" = { type = "categorical", choices = [0.1] }\n')  # fmt: skip
+        sweep.write_text(
+            f'recipe = "digits_dt"\nset = [{sets}]\nmethod = "grid"\ntrials = 1\n'
+            '[space]\n"variant.eta" = { type = "categorical", choices = [0.1] }\n'
+        )
         for repeat in range(options.repeats):
             sets_args = [arg for item in [*fixed, "variant.eta=0.1"] for arg in ("--set", item)]
             runs.append(timed([*NOPROP, "run", "digits_dt", *sets_args, "--out", str(root / f"run-{repeat}")]))
             trials.append(timed([*NOPROP, "sweep", str(sweep), "--out", str(root / f"sweep-{repeat}")]))
             print(f"repeat {repeat}: noprop run {runs[-1]:.1f} s, one sweep trial {trials[-1]:.1f} s", flush=True)
     run, trial = statistics.median(runs), statistics.median(trials)
-    print(f"median: noprop run {run:.1f} s, sweep of one trial {trial:.1f} s; ratio {trial / run:.3f} "
-          f"(+{trial - run:.1f} s: Optuna, the study database, the space check's data load)")  # fmt: skip
+    print(
+        f"median: noprop run {run:.1f} s, sweep of one trial {trial:.1f} s; ratio {trial / run:.3f} "
+        f"(+{trial - run:.1f} s: Optuna, the study database, the space check's data load)"
+    )
 
 
 if __name__ == "__main__":

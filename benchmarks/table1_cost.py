@@ -36,9 +36,9 @@ from pathlib import Path
 
 import torch
 
+from noprop_core.engine.report.paper import TABLE_1, paper_reference
 from noprop_core.engine.training.evaluation import accuracy
 from noprop_core.engine.training.experiment import build_on_splits, resolve_device
-from noprop_core.engine.report.paper import TABLE_1, paper_reference
 from noprop_core.engine.training.progress import Progress
 from noprop_core.engine.training.trainer import Trainer
 from noprop_core.model.splits import TensorSplits
@@ -47,8 +47,11 @@ from noprop_core.plugin.tracker import Tracker
 from noprop_core.recipe.loading import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
-SHAPES = {"mnist": ((1, 28, 28), 10, 60_000, 10_000), "cifar10": ((3, 32, 32), 10, 50_000, 10_000),
-          "cifar100": ((3, 32, 32), 100, 50_000, 10_000)}  # fmt: skip
+SHAPES = {
+    "mnist": ((1, 28, 28), 10, 60_000, 10_000),
+    "cifar10": ((3, 32, 32), 10, 50_000, 10_000),
+    "cifar100": ((3, 32, 32), 100, 50_000, 10_000),
+}
 SEEDS, INFERENCE_RUNS = 3, 5
 # The shipped recipe of each Table 1 cell, from the paper's names of its parts.
 DATASET_STEM = {"MNIST": "mnist", "CIFAR-10": "cifar10", "CIFAR-100": "cifar100"}
@@ -69,8 +72,14 @@ def random_splits(dataset: str, examples: int) -> TensorSplits:
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(examples, *shape, generator=generator)
     labels = torch.arange(examples) % classes  # every class present (prototypes need one of each)
-    return TensorSplits(name=dataset, train_images=images, train_labels=labels, test_images=images,
-                        test_labels=labels, num_classes=classes)  # fmt: skip
+    return TensorSplits(
+        name=dataset,
+        train_images=images,
+        train_labels=labels,
+        test_images=images,
+        test_labels=labels,
+        num_classes=classes,
+    )
 
 
 def synchronize(device: torch.device) -> None:
@@ -79,8 +88,11 @@ def synchronize(device: torch.device) -> None:
 
 
 def measure(stem: str, dataset: str, registry, batches: int, eval_examples: int, device_name: str) -> dict:
-    recipe = load_recipe(ROOT / "recipes" / f"{stem}.toml", registry,
-                         [f"train.max_batches={batches}", "tracker.name=none", f"device={json.dumps(device_name)}"])  # fmt: skip
+    recipe = load_recipe(
+        ROOT / "recipes" / f"{stem}.toml",
+        registry,
+        [f"train.max_batches={batches}", "tracker.name=none", f"device={json.dumps(device_name)}"],
+    )
     _, _, train_size, test_size = SHAPES[dataset]
     examples = max(batches * recipe.train.batch_size, eval_examples, SHAPES[dataset][1] * 4)
     device = resolve_device(recipe.device)
@@ -156,14 +168,22 @@ def main() -> None:
     parser.add_argument("--eval-examples", type=int, default=128, help="images timed through inference")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--devices", type=int, nargs="+", default=[], metavar="N",
-                        help="also the protocol's wall time on N devices at once, one seed a job")  # fmt: skip
+    parser.add_argument(
+        "--devices",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also the protocol's wall time on N devices at once, one seed a job",
+    )
     parser.add_argument("--from", dest="saved", type=Path, help="a saved table or --json output instead of timing")
     options = parser.parse_args()
     if options.saved is not None:
         results = read_saved(options.saved)
-        print(f"{len(results)} rows, {len(results) * SEEDS} seed jobs, {hours(sum(seed_jobs(results)))} in all "
-              f"(from {options.saved})")  # fmt: skip
+        print(
+            f"{len(results)} rows, {len(results) * SEEDS} seed jobs, {hours(sum(seed_jobs(results)))} in all "
+            f"(from {options.saved})"
+        )
         print_devices(results, options.devices)
         return
     registry = load_registry()
@@ -178,15 +198,27 @@ def main() -> None:
     )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     if options.json:
-        print(json.dumps({"device": name, "seeds": SEEDS, "inference_runs": INFERENCE_RUNS, "rows": results,
-                          "total_protocol_seconds": total}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "device": name,
+                    "seeds": SEEDS,
+                    "inference_runs": INFERENCE_RUNS,
+                    "rows": results,
+                    "total_protocol_seconds": total,
+                },
+                indent=2,
+            )
+        )
         return
     print(f"Table 1 protocol cost on {name}: {SEEDS} seeds × Table 3 epochs + {INFERENCE_RUNS} inference runs")
     print(f"{'recipe':<26} {'path':<22} {'epochs':>6} {'epoch':>10} {'evaluation':>11} {'protocol':>11}")
     for r in results:
         path = r["order"] + (", fused" if r["fused"] else "")
-        print(f"{r['recipe']:<26} {path:<22} {r['epochs']:>6} {r['epoch_seconds']:>9.1f}s "
-              f"{hours(r['evaluation_seconds']):>11} {hours(r['protocol_seconds']):>11}")  # fmt: skip
+        print(
+            f"{r['recipe']:<26} {path:<22} {r['epochs']:>6} {r['epoch_seconds']:>9.1f}s "
+            f"{hours(r['evaluation_seconds']):>11} {hours(r['protocol_seconds']):>11}"
+        )
     print(f"{'total':<26} {'':<22} {'':>6} {'':>10} {'':>11} {hours(total):>11}")
     print_devices(results, options.devices)
 
@@ -194,8 +226,10 @@ def main() -> None:
 def print_devices(results: list[dict], devices: list[int]) -> None:
     jobs = seed_jobs(results)
     for count in devices:
-        print(f"on {count} device(s) at once, one seed a job: {hours(makespan(jobs, count))} "
-              f"(the longest seed alone: {hours(max(jobs))})")  # fmt: skip
+        print(
+            f"on {count} device(s) at once, one seed a job: {hours(makespan(jobs, count))} "
+            f"(the longest seed alone: {hours(max(jobs))})"
+        )
 
 
 if __name__ == "__main__":

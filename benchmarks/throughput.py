@@ -78,10 +78,13 @@ CLASSES, T = 10, 10
 
 def parts(image_shape, schedule=None) -> VariantParts:
     return VariantParts(
-        embedding=OneHotEmbedding(CLASSES), schedule=schedule or CosineSchedule(), image_shape=image_shape,
-        num_classes=CLASSES, make_block=lambda spec: build_cnn(CnnConfig(name="cnn"), spec),
+        embedding=OneHotEmbedding(CLASSES),
+        schedule=schedule or CosineSchedule(),
+        image_shape=image_shape,
+        num_classes=CLASSES,
+        make_block=lambda spec: build_cnn(CnnConfig(name="cnn"), spec),
         make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
-    )  # fmt: skip
+    )
 
 
 def batch(image_shape, size, device):
@@ -92,10 +95,23 @@ def batch(image_shape, size, device):
 
 
 def trainer_for(variant: Variant, images, labels, device, cuda_graph: bool = False) -> Trainer:
-    splits = TensorSplits(name="bench", train_images=images, train_labels=labels, test_images=images,
-                          test_labels=labels, num_classes=CLASSES)  # fmt: skip
-    recipe = Recipe(data=DatasetConfig(name="bench"), model=None, variant=None, train=TrainSection(epochs=1), eval=EvalSection(),
-                    speed=SpeedSection(cuda_graph=cuda_graph), tracker=None)  # fmt: skip
+    splits = TensorSplits(
+        name="bench",
+        train_images=images,
+        train_labels=labels,
+        test_images=images,
+        test_labels=labels,
+        num_classes=CLASSES,
+    )
+    recipe = Recipe(
+        data=DatasetConfig(name="bench"),
+        model=None,
+        variant=None,
+        train=TrainSection(epochs=1),
+        eval=EvalSection(),
+        speed=SpeedSection(cuda_graph=cuda_graph),
+        tracker=None,
+    )
     experiment = Experiment(recipe=recipe, device=device, splits=splits, variant=variant.to(device).train())
     return Trainer(experiment, Progress(), Tracker())
 
@@ -270,8 +286,10 @@ def inference_latency(variant: Variant, images, steps_options, device, attribute
 
 
 def print_tables(args, device, peak, mnist_times, mnist_memory, mnist_flops, mnist_dt) -> None:
-    print(f"Training, batch {args.batch}, T = {T}, {device}, {torch.get_num_threads()} threads "
-          f"(median of {args.repeats}; ms per block per minibatch)")  # fmt: skip
+    print(
+        f"Training, batch {args.batch}, T = {T}, {device}, {torch.get_num_threads()} threads "
+        f"(median of {args.repeats}; ms per block per minibatch)"
+    )
     print(f"  peak: {args.peak_size}² float32 matmul, {peak / 1e9:.1f} GFLOP/s")
     for shape_name, shape in SHAPES.items():
         if shape_name == "MNIST":
@@ -281,14 +299,18 @@ def print_tables(args, device, peak, mnist_times, mnist_memory, mnist_flops, mni
         print(f"\n  DT, {shape_name}-shaped {shape}")
         for name, value in times.items():
             achieved = flops[name] / (value / 1e3)
-            print(f"    {name:<13} {value:9.2f} ms  {args.batch * 1e3 / value:9.0f} examples·blocks/s  "
-                  f"{value / times['reference']:.3f}× reference  {achieved / 1e9:7.1f} GFLOP/s "
-                  f"= {100 * achieved / peak:5.1f} % of peak")  # fmt: skip
+            print(
+                f"    {name:<13} {value:9.2f} ms  {args.batch * 1e3 / value:9.0f} examples·blocks/s  "
+                f"{value / times['reference']:.3f}× reference  {achieved / 1e9:7.1f} GFLOP/s "
+                f"= {100 * achieved / peak:5.1f} % of peak"
+            )
         for name, value in memory.items():
             print(f"    peak memory {name:<9} {value / 2**20:8.1f} MiB  {value / memory['backprop']:.2f}× backprop")
         images, labels, ct, fm = single_block_trainers(shape, args.batch, device)
-        contenders = {name: (lambda tr=tr, x=images, y=labels: tr.update(x, y, tr.variant.units), args.steps, 1)
-                      for name, tr in (("ct", ct), ("fm", fm))}  # fmt: skip
+        contenders = {
+            name: (lambda tr=tr, x=images, y=labels: tr.update(x, y, tr.variant.units), args.steps, 1)
+            for name, tr in (("ct", ct), ("fm", fm))
+        }
         for name, value in interleaved(contenders, args.repeats, device).items():
             print(f"    {name:<11} {value:9.2f} ms  {args.batch * 1e3 / value:9.0f} examples/s (their one block)")
 
@@ -317,26 +339,36 @@ def main() -> None:
     if not args.json:
         print_tables(args, device, peak, times, memory, flops, mnist_dt)
         return
-    print(json.dumps({
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(),
-        "batch": args.batch,
-        "timesteps": T,
-        **{f"{name}_block_step_ms": value for name, value in times.items()},
-        "peak_matmul_flops_per_second": peak,
-        **{f"{name}_flops_per_block_step": flops[name] for name in times},
-        **{f"{name}_fraction_of_peak": flops[name] / (times[name] / 1e3) / peak for name in times},
-        "torch_dropout_over_sequential": times["torch_dropout"] / times["sequential"],
-        "sequential_over_reference": times["sequential"] / times["reference"],
-        "fused_speedup_over_sequential": times["sequential"] / times["fused"],
-        **({"fused_graph_speedup_over_sequential": times["sequential"] / times["fused_graph"]}
-           if "fused_graph" in times else {}),
-        "noprop_peak_bytes": memory["noprop"],
-        "fused_peak_bytes": memory["fused"],
-        "backprop_peak_bytes": memory["backprop"],
-        "noprop_over_backprop_memory": memory["noprop"] / memory["backprop"],
-        "memory_measure": "own state + rise of cuda max_memory_allocated over a step" if device.type == "cuda" else "tensor bytes at the end of forward",
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "threads": torch.get_num_threads(),
+                "batch": args.batch,
+                "timesteps": T,
+                **{f"{name}_block_step_ms": value for name, value in times.items()},
+                "peak_matmul_flops_per_second": peak,
+                **{f"{name}_flops_per_block_step": flops[name] for name in times},
+                **{f"{name}_fraction_of_peak": flops[name] / (times[name] / 1e3) / peak for name in times},
+                "torch_dropout_over_sequential": times["torch_dropout"] / times["sequential"],
+                "sequential_over_reference": times["sequential"] / times["reference"],
+                "fused_speedup_over_sequential": times["sequential"] / times["fused"],
+                **(
+                    {"fused_graph_speedup_over_sequential": times["sequential"] / times["fused_graph"]}
+                    if "fused_graph" in times
+                    else {}
+                ),
+                "noprop_peak_bytes": memory["noprop"],
+                "fused_peak_bytes": memory["fused"],
+                "backprop_peak_bytes": memory["backprop"],
+                "noprop_over_backprop_memory": memory["noprop"] / memory["backprop"],
+                "memory_measure": "own state + rise of cuda max_memory_allocated over a step"
+                if device.type == "cuda"
+                else "tensor bytes at the end of forward",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

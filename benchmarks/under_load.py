@@ -34,9 +34,21 @@ SPIN = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.tim
 
 def run_seconds(policy: str, epochs: int, out: Path, overrides: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    command = [sys.executable, "-m", "noprop_core.cli", "run", str(ROOT / "recipes" / "digits_dt.toml"),
-               "--set", f"train.epochs={epochs}", "--set", "tracker.name=none",
-               "--set", f'speed.threads="{policy}"', "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "noprop_core.cli",
+        "run",
+        str(ROOT / "recipes" / "digits_dt.toml"),
+        "--set",
+        f"train.epochs={epochs}",
+        "--set",
+        "tracker.name=none",
+        "--set",
+        f'speed.threads="{policy}"',
+        "--out",
+        str(out),
+    ]
     command += [arg for override in overrides for arg in ("--set", override)]
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, capture_output=True)
@@ -67,8 +79,14 @@ def main() -> None:
     parser.add_argument("--loads", type=int, nargs="+", default=[0, 1, 2, 4])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--spin-limit", type=float, default=900.0, help="a spinner's own time limit (seconds)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="a recipe override passed on to every run (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe override passed on to every run (repeatable)",
+    )
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     results = under_load(options.loads, options.epochs, options.spin_limit, options.overrides)

@@ -80,8 +80,12 @@ class BackboneContract(PluginContract):
     def spec(
         self, image_shape: tuple[int, int, int], time_conditioned: bool = False, embedding_dim: int | None = None
     ) -> BlockSpec:
-        return BlockSpec(image_shape=image_shape, embedding_dim=embedding_dim or self.num_classes,
-                         num_classes=self.num_classes, time_conditioned=time_conditioned)  # fmt: skip
+        return BlockSpec(
+            image_shape=image_shape,
+            embedding_dim=embedding_dim or self.num_classes,
+            num_classes=self.num_classes,
+            time_conditioned=time_conditioned,
+        )
 
     def inputs(self, spec: BlockSpec, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         generator = torch.Generator().manual_seed(seed)
@@ -166,8 +170,13 @@ class LabelEmbeddingContract(PluginContract):
         labels = torch.arange(60) % self.num_classes
         images = torch.randn(60, *self.image_shape, generator=generator) + labels.view(-1, 1, 1, 1)
         torch.manual_seed(seed)
-        return self.factory(registry)(self.make_config(registry), num_classes=self.num_classes,
-                                      image_shape=self.image_shape, train_images=images, train_labels=labels)  # fmt: skip
+        return self.factory(registry)(
+            self.make_config(registry),
+            num_classes=self.num_classes,
+            image_shape=self.image_shape,
+            train_images=images,
+            train_labels=labels,
+        )
 
     def test_weight_is_a_float_matrix_with_a_row_per_class(self, registry: Registry) -> None:
         embedding = self.build(registry)
@@ -320,9 +329,14 @@ class VariantContract(PluginContract):
     def build(self, registry: Registry, seed: int = 0) -> Variant:
         torch.manual_seed(seed)
         images, labels = self.data()
-        embedding = registry.build("label_embedding", self.part(registry, "label_embedding"),
-                                   num_classes=self.num_classes, image_shape=self.image_shape,
-                                   train_images=images, train_labels=labels)  # fmt: skip
+        embedding = registry.build(
+            "label_embedding",
+            self.part(registry, "label_embedding"),
+            num_classes=self.num_classes,
+            image_shape=self.image_shape,
+            train_images=images,
+            train_labels=labels,
+        )
         backbone = registry.get("backbone", self.parts["backbone"][0])
         head_config = self.part(registry, "head")
         parts = VariantParts(
@@ -470,10 +484,12 @@ class DatasetContract(PluginContract):
 
     def test_training_images_are_standardised_per_channel(self, splits: TensorSplits) -> None:
         images = splits.train_images.double()
-        torch.testing.assert_close(images.mean(dim=(0, 2, 3)), torch.zeros(images.shape[1], dtype=torch.float64),
-                                   atol=1e-3, rtol=0)  # fmt: skip
-        torch.testing.assert_close(images.std(dim=(0, 2, 3)), torch.ones(images.shape[1], dtype=torch.float64),
-                                   atol=1e-2, rtol=0)  # fmt: skip
+        torch.testing.assert_close(
+            images.mean(dim=(0, 2, 3)), torch.zeros(images.shape[1], dtype=torch.float64), atol=1e-3, rtol=0
+        )
+        torch.testing.assert_close(
+            images.std(dim=(0, 2, 3)), torch.ones(images.shape[1], dtype=torch.float64), atol=1e-2, rtol=0
+        )
 
     def test_subset_keeps_that_many_training_examples(self, registry: Registry, splits: TensorSplits) -> None:
         smaller = self.build(registry, subset=self.subset)

@@ -31,11 +31,22 @@ class Browser:
         # Chromium's helper processes can still write to the profile as it is removed.
         self.profile = tempfile.TemporaryDirectory(prefix="noprop-chromium-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
-            [executable, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--hide-scrollbars", f"--window-size={width},{height}", "--remote-debugging-port=0",
-             f"--user-data-dir={self.profile.name}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [
+                executable,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                f"--window-size={width},{height}",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile.name}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.ids = itertools.count(1)
         self.exits = contextlib.ExitStack()
         self.socket = self._connect(Path(self.profile.name) / "DevToolsActivePort")
@@ -51,8 +62,11 @@ class Browser:
                 raise RuntimeError("Chromium did not open its DevTools port")
             time.sleep(0.1)
         port = port_file.read_text().split()[0]
-        while not (pages := [t for t in json.load(urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-                             if t["type"] == "page"]):  # fmt: skip
+        while not (
+            pages := [
+                t for t in json.load(urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10)) if t["type"] == "page"
+            ]
+        ):
             if time.monotonic() > deadline:  # the port opens before the first tab exists
                 raise RuntimeError("Chromium opened no page")
             time.sleep(0.1)

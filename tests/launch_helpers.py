@@ -12,14 +12,27 @@ from conftest import REPO
 from helpers import NOPROP, deterministic_history
 
 # 6 epochs of 14 steps on 400 digits: long enough for a signal to land inside an epoch.
-SEED_RUN = ["run", "digits_dt", "--seeds", "0", "--set", "train.epochs=6", "--set", "data.subset=400",
-            "--set", "variant.timesteps=3", "--set", 'tracker.name="none"']  # fmt: skip
+SEED_RUN = [
+    "run",
+    "digits_dt",
+    "--seeds",
+    "0",
+    "--set",
+    "train.epochs=6",
+    "--set",
+    "data.subset=400",
+    "--set",
+    "variant.timesteps=3",
+    "--set",
+    'tracker.name="none"',
+]
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     environment = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})}
-    return subprocess.Popen([NOPROP, *args], cwd=REPO, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [NOPROP, *args], cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 180) -> None:
@@ -57,5 +70,7 @@ def signal_pending(pid: int, signum: int) -> bool:
 def outcome(run_dir: Path) -> dict:
     """What must match between a preempted-then-requeued run and an uninterrupted one."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"history": deterministic_history(metrics["history"]),
-            **{key: metrics[key] for key in ("test_accuracy", "train_accuracy", "epochs_completed")}}  # fmt: skip
+    return {
+        "history": deterministic_history(metrics["history"]),
+        **{key: metrics[key] for key in ("test_accuracy", "train_accuracy", "epochs_completed")},
+    }

@@ -42,9 +42,15 @@ class OneNodeSlurm:
         key.chmod(0o400)
         (self.folder / "state").mkdir()
         (self.folder / "spool").mkdir()
-        munged = self.run("munged", "--force", f"--socket={self.folder}/munge.sock", f"--key-file={key}",
-                          f"--pid-file={self.folder}/munged.pid", f"--log-file={self.folder}/munged.log",
-                          f"--seed-file={self.folder}/munged.seed")  # fmt: skip
+        munged = self.run(
+            "munged",
+            "--force",
+            f"--socket={self.folder}/munge.sock",
+            f"--key-file={key}",
+            f"--pid-file={self.folder}/munged.pid",
+            f"--log-file={self.folder}/munged.log",
+            f"--seed-file={self.folder}/munged.seed",
+        )
         if munged.returncode != 0:
             return f"munged did not start: {munged.stderr.strip()[-300:]}"
         host = socket.gethostname().split(".")[0]
@@ -90,8 +96,9 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
         return f"the node never became idle (sinfo: {state!r}); {self.log_tail('slurmd')}"
 
     def run(self, *command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60,
-                              check=False)  # fmt: skip
+        return subprocess.run(
+            command, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60, check=False
+        )
 
     def log_tail(self, daemon: str) -> str:
         try:

@@ -21,8 +21,9 @@ PLUGIN_SOURCES = sorted([*(REPO / "plugins").rglob("*.py"), *(REPO / "examples")
 def test_import_linter_contracts_are_kept():
     lint = shutil.which("lint-imports", path=str(REPO / ".venv" / "bin")) or shutil.which("lint-imports")
     assert lint, "import-linter is a dev dependency: pip install -e '.[dev]'"
-    result = subprocess.run([lint, "--config", str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [lint, "--config", str(REPO / "pyproject.toml")], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
 
@@ -56,8 +57,11 @@ OUTSIDE_THE_CLI = sorted(
 def test_nothing_outside_the_cli_imports_it():
     """Python users, benchmarks and nox sessions go through the engine (``noprop_core.train`` …);
     the command line is one client of it, not a library."""
-    importers = [str(path.relative_to(REPO)) for path in OUTSIDE_THE_CLI
-                 if any(m.startswith("noprop_core.cli") for m in imports_of(path))]  # fmt: skip
+    importers = [
+        str(path.relative_to(REPO))
+        for path in OUTSIDE_THE_CLI
+        if any(m.startswith("noprop_core.cli") for m in imports_of(path))
+    ]
     assert importers == []
 
 

@@ -39,9 +39,14 @@ def test_the_site_builds_strictly(tmp_path):
     mkdocs = shutil.which("mkdocs", path=str(REPO / ".venv" / "bin")) or shutil.which("mkdocs")
     if mkdocs is None:
         pytest.skip("mkdocs is a dev dependency: pip install -e '.[dev]'")
-    result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=REPO,
-                            capture_output=True, text=True, timeout=300, env={"NO_MKDOCS_2_WARNING": "1",
-                            "PATH": str(REPO / ".venv" / "bin") + ":/usr/bin:/bin", "HOME": str(tmp_path)})  # fmt: skip
+    result = subprocess.run(
+        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": str(REPO / ".venv" / "bin") + ":/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert "noprop_core.engine.api.train" in api and "Train" in api  # the reference came from the docstrings

@@ -96,13 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in open_:
         print(f"\n{found[name]}: {name}")
         print("\n".join(line for line in mutmut("show", name, capture=True).splitlines() if line[:2] in ("- ", "+ ")))
-    print(f"\nmutants generated {len(found)}; killed {counts['killed']}, timed out {counts['timeout']}, "
-          f"survived {counts['survived']}, no tests {counts['no tests']}, other {len(found) - sum(counts[s] for s in ('killed', 'timeout', 'survived', 'no tests'))}")  # fmt: skip
+    print(
+        f"\nmutants generated {len(found)}; killed {counts['killed']}, timed out {counts['timeout']}, "
+        f"survived {counts['survived']}, no tests {counts['no tests']}, other {len(found) - sum(counts[s] for s in ('killed', 'timeout', 'survived', 'no tests'))}"
+    )
     print(
         f"equivalent (listed in {EQUIVALENTS.relative_to(ROOT)}): {len(equivalent)}; not caught and not listed: {len(open_)}"
     )
-    print(f"mutation score: {caught}/{judged} = {100 * caught / max(judged, 1):.1f} % of the non-equivalent mutants "
-          f"killed ({time.monotonic() - started:.0f} s)")  # fmt: skip
+    print(
+        f"mutation score: {caught}/{judged} = {100 * caught / max(judged, 1):.1f} % of the non-equivalent mutants "
+        f"killed ({time.monotonic() - started:.0f} s)"
+    )
     return 1 if open_ else 0
 
 

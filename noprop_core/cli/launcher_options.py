@@ -12,11 +12,20 @@ if TYPE_CHECKING:
 
 
 def add_launcher_arguments(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--launcher", metavar="NAME|FILE",
-                        help=f"{what}: a launcher's name (`noprop plugins`: local, slurm) or a TOML file holding "
-                             "a [launcher] table (docs/cluster.md)")  # fmt: skip
-    parser.add_argument("--launcher-set", dest="launcher_sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a key of the launcher, e.g. --launcher-set partition=gpu (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--launcher",
+        metavar="NAME|FILE",
+        help=f"{what}: a launcher's name (`noprop plugins`: local, slurm) or a TOML file holding "
+        "a [launcher] table (docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--launcher-set",
+        dest="launcher_sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a key of the launcher, e.g. --launcher-set partition=gpu (repeatable)",
+    )
 
 
 def launcher_from_arguments(args: argparse.Namespace, context: Context) -> Launcher | None:

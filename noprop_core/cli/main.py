@@ -23,8 +23,9 @@ BY_NAME = {command.NAME: command for command in COMMANDS}
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noprop", description="Train networks with NoProp.")
     parser.add_argument("--version", action="version", version=f"noprop {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     title=f"commands ({', '.join(BY_NAME)})")  # fmt: skip
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title=f"commands ({', '.join(BY_NAME)})"
+    )
     for command in COMMANDS:
         command.add_arguments(commands.add_parser(command.NAME, help=command.HELP))
     return parser
@@ -55,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug, not the user's input: one line, the traceback in a file
         log = save_traceback(exc)
         message = " ".join(str(exc).split())[:200]
-        print(f"noprop: internal error: {type(exc).__name__}: {message} (full traceback: {log}; please report it)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"noprop: internal error: {type(exc).__name__}: {message} (full traceback: {log}; please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -54,8 +54,10 @@ def predictions(model: TrainedModel, paths: list[Path], top_k: int) -> list[dict
     results = []
     for path, row in zip(paths, probabilities):
         values, classes = row.topk(min(top_k, len(row)))
-        ranked = [{"class": int(c), "name": names[int(c)] if names else None, "probability": float(v)}
-                  for v, c in zip(values, classes)]  # fmt: skip
+        ranked = [
+            {"class": int(c), "name": names[int(c)] if names else None, "probability": float(v)}
+            for v, c in zip(values, classes)
+        ]
         results.append({"path": str(path), **ranked[0], **({"top_k": ranked} if top_k > 1 else {})})
     return results
 
@@ -64,8 +66,10 @@ def prediction_lines(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for result in results:
         ranked = result.get("top_k", [result])
-        text = ", ".join(f"{r['class']}" + (f" ({r['name']})" if r["name"] is not None else "") +
-                         f" {100 * r['probability']:.1f} %" for r in ranked)  # fmt: skip
+        text = ", ".join(
+            f"{r['class']}" + (f" ({r['name']})" if r["name"] is not None else "") + f" {100 * r['probability']:.1f} %"
+            for r in ranked
+        )
         lines.append(f"{result['path']}: {text}")
     return lines
 

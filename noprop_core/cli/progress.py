@@ -83,8 +83,16 @@ class RichEvaluationProgress(EvaluationProgress):
 
     def __init__(self, console: Console) -> None:
         super().__init__()
-        self.bars = RichBars(TextColumn("  evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)  # fmt: skip
+        self.bars = RichBars(
+            TextColumn("  evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("images"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+        )
         self.task: Any = None  # a rich TaskID, once the bar exists
 
     def __enter__(self) -> RichEvaluationProgress:

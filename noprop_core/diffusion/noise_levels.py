@@ -54,13 +54,21 @@ class LogNormalNoiseLevels:
         [σ_b, σ_{b−1}] of the equi-probability partition; ``overlap`` (the paper's γ, App. C)
         widens it to [σ_b / α_b, α_b σ_{b−1}] with α_b = (σ_{b−1}/σ_b)^γ — γ times its own
         width in log σ on each side — clipped to [σ_min, σ_max]."""
-        high, low = (float(self.sigma(torch.tensor(float(t), dtype=torch.float64)))
-                     for t in (Fraction(block - 1, blocks), Fraction(block, blocks)))  # fmt: skip
+        high, low = (
+            float(self.sigma(torch.tensor(float(t), dtype=torch.float64)))
+            for t in (Fraction(block - 1, blocks), Fraction(block, blocks))
+        )
         alpha = (high / low) ** overlap
         return max(self.sigma_min, low / alpha), min(self.sigma_max, high * alpha)
 
-    def draw(self, sigma_low: float, sigma_high: float, count: int, device: torch.device | str = "cpu",
-             generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+    def draw(
+        self,
+        sigma_low: float,
+        sigma_high: float,
+        count: int,
+        device: torch.device | str = "cpu",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """``count`` σ from the log-normal restricted to [σ_low, σ_high] (uniform in its
         cumulative probability, then the quantile), float32."""
         t_low, t_high = (float(self.t_of(torch.tensor(s, dtype=torch.float64))) for s in (sigma_high, sigma_low))

@@ -45,8 +45,9 @@ def predicted_noise(output: Tensor, z: Tensor, embedding_weight: Tensor, alpha_b
     return noise_from_embedding(z, convex_denoise(logits, embedding_weight), alpha_bar) + residual
 
 
-def dt_noisy_inputs(embedding_weight: Tensor, labels: Tensor, chain: DiscreteSchedule, t: Tensor,
-                    eps_prev: Tensor) -> Tensor:  # fmt: skip
+def dt_noisy_inputs(
+    embedding_weight: Tensor, labels: Tensor, chain: DiscreteSchedule, t: Tensor, eps_prev: Tensor
+) -> Tensor:
     """z_{t−1} = √ᾱ_{t−1} u_y + √(1 − ᾱ_{t−1}) ε for K blocks (t a (K,) tensor in 1..T): (K, B, d),
     what block t sees in training."""
     u = embedding_weight[labels]
@@ -97,8 +98,9 @@ def dt_loss(
     return {"ce": ce, "kl": kl, "denoise": denoise}
 
 
-def ct_times(schedule: NoiseSchedule, count: int, device: torch.device, sampling: str = "uniform",
-             target: str = "embedding") -> tuple[Tensor, Tensor | None]:  # fmt: skip
+def ct_times(
+    schedule: NoiseSchedule, count: int, device: torch.device, sampling: str = "uniform", target: str = "embedding"
+) -> tuple[Tensor, Tensor | None]:
     """t for ``count`` examples and its density p(t) (None: uniform, p = 1).
 
     ``importance`` draws t with density proportional to the target's weight on the schedule as

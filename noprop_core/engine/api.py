@@ -23,9 +23,9 @@ from torch import Tensor
 
 from noprop_core.engine import run_directory
 from noprop_core.engine.runs import session
+from noprop_core.engine.runs.seed_group import launch_seed_groups, plan_seed_group, run_seed_group, seed_dir
 from noprop_core.engine.trained.inference import TrainedModel, load_model
 from noprop_core.engine.training.progress import Progress
-from noprop_core.engine.runs.seed_group import launch_seed_groups, plan_seed_group, run_seed_group, seed_dir
 from noprop_core.errors import NopropError
 from noprop_core.plugin.kinds import BY_NAME
 from noprop_core.plugin.launcher import Launcher
@@ -82,8 +82,9 @@ class Run:
         model = self.model(steps=steps)
         return model.predict_proba(model.standardise(images))
 
-    def evaluate(self, *, steps: int | None = None, sampler: str | None = None,
-                 runs: int | None = None) -> dict[str, Any]:  # fmt: skip
+    def evaluate(
+        self, *, steps: int | None = None, sampler: str | None = None, runs: int | None = None
+    ) -> dict[str, Any]:
         """Test accuracy of the checkpoint (``noprop eval``): with another number of inference
         ``steps`` or ``sampler``, over ``runs`` inference runs with independent noise."""
         from noprop_core.engine.trained.reevaluation import evaluate_run
@@ -168,24 +169,48 @@ def train(
     recipe_path, built = _recipe_source(recipe)
     overrides = list(overrides)
     out = Path(out) if out is not None else None
-    loaded = (override_recipe(built, registry, overrides, str(recipe_path)) if built is not None
-              else load_recipe(recipe_path, registry, overrides))  # fmt: skip
+    loaded = (
+        override_recipe(built, registry, overrides, str(recipe_path))
+        if built is not None
+        else load_recipe(recipe_path, registry, overrides)
+    )
     group_seeds = list(seeds) if seeds is not None else loaded.seeds
     if group_seeds and smoke:  # a smoke test checks the code path: the group's first seed is enough
         overrides += ["seeds=[]", f"seed={group_seeds[0]}"]
     elif group_seeds:
         if launcher is None and jobs > 1:
             launcher = default_launcher(registry, workers=jobs)
-        return _train_seed_group(recipe_path, built, loaded, registry, group_seeds, overrides, out, progress,
-                                 launcher, stack_seeds, on_epoch)  # fmt: skip
-    run_dir, metrics = session.run(recipe_path, registry, overrides=overrides, out_dir=out, progress=_progress(progress),
-                                   started=started, smoke=smoke, group=group, recipe=built, on_epoch=on_epoch)  # fmt: skip
+        return _train_seed_group(
+            recipe_path, built, loaded, registry, group_seeds, overrides, out, progress, launcher, stack_seeds, on_epoch
+        )
+    run_dir, metrics = session.run(
+        recipe_path,
+        registry,
+        overrides=overrides,
+        out_dir=out,
+        progress=_progress(progress),
+        started=started,
+        smoke=smoke,
+        group=group,
+        recipe=built,
+        on_epoch=on_epoch,
+    )
     return Run(run_dir, registry, final_metrics=metrics)
 
 
-def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, registry: Registry, seeds: list[int],
-                      overrides: list[str], out: Path | None, progress: ProgressChoice, launcher: Launcher | None,
-                      stack_seeds: str, on_epoch: Callable[[dict[str, Any]], bool] | None) -> SeedGroup:  # fmt: skip
+def _train_seed_group(
+    recipe_path: Path,
+    built: Recipe | None,
+    loaded: Recipe,
+    registry: Registry,
+    seeds: list[int],
+    overrides: list[str],
+    out: Path | None,
+    progress: ProgressChoice,
+    launcher: Launcher | None,
+    stack_seeds: str,
+    on_epoch: Callable[[dict[str, Any]], bool] | None,
+) -> SeedGroup:
     notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
     if launcher is not None:
         if built is not None:
@@ -195,20 +220,43 @@ def _train_seed_group(recipe_path: Path, built: Recipe | None, loaded: Recipe, r
         return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
 
     def train_fresh(runs: list[tuple[list[str], Path]], name: str) -> None:
-        session.run_stacked(recipe_path, registry, runs, group=name, progress=_progress(progress),
-                            stack=stack_seeds, recipe=built, on_epoch=on_epoch)  # fmt: skip
+        session.run_stacked(
+            recipe_path,
+            registry,
+            runs,
+            group=name,
+            progress=_progress(progress),
+            stack=stack_seeds,
+            recipe=built,
+            on_epoch=on_epoch,
+        )
 
     def resume_one(directory: Path) -> None:
         session.resume(directory, registry, progress=_progress(progress), on_epoch=on_epoch)
 
-    group_dir, protocol = run_seed_group(recipe_path, loaded, seeds=seeds, overrides=overrides, out=out,
-                                         train_fresh=train_fresh, resume_one=resume_one, notify=notify)  # fmt: skip
+    group_dir, protocol = run_seed_group(
+        recipe_path,
+        loaded,
+        seeds=seeds,
+        overrides=overrides,
+        out=out,
+        train_fresh=train_fresh,
+        resume_one=resume_one,
+        notify=notify,
+    )
     return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
 
 
-def train_groups(recipes: Sequence[str | Path], *, seeds: Sequence[int], out: str | Path,
-                 launcher: Launcher | None = None, overrides: Sequence[str] = (), registry: Registry | None = None,
-                 progress: bool = True) -> list[SeedGroup]:  # fmt: skip
+def train_groups(
+    recipes: Sequence[str | Path],
+    *,
+    seeds: Sequence[int],
+    out: str | Path,
+    launcher: Launcher | None = None,
+    overrides: Sequence[str] = (),
+    registry: Registry | None = None,
+    progress: bool = True,
+) -> list[SeedGroup]:
     """Several recipes' seed groups, OUT/<recipe name>/ each, as the jobs of one launch (one
     array job on a cluster): the paper's protocol, ``nox -s paper -- --launcher slurm``."""
     registry = registry or load_registry()
@@ -218,11 +266,21 @@ def train_groups(recipes: Sequence[str | Path], *, seeds: Sequence[int], out: st
     for recipe in recipes:
         recipe_path = resolve_recipe_path(Path(recipe))
         loaded = load_recipe(recipe_path, registry, list(overrides))
-        plans.append(plan_seed_group(recipe_path, loaded, seeds=list(seeds), overrides=list(overrides),
-                                     out=Path(out) / recipe_path.stem, notify=notify))  # fmt: skip
+        plans.append(
+            plan_seed_group(
+                recipe_path,
+                loaded,
+                seeds=list(seeds),
+                overrides=list(overrides),
+                out=Path(out) / recipe_path.stem,
+                notify=notify,
+            )
+        )
     done = launch_seed_groups(plans, launcher, notify)
-    return [SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
-            for group_dir, protocol in done]  # fmt: skip
+    return [
+        SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
+        for group_dir, protocol in done
+    ]
 
 
 def default_launcher(registry: Registry, *, workers: int) -> Launcher:
@@ -231,14 +289,21 @@ def default_launcher(registry: Registry, *, workers: int) -> Launcher:
     return build_launcher(launcher_config({"name": name, "workers": workers}, registry, "--jobs"), registry)
 
 
-def resume(run_dir: str | Path, *, epochs: int | None = None, progress: bool = True,
-           registry: Registry | None = None, on_epoch: Callable[[dict[str, Any]], bool] | None = None) -> Run:  # fmt: skip
+def resume(
+    run_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    progress: bool = True,
+    registry: Registry | None = None,
+    on_epoch: Callable[[dict[str, Any]], bool] | None = None,
+) -> Run:
     """Continue a run from its last checkpoint (``noprop run --resume``); ``epochs``: train a
     finished run further, to this many epochs in all."""
     registry = registry or load_registry()
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
-    run_dir, _ = session.resume(Path(run_dir), registry, overrides=overrides, progress=_progress(progress),
-                                on_epoch=on_epoch)  # fmt: skip
+    run_dir, _ = session.resume(
+        Path(run_dir), registry, overrides=overrides, progress=_progress(progress), on_epoch=on_epoch
+    )
     return Run(run_dir, registry)
 
 

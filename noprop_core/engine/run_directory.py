@@ -64,8 +64,10 @@ class RunDirLock:
             self.handle.seek(0)
             holder = self.handle.read().strip() or "unknown"
             self.handle.close()
-            raise NopropError(f"{run_dir}: in use by process {holder}; wait for it to end or choose "
-                              f"another directory (wanted it for {purpose})") from None  # fmt: skip
+            raise NopropError(
+                f"{run_dir}: in use by process {holder}; wait for it to end or choose "
+                f"another directory (wanted it for {purpose})"
+            ) from None
         self.handle.seek(0)
         self.handle.truncate()
         self.handle.write(f"{os.getpid()}\n")
@@ -149,8 +151,10 @@ def _atomic_write(path: Path, write: Any) -> None:
         os.replace(handle.name, path)
     except (OSError, RuntimeError) as exc:  # a full disk (torch.save: RuntimeError), a read-only folder
         Path(handle.name).unlink(missing_ok=True)
-        raise NopropError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc}); the previous {path.name}, if any, "
-                          "is intact") from None  # fmt: skip
+        raise NopropError(
+            f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc}); the previous {path.name}, if any, "
+            "is intact"
+        ) from None
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
@@ -188,8 +192,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-CHECKPOINT_KEYS = ("model", "unit_optimizers", "shared_optimizer", "lr_schedulers", "history", "step",
-                   "train_seconds", "rng", "current_epoch", "epoch", "recipe_path", "wall_seconds", "recipe")  # fmt: skip
+CHECKPOINT_KEYS = (
+    "model",
+    "unit_optimizers",
+    "shared_optimizer",
+    "lr_schedulers",
+    "history",
+    "step",
+    "train_seconds",
+    "rng",
+    "current_epoch",
+    "epoch",
+    "recipe_path",
+    "wall_seconds",
+    "recipe",
+)
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:

@@ -53,11 +53,19 @@ def conv_encoder(channels: int, dropout: float) -> nn.Sequential:
     """Figure 6's image path: conv32–ReLU–maxpool–drop, conv64–ReLU–drop, conv128–ReLU–maxpool–drop,
     flatten. Convolutions are 3×3 with padding 1 (the figure gives no padding; this keeps 28 px → 7 px)."""
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), Dropout(dropout),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), Dropout(dropout),
-        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), Dropout(dropout),
+        nn.Conv2d(channels, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        Dropout(dropout),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        Dropout(dropout),
+        nn.Conv2d(64, 128, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        Dropout(dropout),
         nn.Flatten(),
-    )  # fmt: skip
+    )
 
 
 def conv_feature_size(image_shape: tuple[int, int, int]) -> int:
@@ -83,8 +91,14 @@ class DiscreteTimeBlock(Block):
     way, encoder → FC256–BN (the caption: "processed in the same way"). Concat → FC256–BN–ReLU →
     FC128–BN–ReLU → FC(m) (FC(d) for a block of ``spec.output_dim``)."""
 
-    def __init__(self, spec: BlockSpec, image_encoder: nn.Module, image_features: int,
-                 label_encoder: nn.Module | None = None, label_features: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: BlockSpec,
+        image_encoder: nn.Module,
+        image_features: int,
+        label_encoder: nn.Module | None = None,
+        label_features: int | None = None,
+    ) -> None:
         super().__init__()
         self.image_path = nn.Sequential(image_encoder, nn.Linear(image_features, HIDDEN), nn.BatchNorm1d(HIDDEN))
         self.label_residual: nn.Module | None
@@ -96,14 +110,21 @@ class DiscreteTimeBlock(Block):
         else:
             self.label_in = nn.Sequential(nn.Linear(spec.embedding_dim, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU())
             self.label_residual = nn.Sequential(
-                nn.Linear(HIDDEN, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(),
-                nn.Linear(HIDDEN, HIDDEN), nn.BatchNorm1d(HIDDEN),
-            )  # fmt: skip
+                nn.Linear(HIDDEN, HIDDEN),
+                nn.BatchNorm1d(HIDDEN),
+                nn.ReLU(),
+                nn.Linear(HIDDEN, HIDDEN),
+                nn.BatchNorm1d(HIDDEN),
+            )
         self.fusion = nn.Sequential(
-            nn.Linear(2 * HIDDEN, 256), nn.BatchNorm1d(256), nn.ReLU(),
-            nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU(),
+            nn.Linear(2 * HIDDEN, 256),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
+            nn.Linear(256, 128),
+            nn.BatchNorm1d(128),
+            nn.ReLU(),
             nn.Linear(128, spec.outputs),
-        )  # fmt: skip
+        )
 
     def encode_image(self, images: Tensor) -> Tensor:
         return self.image_path(images)
@@ -123,8 +144,14 @@ class ContinuousTimeBlock(Block):
     time path: sinusoidal embedding (64) → FC256–ReLU. Concat → FC256–ReLU → FC128–ReLU → FC(m).
     No batch norm."""
 
-    def __init__(self, spec: BlockSpec, image_encoder: nn.Module, image_features: int,
-                 label_encoder: nn.Module | None = None, label_features: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        spec: BlockSpec,
+        image_encoder: nn.Module,
+        image_features: int,
+        label_encoder: nn.Module | None = None,
+        label_features: int | None = None,
+    ) -> None:
         super().__init__()
         self.image_path = nn.Sequential(image_encoder, nn.Linear(image_features, HIDDEN), nn.ReLU())
         label_encoder = label_encoder or nn.Identity()
@@ -150,8 +177,13 @@ class ContinuousTimeBlock(Block):
         return self.fusion(torch.cat(parts, dim=-1))
 
 
-def paper_block(spec: BlockSpec, image_encoder: nn.Module, image_features: int,
-                label_encoder: nn.Module | None = None, label_features: int | None = None) -> Block:  # fmt: skip
+def paper_block(
+    spec: BlockSpec,
+    image_encoder: nn.Module,
+    image_features: int,
+    label_encoder: nn.Module | None = None,
+    label_features: int | None = None,
+) -> Block:
     """The Figure 6 block of ``spec``'s flavour around the given encoders.
 
     ``image_encoder`` maps (B, C, H, W) to (B, image_features). ``label_encoder`` (optional)

@@ -74,8 +74,9 @@ class Variant(nn.Module):
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def fused_losses(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
-                     ) -> dict[str, dict[str, Tensor]] | None:  # fmt: skip
+    def fused_losses(
+        self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, dict[str, Tensor]] | None:
         """Every unit's loss terms from one batched computation, or None (the default): the
         trainer then calls ``losses`` unit by unit. A variant that fuses its units hands the
         gradients back to them in ``after_backward``. ``generator``, when given, is the step's
@@ -128,7 +129,8 @@ class StackedVariant(Protocol):
         """Every block's label input for this step, (number of blocks, B, d)."""
         ...
 
-    def stacked_terms(self, denoiser: Callable[[Tensor], Tensor], labels: Tensor, noise: Any
-                      ) -> dict[str, dict[str, Tensor]]:  # fmt: skip
+    def stacked_terms(
+        self, denoiser: Callable[[Tensor], Tensor], labels: Tensor, noise: Any
+    ) -> dict[str, dict[str, Tensor]]:
         """Every unit's loss terms; ``denoiser`` maps ``stacked_inputs`` to the blocks' outputs."""
         ...

@@ -129,8 +129,10 @@ def one_of(*choices: object) -> Validator:
 
 def each_one_of(*choices: str) -> Validator:
     """A list whose every item is one of ``choices``, none twice."""
-    return _check(lambda v: all(item in choices for item in v) and len(set(v)) == len(v),
-                  "a list of distinct names from " + ", ".join(repr(c) for c in choices))  # fmt: skip
+    return _check(
+        lambda v: all(item in choices for item in v) and len(set(v)) == len(v),
+        "a list of distinct names from " + ", ".join(repr(c) for c in choices),
+    )
 
 
 @attrs.frozen(kw_only=True)

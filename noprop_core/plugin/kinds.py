@@ -52,8 +52,15 @@ class BackboneFactory(Protocol):
 class LabelEmbeddingFactory(Protocol):
     """The class embeddings W_Embed; the training data is there for data-driven starts."""
 
-    def __call__(self, config: LabelEmbeddingConfig, *, num_classes: int, image_shape: tuple[int, int, int],
-                 train_images: Tensor, train_labels: Tensor) -> LabelEmbedding: ...  # fmt: skip
+    def __call__(
+        self,
+        config: LabelEmbeddingConfig,
+        *,
+        num_classes: int,
+        image_shape: tuple[int, int, int],
+        train_images: Tensor,
+        train_labels: Tensor,
+    ) -> LabelEmbedding: ...
 
 
 class ScheduleFactory(Protocol):
@@ -141,7 +148,7 @@ KINDS: tuple[PluginKind, ...] = (
         LabelEmbeddingConfig,
         ("model", "embedding"),
         LabelEmbeddingFactory,
-    ),  # fmt: skip
+    ),
     PluginKind("schedule", "noprop_register_schedules", ScheduleConfig, ("model", "schedule"), ScheduleFactory),
     PluginKind("head", "noprop_register_heads", HeadConfig, ("model", "head"), HeadFactory, default="softmax"),
     PluginKind("dataset", "noprop_register_datasets", DatasetConfig, ("data",), DatasetFactory),
@@ -154,7 +161,7 @@ KINDS: tuple[PluginKind, ...] = (
         LauncherFactory,
         default="local",
         in_recipe=False,
-    ),  # fmt: skip
+    ),
 )
 RECIPE_KINDS: tuple[PluginKind, ...] = tuple(kind for kind in KINDS if kind.in_recipe)
 BY_NAME: dict[str, PluginKind] = {kind.name: kind for kind in KINDS}

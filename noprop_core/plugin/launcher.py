@@ -76,8 +76,11 @@ class Launcher:
         return type(self).__name__
 
 
-def run_job(job: Job, environment: Mapping[str, str] | None = None,
-            started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> int:  # fmt: skip
+def run_job(
+    job: Job,
+    environment: Mapping[str, str] | None = None,
+    started: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> int:
     """Run the job's command once, appending to its log; returns its exit status. ``started`` is
     told the child process (to forward signals to it)."""
     command = job.command()
@@ -85,8 +88,9 @@ def run_job(job: Job, environment: Mapping[str, str] | None = None,
     with job.log.open("ab") as log:
         log.write(f"$ {' '.join(command[1:])}\n".encode())
         log.flush()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(environment) if environment is not None else None)  # fmt: skip
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=dict(environment) if environment is not None else None
+        )
         if started is not None:
             started(process)
         return process.wait()

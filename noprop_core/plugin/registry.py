@@ -120,15 +120,20 @@ class Registry:
             raise
         except Exception as exc:  # noqa: BLE001 - third-party code: name it instead of a traceback
             message = " ".join(str(exc).split())[:300]
-            raise PluginError(f"{kind} {config.name!r} ({entry.source.describe()}) failed: "
-                              f"{type(exc).__name__}: {message}") from exc  # fmt: skip
+            raise PluginError(
+                f"{kind} {config.name!r} ({entry.source.describe()}) failed: {type(exc).__name__}: {message}"
+            ) from exc
         if expect is not None and not isinstance(product, expect):
-            raise PluginError(f"{kind} {config.name!r} ({entry.source.describe()}): its factory returned "
-                              f"{type(product).__name__}, expected {expect.__name__}")  # fmt: skip
+            raise PluginError(
+                f"{kind} {config.name!r} ({entry.source.describe()}): its factory returned "
+                f"{type(product).__name__}, expected {expect.__name__}"
+            )
         return product
 
     def warn_if_broken(self, notify: Callable[[str], None]) -> None:
         """Broken plugins stop only the recipes that use them; everyone else is told once."""
         for broken in self.broken:
-            notify(f"noprop: warning: {broken.message()}; recipes using it fail "
-                   f"(NOPROP_DISABLE_PLUGIN_AUTOLOAD=1 loads only noprop's own plugins)")  # fmt: skip
+            notify(
+                f"noprop: warning: {broken.message()}; recipes using it fail "
+                f"(NOPROP_DISABLE_PLUGIN_AUTOLOAD=1 loads only noprop's own plugins)"
+            )

@@ -23,8 +23,12 @@ def launcher_config(table: dict[str, Any], registry: Registry, origin: str) -> L
     try:
         config = recipe_converter(registry).structure(table, LauncherConfig)
     except Exception as exc:  # noqa: BLE001 - every structuring failure becomes error lines
-        raise RecipeError([f"{origin}: {dotted((SECTION, *key.split('.'))) if key else SECTION}: {one_line(msg)}"
-                           for key, msg in describe_errors(exc)]) from None  # fmt: skip
+        raise RecipeError(
+            [
+                f"{origin}: {dotted((SECTION, *key.split('.'))) if key else SECTION}: {one_line(msg)}"
+                for key, msg in describe_errors(exc)
+            ]
+        ) from None
     assert isinstance(config, LauncherConfig)
     return config
 

@@ -123,8 +123,12 @@ def base_recipe_path(path: Path, base_name: str, roots: list[Path]) -> Path:
         return shipped_path(base_name, f"{path}: {EXTENDS}")
     base_path = (path.parent / base_name).resolve()
     if not any(base_path.is_relative_to(root) for root in roots):
-        raise RecipeError([f"{path}: {EXTENDS}: {base_name!r} is outside {roots[0]} (the recipe's folder tree); "
-                           f"extend a shipped recipe as 'noprop:NAME', or allow the folder in ${EXTENDS_ROOTS_ENV}"])  # fmt: skip
+        raise RecipeError(
+            [
+                f"{path}: {EXTENDS}: {base_name!r} is outside {roots[0]} (the recipe's folder tree); "
+                f"extend a shipped recipe as 'noprop:NAME', or allow the folder in ${EXTENDS_ROOTS_ENV}"
+            ]
+        )
     return base_path
 
 

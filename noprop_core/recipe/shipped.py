@@ -31,8 +31,9 @@ def shipped_path(name: str, origin: str) -> Path:
     path = shipped_dir() / f"{stem}.toml"
     if "/" in stem or not path.is_file():
         names = shipped_names()
-        raise RecipeError([f"{origin}: no shipped recipe {stem!r}{did_you_mean(stem, names)}; `noprop recipes` "
-                           "lists them"])  # fmt: skip
+        raise RecipeError(
+            [f"{origin}: no shipped recipe {stem!r}{did_you_mean(stem, names)}; `noprop recipes` lists them"]
+        )
     return path
 
 

@@ -113,18 +113,24 @@ class Sweep:
 def _problems(sweep: Sweep, origin: str) -> list[str]:
     problems = []
     if not sweep.space:
-        problems.append(f"{origin}: space: empty; name at least one recipe key to search, e.g. "
-                        '"train.lr" = { type = "log_float", low = 1e-4, high = 1e-2 }')  # fmt: skip
+        problems.append(
+            f"{origin}: space: empty; name at least one recipe key to search, e.g. "
+            '"train.lr" = { type = "log_float", low = 1e-4, high = 1e-2 }'
+        )
     for key, parameter in sweep.space.items():
         problem = parameter.problem()
         if problem:
             problems.append(f"{origin}: {dotted(('space', key))}: {problem}")
         elif sweep.method == "grid" and parameter.grid_values() is None:
-            problems.append(f"{origin}: {dotted(('space', key))}: method = 'grid' needs a finite grid: choices, an int "
-                            "range, or a float range with step")  # fmt: skip
+            problems.append(
+                f"{origin}: {dotted(('space', key))}: method = 'grid' needs a finite grid: choices, an int "
+                "range, or a float range with step"
+            )
     if sweep.objective == "test_accuracy":
-        problems.append(f"{origin}: objective: choosing hyper-parameters on the test set makes its accuracy "
-                        "an optimistic estimate; use validation_accuracy (data.validation holds a split out)")  # fmt: skip
+        problems.append(
+            f"{origin}: objective: choosing hyper-parameters on the test set makes its accuracy "
+            "an optimistic estimate; use validation_accuracy (data.validation holds a split out)"
+        )
     elif sweep.objective not in OBJECTIVES:
         problems.append(f"{origin}: objective: expected one of {', '.join(OBJECTIVES)}, got {sweep.objective!r}")
     if not sweep.seeds or len(set(sweep.seeds)) != len(sweep.seeds) or min(sweep.seeds) < 0:

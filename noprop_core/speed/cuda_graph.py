@@ -75,8 +75,15 @@ class GraphedUpdate:
         self.eager_steps: Counter[tuple[Any, ...]] = Counter()
         self.side_stream = torch.cuda.Stream(device)
 
-    def __call__(self, images: Tensor, labels: Tensor, units: list[str], constants: tuple[Any, ...], update: Update,
-                 before: Callable[[], None]) -> tuple[dict[str, dict[str, Tensor]], Tensor]:  # fmt: skip
+    def __call__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        units: list[str],
+        constants: tuple[Any, ...],
+        update: Update,
+        before: Callable[[], None],
+    ) -> tuple[dict[str, dict[str, Tensor]], Tensor]:
         """``before`` sets the gradients to None; ``constants`` are the values baked into the
         graph (the learning rates): when they change, the graph is recorded again."""
         key = (tuple(units), tuple(images.shape), images.stride())
@@ -90,8 +97,9 @@ class GraphedUpdate:
         recording = self.recordings[key] = _Recording(images, labels, constants, update, before)
         return recording.replay(images, labels)  # recording runs nothing: this minibatch runs now
 
-    def _eager_on_side_stream(self, images: Tensor, labels: Tensor, update: Update,
-                              before: Callable[[], None]) -> tuple[dict[str, dict[str, Tensor]], Tensor]:  # fmt: skip
+    def _eager_on_side_stream(
+        self, images: Tensor, labels: Tensor, update: Update, before: Callable[[], None]
+    ) -> tuple[dict[str, dict[str, Tensor]], Tensor]:
         side, main = self.side_stream, torch.cuda.current_stream(self.device)
         side.wait_stream(main)
         with torch.cuda.stream(side):

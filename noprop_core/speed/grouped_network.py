@@ -79,9 +79,15 @@ class _Flow:
 
 
 def grouped_forward(
-    sequential: nn.Module, prefix: str, params: Mapping[str, Tensor], buffers: Mapping[str, Tensor],
-    inputs: Tensor, copies: int, generators: Sequence[torch.Generator] | None = None, groups: int | None = None,
-) -> Tensor:  # fmt: skip
+    sequential: nn.Module,
+    prefix: str,
+    params: Mapping[str, Tensor],
+    buffers: Mapping[str, Tensor],
+    inputs: Tensor,
+    copies: int,
+    generators: Sequence[torch.Generator] | None = None,
+    groups: int | None = None,
+) -> Tensor:
     """Output (T, B, F) of the T copies of ``sequential`` on the shared ``inputs`` (B, …), or on
     per-group inputs (G, B, …) when ``groups`` = G (copies split evenly, group-major).
     ``generators``: one per group (or one in all), for the dropout masks.
@@ -131,9 +137,14 @@ def _conv(flow: _Flow, conv: nn.Conv2d, params: Mapping[str, Tensor], name: str)
     else:
         inputs, groups = flow.per_copy(), groups * flow.copies
     flow.tensor = F.conv2d(
-        inputs, weight.flatten(0, 1), None if bias is None else bias.flatten(), conv.stride, conv.padding,
-        conv.dilation, groups,
-    )  # fmt: skip
+        inputs,
+        weight.flatten(0, 1),
+        None if bias is None else bias.flatten(),
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        groups,
+    )
     flow.layout = "grouped"
 
 
@@ -159,8 +170,13 @@ def _linear(flow: _Flow, params: Mapping[str, Tensor], name: str) -> None:
     flow.layout = "stacked"
 
 
-def _batch_norm(flow: _Flow, norm: nn.modules.batchnorm._BatchNorm, params: Mapping[str, Tensor],
-                buffers: Mapping[str, Tensor], name: str) -> None:  # fmt: skip
+def _batch_norm(
+    flow: _Flow,
+    norm: nn.modules.batchnorm._BatchNorm,
+    params: Mapping[str, Tensor],
+    buffers: Mapping[str, Tensor],
+    name: str,
+) -> None:
     assert norm.momentum is not None  # ``supports`` takes only batch norms with a momentum
     running_mean, running_var = buffers.get(f"{name}running_mean"), buffers.get(f"{name}running_var")
     use_batch_statistics = norm.training or running_mean is None
@@ -171,10 +187,15 @@ def _batch_norm(flow: _Flow, norm: nn.modules.batchnorm._BatchNorm, params: Mapp
     else:
         tensor = flow.per_copy()
     out = F.batch_norm(
-        tensor, None if running_mean is None else running_mean.view(-1),
+        tensor,
+        None if running_mean is None else running_mean.view(-1),
         None if running_var is None else running_var.view(-1),  # views: updated in place, per copy
-        weight, bias, use_batch_statistics, norm.momentum, norm.eps,
-    )  # fmt: skip
+        weight,
+        bias,
+        use_batch_statistics,
+        norm.momentum,
+        norm.eps,
+    )
     if norm.training and running_mean is not None:
         buffers[f"{name}num_batches_tracked"].add_(1)
     flow.tensor = out.reshape(batch, copies, channels).transpose(0, 1) if flow.layout == "stacked" else out

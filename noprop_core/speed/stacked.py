@@ -87,8 +87,9 @@ class StackedBlocks:
         self.rest_params = {f"block.{name}": value for name, value in self.params.items()}
         self.rest_buffers = {f"block.{name}": value for name, value in self.buffers.items()}
 
-    def __call__(self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None = None,
-                 groups: int | None = None) -> Tensor:  # fmt: skip
+    def __call__(
+        self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None = None, groups: int | None = None
+    ) -> Tensor:
         """Logits (T, B, classes) of block t on (images, z[t]) for every t, in one call.
 
         ``groups`` = G: the blocks are G groups of equal size (seeds trained together), group g
@@ -111,16 +112,24 @@ class StackedBlocks:
         # randomness="different": every block draws its own dropout masks, as when run alone.
         return vmap(one_block, in_dims=(0, 0, 0), randomness="different")(self.params, self.buffers, z)
 
-    def _grouped_then_vmapped(self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None,
-                              groups: int | None) -> Tensor:  # fmt: skip
+    def _grouped_then_vmapped(
+        self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None, groups: int | None
+    ) -> Tensor:
         assert self.image_path is not None  # grouped_image_path says there is one
         features = grouped.grouped_forward(
-            self.image_path, self.image_path_prefix, self.params, self.buffers, images, len(self.blocks),
-            generators, groups,
-        )  # fmt: skip
+            self.image_path,
+            self.image_path_prefix,
+            self.params,
+            self.buffers,
+            images,
+            len(self.blocks),
+            generators,
+            groups,
+        )
 
-        def rest_of_block(params: dict[str, Tensor], buffers: dict[str, Tensor], features_t: Tensor,
-                          z_t: Tensor) -> Tensor:  # fmt: skip
+        def rest_of_block(
+            params: dict[str, Tensor], buffers: dict[str, Tensor], features_t: Tensor, z_t: Tensor
+        ) -> Tensor:
             return functional_call(self.rest, (params, buffers), (features_t, z_t))
 
         return vmap(rest_of_block, in_dims=(0, 0, 0, 0), randomness="different")(

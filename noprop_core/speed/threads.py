@@ -87,8 +87,9 @@ def _jobs() -> int:
     return 1
 
 
-def choose_threads(setting: str | int, *, values_per_batch: int, cpus: int | None = None,
-                   jobs: int | None = None) -> ThreadChoice:  # fmt: skip
+def choose_threads(
+    setting: str | int, *, values_per_batch: int, cpus: int | None = None, jobs: int | None = None
+) -> ThreadChoice:
     if setting == "torch":
         return ThreadChoice(None, "speed.threads = 'torch': PyTorch's default")
     if isinstance(setting, int):
@@ -111,8 +112,10 @@ def busy_hint(threads: int, busy: float | None = None) -> str | None:
     """A one-line hint when other work keeps CPUs busy and the run uses several threads."""
     busy = busy_cpus() if busy is None else busy
     if threads > 1 and busy >= 1:
-        return (f"other work keeps {busy:.0f} CPU(s) busy; with {threads} threads this run may be much slower "
-                "than with one: --set speed.threads=1")  # fmt: skip
+        return (
+            f"other work keeps {busy:.0f} CPU(s) busy; with {threads} threads this run may be much slower "
+            "than with one: --set speed.threads=1"
+        )
     return None
 
 

@@ -204,8 +204,11 @@ def write_files(folder: Path, files) -> None:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"") for p in sorted(folder.rglob("*"))
-            if not stat.S_ISFIFO(p.lstat().st_mode)}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"")
+        for p in sorted(folder.rglob("*"))
+        if not stat.S_ISFIFO(p.lstat().st_mode)
+    }
 
 
 OUTCOMES: dict[str, str] = {}
@@ -223,10 +226,15 @@ def test_a_bad_input_is_one_line_with_exit_2_and_writes_nothing(files, argv, tmp
         code = exit_.code
     err = capfd.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
-    clear = code == 2 and "Traceback" not in err and lines and all(
-        line.startswith(("noprop: error: ", "usage: ", "noprop: warning: ")) or line.startswith("noprop ")
-        for line in lines
-    )  # fmt: skip
+    clear = (
+        code == 2
+        and "Traceback" not in err
+        and lines
+        and all(
+            line.startswith(("noprop: error: ", "usage: ", "noprop: warning: ")) or line.startswith("noprop ")
+            for line in lines
+        )
+    )
     lost = snapshot(tmp_path) != before
     OUTCOMES[os.environ.get("PYTEST_CURRENT_TEST", "?")] = "clear" if clear and not lost else "unclear"
     assert clear, f"exit {code}: {err}"
@@ -301,6 +309,9 @@ def test_a_plugin_factory_returning_the_wrong_type_is_named():
             registry.add("wrong", lambda config: "not a schedule", config=CosineConfig)
 
     registry = load_registry([("wrong-plugin", Plugin)], autoload=False)
-    with pytest.raises(PluginError, match=r"schedule 'wrong' \(plugin 'wrong-plugin' of distribution '\(registered in "
-                                          r"process\)'\): its factory returned str, expected Module"):  # fmt: skip
+    with pytest.raises(
+        PluginError,
+        match=r"schedule 'wrong' \(plugin 'wrong-plugin' of distribution '\(registered in "
+        r"process\)'\): its factory returned str, expected Module",
+    ):
         registry.build("schedule", CosineConfig(name="wrong"), expect=torch.nn.Module)

@@ -15,9 +15,19 @@ from helpers import NOPROP, deterministic_history
 
 QUICK = ["--set", "train.epochs=2", "--set", "data.subset=300", "--set", "variant.timesteps=3"]
 METRIC_KEYS = {
-    "recipe", "variant", "dataset", "seed", "device", "epochs_completed", "train_accuracy", "test_accuracy",
-    "wall_seconds", "train_examples_per_second", "peak_memory_bytes", "history",
-}  # fmt: skip
+    "recipe",
+    "variant",
+    "dataset",
+    "seed",
+    "device",
+    "epochs_completed",
+    "train_accuracy",
+    "test_accuracy",
+    "wall_seconds",
+    "train_examples_per_second",
+    "peak_memory_bytes",
+    "history",
+}
 
 
 def noprop(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -116,8 +126,16 @@ def test_plugins_lists_every_kind_with_its_distribution():
     result = noprop("plugins")
     assert result.returncode == 0
     rows = {tuple(line.split("\t")[:3]) for line in result.stdout.splitlines()}
-    for kind, name in [("variant", "dt"), ("variant", "ct"), ("backbone", "cnn"), ("label_embedding", "onehot"),
-                       ("schedule", "cosine"), ("dataset", "digits"), ("dataset", "mnist"), ("tracker", "none")]:  # fmt: skip
+    for kind, name in [
+        ("variant", "dt"),
+        ("variant", "ct"),
+        ("backbone", "cnn"),
+        ("label_embedding", "onehot"),
+        ("schedule", "cosine"),
+        ("dataset", "digits"),
+        ("dataset", "mnist"),
+        ("tracker", "none"),
+    ]:
         assert (kind, name, "noprop") in rows
 
 
@@ -143,8 +161,18 @@ def test_default_recipe_runs_from_any_directory(tmp_path):
 @pytest.fixture(scope="module")
 def ct_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "ct"
-    result = noprop("run", "recipes/digits_ct.toml", "--set", "train.epochs=1", "--set", "data.subset=200",
-                    "--set", "variant.steps=8", "--out", str(out))  # fmt: skip
+    result = noprop(
+        "run",
+        "recipes/digits_ct.toml",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.subset=200",
+        "--set",
+        "variant.steps=8",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -231,18 +259,37 @@ def test_shipped_recipes_by_name_from_an_empty_folder_outside_the_checkout(tmp_p
     assert rows["bloodmnist_dt"][1] == "bloodmnist"
     assert len(rows) - 1 == len(list((REPO / "recipes").glob("*.toml")))
     (tmp_path / "mine.toml").write_text('extends = "noprop:digits_dt"\n[train]\nepochs = 1\n')
-    checked = noprop("validate", "digits_dt", "noprop:cifar100_dt", "mine.toml", "--set", "train.epochs=2",
-                     cwd=tmp_path)  # fmt: skip
-    assert checked.returncode == 0 and checked.stdout.split() == ["digits_dt:", "ok", "noprop:cifar100_dt:", "ok",
-                                                                  "mine.toml:", "ok"], checked.stderr  # fmt: skip
+    checked = noprop(
+        "validate", "digits_dt", "noprop:cifar100_dt", "mine.toml", "--set", "train.epochs=2", cwd=tmp_path
+    )
+    assert checked.returncode == 0 and checked.stdout.split() == [
+        "digits_dt:",
+        "ok",
+        "noprop:cifar100_dt:",
+        "ok",
+        "mine.toml:",
+        "ok",
+    ], checked.stderr
     shown = noprop("validate", "--show", "mine.toml", "--set", "train.epochs=2", cwd=tmp_path)
     assert "epochs = 2" in shown.stdout and 'name = "digits"' in shown.stdout
-    trained = noprop("run", "digits_dt", "--set", "train.epochs=1", "--set", "tracker.name=none", "--set",
-                     "data.subset=200", "--out", "r", cwd=tmp_path)  # fmt: skip
+    trained = noprop(
+        "run",
+        "digits_dt",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "tracker.name=none",
+        "--set",
+        "data.subset=200",
+        "--out",
+        "r",
+        cwd=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["epochs_completed"] == 1
-    extended = noprop("run", "mine.toml", "--set", "tracker.name=none", "--set", "data.subset=200", "--out", "e",
-                      cwd=tmp_path)  # fmt: skip
+    extended = noprop(
+        "run", "mine.toml", "--set", "tracker.name=none", "--set", "data.subset=200", "--out", "e", cwd=tmp_path
+    )
     assert extended.returncode == 0, extended.stderr
 
 

@@ -22,6 +22,7 @@ def test_every_command_module_declares_itself_and_the_help_lists_them_all():
 
 def test_a_listing_into_a_closed_pipe_ends_quietly():
     # `true` has gone before noprop (a second to start) writes: every write meets a closed pipe.
-    result = subprocess.run(["bash", "-c", f"{NOPROP} recipes | true; exit ${{PIPESTATUS[0]}}"], capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        ["bash", "-c", f"{NOPROP} recipes | true; exit ${{PIPESTATUS[0]}}"], capture_output=True, text=True, timeout=120
+    )
     assert (result.returncode, result.stderr) == (0, "")

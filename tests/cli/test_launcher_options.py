@@ -59,9 +59,20 @@ def test_a_launcher_file_holds_one_launcher_table(tmp_path):
 @pytest.mark.slow
 def test_several_recipes_seed_groups_go_out_as_one_launch(tmp_path):
     sets = ["train.epochs=1", "data.subset=200", "tracker.name=none", "eval.train_subset=50"]
-    status, stdout, stderr = cli("run", "digits_dt", "digits_backprop", "--seeds", 0, "--out", tmp_path,
-                                 *(a for s in sets for a in ("--set", s)), "--launcher", "local",
-                                 "--launcher-set", "workers=2")  # fmt: skip
+    status, stdout, stderr = cli(
+        "run",
+        "digits_dt",
+        "digits_backprop",
+        "--seeds",
+        0,
+        "--out",
+        tmp_path,
+        *(a for s in sets for a in ("--set", s)),
+        "--launcher",
+        "local",
+        "--launcher-set",
+        "workers=2",
+    )
     assert status == 0, stderr
     assert "2 seed run(s) to this machine, 2 job(s) at a time" in stderr  # one launch for both recipes
     for recipe in ("digits_dt", "digits_backprop"):
@@ -70,6 +81,16 @@ def test_several_recipes_seed_groups_go_out_as_one_launch(tmp_path):
         assert [run["epochs_completed"] for run in protocol["runs"]] == [1]
         assert (tmp_path / recipe / "seed-0.log").is_file()
     # Started again: every seed finished, nothing is launched
-    status, _, stderr = cli("run", "digits_dt", "digits_backprop", "--seeds", 0, "--out", tmp_path,
-                            *(a for s in sets for a in ("--set", s)), "--launcher", "local")  # fmt: skip
+    status, _, stderr = cli(
+        "run",
+        "digits_dt",
+        "digits_backprop",
+        "--seeds",
+        0,
+        "--out",
+        tmp_path,
+        *(a for s in sets for a in ("--set", s)),
+        "--launcher",
+        "local",
+    )
     assert status == 0 and "seed run(s) to" not in stderr and stderr.count("already finished; kept") == 2

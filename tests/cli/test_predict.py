@@ -15,8 +15,8 @@ from PIL import Image
 from conftest import REPO
 from helpers import NOPROP
 from noprop_core import load_model
-from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.engine.trained.export import ExportedChain, noise_shape
+from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.plugin.manager import load_registry
 from noprop_core.recipe.loading import load_recipe
 

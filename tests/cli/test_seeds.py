@@ -13,12 +13,18 @@ import tomli
 
 from conftest import REPO
 from noprop_core.cli.main import main
-from noprop_core.engine.report.paper import TABLE_1
 from noprop_core.engine.protocol import spread
+from noprop_core.engine.report.paper import TABLE_1
 
-SMALL = ["train.epochs=4", "train.lr=0.005", "data.subset=600", "variant.timesteps=4", "eval.inference_runs=3",
-         "tracker.name=none",
-         "eval.train_subset=100"]  # fmt: skip
+SMALL = [
+    "train.epochs=4",
+    "train.lr=0.005",
+    "data.subset=600",
+    "variant.timesteps=4",
+    "eval.inference_runs=3",
+    "tracker.name=none",
+    "eval.train_subset=100",
+]
 SETS = [argument for override in SMALL for argument in ("--set", override)]
 
 
@@ -68,8 +74,11 @@ def test_protocol_json_pools_seeds_times_inference_runs(group):
     values = [v for seed in (0, 1) for v in metrics(out / f"seed-{seed}")["test_accuracy_runs"]]
     expected = spread(values)
     assert protocol["seeds"] == [0, 1] and protocol["inference_runs"] == 3
-    assert protocol["test_accuracy"] == {"mean": pytest.approx(expected.mean),
-                                         "standard_error": pytest.approx(expected.standard_error), "n": 6}  # fmt: skip
+    assert protocol["test_accuracy"] == {
+        "mean": pytest.approx(expected.mean),
+        "standard_error": pytest.approx(expected.standard_error),
+        "n": 6,
+    }
     assert protocol["paper"] is None  # digits is not in Table 1
     # Seeds ran one after another (digits_dt is unfused here): each run's wall time is its own.
     assert metrics(out / "seed-1")["wall_seconds"] < 0.8 * protocol["wall_seconds"]
@@ -107,8 +116,9 @@ def test_report_pools_the_group_into_one_row(group):
 @pytest.mark.slow
 def test_seeds_in_parallel_processes_give_the_same_results(group, tmp_path):
     out, _ = group
-    status, _, stderr = cli("run", REPO / "recipes" / "digits_dt.toml", "--seeds", 0, 1, *SETS, "--jobs", 2,
-                            "--out", tmp_path / "parallel")  # fmt: skip
+    status, _, stderr = cli(
+        "run", REPO / "recipes" / "digits_dt.toml", "--seeds", 0, 1, *SETS, "--jobs", 2, "--out", tmp_path / "parallel"
+    )
     assert status == 0, stderr
     for seed in (0, 1):
         assert (
@@ -196,11 +206,23 @@ def fake_run(run_dir, registry, seed: int, runs: list[float], epochs: int = 100,
     recipe = recipe_to_dict(load_recipe(REPO / "recipes" / "mnist_dt.toml", registry, overrides), registry)
     run_dir.mkdir(parents=True)
     (run_dir / "recipe.toml").write_text(tomli_w.dumps(recipe))
-    (run_dir / "metrics.json").write_text(json.dumps({
-        "variant": "dt", "dataset": "mnist", "seed": seed, "epochs_completed": epochs, "test_accuracy": sum(runs) / len(runs),
-        "test_accuracy_runs": runs, "train_accuracy_runs": [99.9] * len(runs), "train_accuracy": 99.9,
-        "wall_seconds": 10.0, "peak_memory_bytes": 2**30, "history": [],
-    }))  # fmt: skip
+    (run_dir / "metrics.json").write_text(
+        json.dumps(
+            {
+                "variant": "dt",
+                "dataset": "mnist",
+                "seed": seed,
+                "epochs_completed": epochs,
+                "test_accuracy": sum(runs) / len(runs),
+                "test_accuracy_runs": runs,
+                "train_accuracy_runs": [99.9] * len(runs),
+                "train_accuracy": 99.9,
+                "wall_seconds": 10.0,
+                "peak_memory_bytes": 2**30,
+                "history": [],
+            }
+        )
+    )
 
 
 def report_row(*paths) -> list[str]:
@@ -279,10 +301,12 @@ def test_on_a_cpu_seeds_are_stacked_only_when_asked(tmp_path):
 
 @pytest.mark.parametrize(
     ("recipe", "variant", "epochs", "paper"),
-    [("cifar100_diffusion_blocks", "diffusion_blocks", 1000, "46.88 ± 0.00"),
-     ("cifar100_diffusion_blocks_vit", "diffusion_blocks", 500, "59.30 ± 0.00"),
-     ("cifar100_vit_backprop", "classifier", 500, "60.25 ± 0.00")],
-)  # fmt: skip
+    [
+        ("cifar100_diffusion_blocks", "diffusion_blocks", 1000, "46.88 ± 0.00"),
+        ("cifar100_diffusion_blocks_vit", "diffusion_blocks", 500, "59.30 ± 0.00"),
+        ("cifar100_vit_backprop", "classifier", 500, "60.25 ± 0.00"),
+    ],
+)
 def test_report_compares_diffusion_blocks_rows_with_their_paper(registry, tmp_path, recipe, variant, epochs, paper):
     import tomli_w
 
@@ -293,11 +317,23 @@ def test_report_compares_diffusion_blocks_rows_with_their_paper(registry, tmp_pa
         run_dir = tmp_path / name
         run_dir.mkdir()
         (run_dir / "recipe.toml").write_text(tomli_w.dumps(resolved))
-        (run_dir / "metrics.json").write_text(json.dumps({
-            "variant": variant, "dataset": "cifar100", "seed": 0, "epochs_completed": done, "test_accuracy": 47.0,
-            "test_accuracy_runs": [46.0, 48.0], "train_accuracy_runs": [70.0, 70.0], "train_accuracy": 70.0,
-            "wall_seconds": 10.0, "peak_memory_bytes": 2**30, "history": [],
-        }))  # fmt: skip
+        (run_dir / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "variant": variant,
+                    "dataset": "cifar100",
+                    "seed": 0,
+                    "epochs_completed": done,
+                    "test_accuracy": 47.0,
+                    "test_accuracy_runs": [46.0, 48.0],
+                    "train_accuracy_runs": [70.0, 70.0],
+                    "train_accuracy": 70.0,
+                    "wall_seconds": 10.0,
+                    "peak_memory_bytes": 2**30,
+                    "history": [],
+                }
+            )
+        )
     rows = {}
     for name in ("full", "short"):  # one report each: the same configuration would pool into one row
         status, stdout, stderr = cli("report", "--markdown", tmp_path / name)

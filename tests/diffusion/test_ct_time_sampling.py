@@ -62,8 +62,12 @@ def test_importance_weighting_keeps_the_objective_and_its_gradient_in_psi(schedu
         torch.testing.assert_close(mine, reference, rtol=0.03, atol=0.03 * reference.abs().max().item() + 1e-9)
     # the weight's value is the constant SNR(1) − SNR(0): the variance left is the error's alone
     ends = schedule.snr(torch.tensor([0.0, 1.0], dtype=torch.float64))
-    torch.testing.assert_close((schedule.snr_derivative(t[:100]) / density[:100]).detach(),
-                               (ends[1] - ends[0]).detach().float().expand(100), rtol=1e-4, atol=0)  # fmt: skip
+    torch.testing.assert_close(
+        (schedule.snr_derivative(t[:100]) / density[:100]).detach(),
+        (ends[1] - ends[0]).detach().float().expand(100),
+        rtol=1e-4,
+        atol=0,
+    )
 
 
 def test_ct_loss_divides_the_weight_by_the_density(schedule):
@@ -76,8 +80,15 @@ def test_ct_loss_divides_the_weight_by_the_density(schedule):
         return torch.stack([z[:, 0], -z[:, 1], t], dim=-1)  # logits varying with z and t
 
     torch.manual_seed(4)
-    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
-                    schedule=schedule, eta=0.37, time_sampling="importance")  # fmt: skip
+    terms = ct_loss(
+        logits_fn=block,
+        head=torch.nn.Identity(),
+        embedding_weight=weight,
+        labels=labels,
+        schedule=schedule,
+        eta=0.37,
+        time_sampling="importance",
+    )
     z, t = recorded["z"], recorded["t"]
     ends = schedule.snr(torch.tensor([0.0, 1.0], dtype=torch.float64))
     error = (torch.stack([z[:, 0], -z[:, 1], t], -1).softmax(-1) @ weight - weight[labels]).pow(2).sum(-1)
@@ -104,8 +115,9 @@ def test_noise_target_importance_makes_log_snr_uniform_and_its_weight_constant(s
     )
     with torch.no_grad():
         weight = schedule.snr_derivative(t) / schedule.snr(t)
-    torch.testing.assert_close(weight / density, (log_ends[1] - log_ends[0]).expand(len(t)).to(density.dtype),
-                               rtol=1e-4, atol=0)  # fmt: skip
+    torch.testing.assert_close(
+        weight / density, (log_ends[1] - log_ends[0]).expand(len(t)).to(density.dtype), rtol=1e-4, atol=0
+    )
     # not the embedding target's density, whose draws make SNR (not its log) uniform
     with torch.no_grad():
         embedding_density = schedule.snr_derivative(t) / (log_ends[1].exp() - log_ends[0].exp())
@@ -143,8 +155,16 @@ def test_ct_loss_draws_the_noise_targets_times_by_its_own_weight(schedule):
         return 0.5 * z + t[:, None]  # an ε̂ varying with z and t
 
     torch.manual_seed(7)
-    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
-                    schedule=schedule, eta=0.37, target="noise", time_sampling="importance")  # fmt: skip
+    terms = ct_loss(
+        logits_fn=block,
+        head=torch.nn.Identity(),
+        embedding_weight=weight,
+        labels=labels,
+        schedule=schedule,
+        eta=0.37,
+        target="noise",
+        time_sampling="importance",
+    )
     z, t = recorded["z"], recorded["t"]
     alpha_bar = schedule.alpha_bar(t).detach()[:, None]
     noise = (z - alpha_bar.sqrt() * weight[labels]) / (1 - alpha_bar).sqrt()
@@ -174,9 +194,17 @@ def test_the_posterior_form_of_the_noise_target_is_drawn_as_the_embedding_target
     values = {}
     for form, target in (("embedding", "embedding"), ("posterior", "noise"), ("free", "noise")):
         torch.manual_seed(11)
-        values[form] = ct_loss(logits_fn=block_for(form), head=torch.nn.Identity(), embedding_weight=weight,
-                               labels=labels, schedule=schedule, eta=0.37, target=target,
-                               time_sampling="importance", noise_form=form)["denoise"].detach()  # fmt: skip
+        values[form] = ct_loss(
+            logits_fn=block_for(form),
+            head=torch.nn.Identity(),
+            embedding_weight=weight,
+            labels=labels,
+            schedule=schedule,
+            eta=0.37,
+            target=target,
+            time_sampling="importance",
+            noise_form=form,
+        )["denoise"].detach()
     torch.testing.assert_close(seen["posterior"].detach(), seen["embedding"].detach())
     assert not torch.allclose(seen["free"].detach(), seen["embedding"].detach())
     torch.testing.assert_close(values["posterior"], values["embedding"], rtol=1e-9, atol=0)
@@ -199,5 +227,9 @@ def test_importance_draws_stay_inside_the_snr_range_when_snr_0_is_not_small():
     ends = wide.snr(torch.tensor([0.0, 1.0], dtype=torch.float64)).detach()
     v = ((wide.snr(t) - ends[0]) / (ends[1] - ends[0])).detach()
     assert (t > 1 - 1e-6).float().mean() < 0.001
-    torch.testing.assert_close(torch.quantile(v, torch.tensor([0.5, 0.9], dtype=torch.float64)),
-                               torch.tensor([0.5, 0.9], dtype=torch.float64), atol=0.01, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        torch.quantile(v, torch.tensor([0.5, 0.9], dtype=torch.float64)),
+        torch.tensor([0.5, 0.9], dtype=torch.float64),
+        atol=0.01,
+        rtol=0,
+    )

@@ -45,9 +45,14 @@ def test_every_term_of_the_block_loss_follows_its_formula(seeded):
     block_logits = torch.randn(classes)
     block, head = Recorder(block_logits), Recorder(torch.zeros(classes))
     terms = dt_loss(
-        denoiser=lambda z_prev: block(z_prev[0]).unsqueeze(0), head=head, embedding_weight=weight,
-        labels=labels, chain=chain, t=torch.tensor([t]), eta=eta,
-    )  # fmt: skip
+        denoiser=lambda z_prev: block(z_prev[0]).unsqueeze(0),
+        head=head,
+        embedding_weight=weight,
+        labels=labels,
+        chain=chain,
+        t=torch.tensor([t]),
+        eta=eta,
+    )
     terms = {name: value[0] for name, value in terms.items()}  # the one block's terms
     u = weight[labels]
 

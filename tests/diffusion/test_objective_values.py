@@ -73,8 +73,15 @@ def test_ct_terms(setup, target):
     logits_fn, seen = recording_block(z_map, t_map)
 
     torch.manual_seed(11)
-    terms = ct_loss(logits_fn=logits_fn, head=head, embedding_weight=weight, labels=labels, schedule=schedule,
-                    eta=ETA, target=target)  # fmt: skip
+    terms = ct_loss(
+        logits_fn=logits_fn,
+        head=head,
+        embedding_weight=weight,
+        labels=labels,
+        schedule=schedule,
+        eta=ETA,
+        target=target,
+    )
     torch.manual_seed(11)  # the draws, in ct_loss's order: t, ε, then the ε of z_1
     t = torch.rand(BATCH, dtype=torch.float32)
     eps = torch.randn(BATCH, DIM, dtype=torch.float64)
@@ -106,8 +113,7 @@ def test_fm_terms(setup, anchor):
     logits_fn, seen = recording_block(z_map, t_map)
 
     torch.manual_seed(5)
-    terms = fm_loss(logits_fn=logits_fn, head=head, embedding_weight=weight, labels=labels, sigma=sigma,
-                    anchor=anchor)  # fmt: skip
+    terms = fm_loss(logits_fn=logits_fn, head=head, embedding_weight=weight, labels=labels, sigma=sigma, anchor=anchor)
     torch.manual_seed(5)  # fm_loss's draws: z_0, t, then the σ noise
     z_1 = weight[labels]
     z_0 = torch.randn(BATCH, DIM, dtype=torch.float64)
@@ -138,8 +144,16 @@ def test_dt_terms(setup, blocks):
         per_block = torch.arange(1, len(blocks) + 1, dtype=torch.float64)[:, None, None]  # blocks differ
         return (z_prev @ z_map) * per_block
 
-    terms = dt_loss(denoiser=denoiser, head=head, embedding_weight=weight, labels=labels, chain=chain, t=t,
-                    eta=ETA, noise=(eps_prev, eps_last))  # fmt: skip
+    terms = dt_loss(
+        denoiser=denoiser,
+        head=head,
+        embedding_weight=weight,
+        labels=labels,
+        chain=chain,
+        t=t,
+        eta=ETA,
+        noise=(eps_prev, eps_last),
+    )
     u = weight[labels]
     grid = torch.linspace(0, 1, 5, dtype=torch.float64)
     alpha_bar = 0.1 + 0.8 * grid  # ᾱ_k at t_k = k/T
@@ -166,8 +180,9 @@ def test_dt_draws_z_prev_before_and_z_last_after_the_blocks(setup):
         return z_prev @ z_map
 
     torch.manual_seed(3)
-    terms = dt_loss(denoiser=denoiser, head=head, embedding_weight=weight, labels=labels, chain=chain,
-                    t=torch.tensor([2]), eta=ETA)  # fmt: skip
+    terms = dt_loss(
+        denoiser=denoiser, head=head, embedding_weight=weight, labels=labels, chain=chain, t=torch.tensor([2]), eta=ETA
+    )
     torch.manual_seed(3)
     eps_prev = torch.randn(1, BATCH, DIM, dtype=torch.float64)
     eps_last = torch.randn(1, BATCH, DIM, dtype=torch.float64)
@@ -181,8 +196,15 @@ def test_dt_draws_z_prev_before_and_z_last_after_the_blocks(setup):
 def test_ct_refuses_an_unknown_target(setup):
     weight, labels, z_map, t_map, head = setup
     with pytest.raises(ValueError, match=r"^unknown prediction target 'score'; expected one of"):
-        ct_loss(logits_fn=lambda z, t: block_logits(z, t, z_map, t_map), head=head, embedding_weight=weight,
-                labels=labels, schedule=LinearSchedule(), eta=ETA, target="score")  # fmt: skip
+        ct_loss(
+            logits_fn=lambda z, t: block_logits(z, t, z_map, t_map),
+            head=head,
+            embedding_weight=weight,
+            labels=labels,
+            schedule=LinearSchedule(),
+            eta=ETA,
+            target="score",
+        )
 
 
 def test_sample_marginal_draws_from_the_given_generator():

@@ -47,8 +47,15 @@ def losses(problem, theta, target, seed=1):
 
     torch.manual_seed(seed)
     with torch.no_grad():
-        return ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
-                       schedule=schedule, eta=ETA, target=target)  # fmt: skip
+        return ct_loss(
+            logits_fn=block,
+            head=torch.nn.Identity(),
+            embedding_weight=weight,
+            labels=labels,
+            schedule=schedule,
+            eta=ETA,
+            target=target,
+        )
 
 
 @pytest.mark.parametrize("theta", [0.3, 1.0, 2.5])
@@ -67,8 +74,15 @@ def test_the_noise_term_follows_its_formula(problem):
         return torch.ones_like(z) * torch.arange(z.shape[1], dtype=z.dtype)  # ε̂ ∈ ℝ^d
 
     torch.manual_seed(5)
-    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
-                    schedule=schedule, eta=ETA, target="noise")  # fmt: skip
+    terms = ct_loss(
+        logits_fn=block,
+        head=torch.nn.Identity(),
+        embedding_weight=weight,
+        labels=labels,
+        schedule=schedule,
+        eta=ETA,
+        target="noise",
+    )
     z, t = recorded["z"], recorded["t"]
     u = weight[labels]
     alpha_bar = schedule.alpha_bar(t)[:, None]
@@ -109,8 +123,15 @@ def test_a_noise_block_that_knows_the_noise_has_zero_loss_when_d_exceeds_m():
         return (z - alpha_bar.sqrt() * u) / (1 - alpha_bar).sqrt()
 
     with torch.no_grad():
-        terms = ct_loss(logits_fn=oracle, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
-                        schedule=schedule, eta=ETA, target="noise")  # fmt: skip
+        terms = ct_loss(
+            logits_fn=oracle,
+            head=torch.nn.Identity(),
+            embedding_weight=weight,
+            labels=labels,
+            schedule=schedule,
+            eta=ETA,
+            target="noise",
+        )
     assert terms["denoise"].item() < 1e-18
 
 
@@ -140,8 +161,14 @@ def test_the_noise_variant_builds_a_d_dimensional_block_and_its_chain_stays_boun
 
     # ends ±7: z_T holds almost no noise, so the chain's end is checked against u_0 itself
     schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma", gamma_0=-7.0, gamma_1=7.0))
-    parts = VariantParts(embedding=TrainableEmbedding(weight.clone()), schedule=schedule, image_shape=(1, 8, 8),
-                         num_classes=CLASSES, make_block=Oracle, make_head=lambda: SoftmaxHead(dim, CLASSES))  # fmt: skip
+    parts = VariantParts(
+        embedding=TrainableEmbedding(weight.clone()),
+        schedule=schedule,
+        image_shape=(1, 8, 8),
+        num_classes=CLASSES,
+        make_block=Oracle,
+        make_head=lambda: SoftmaxHead(dim, CLASSES),
+    )
     variant = NoPropCT(CTConfig(name="ct", target="noise", noise_form="free", steps=50), parts)
     assert specs[0].output_dim == dim and specs[0].outputs == dim
     with torch.no_grad():
@@ -171,8 +198,16 @@ def test_denoise_trains_embedding_off_leaves_w_embed_to_ce_and_kl(problem, targe
     for trains in (True, False):
         w = weight.clone().requires_grad_(True)
         torch.manual_seed(3)
-        terms = ct_loss(logits_fn=block, head=head, embedding_weight=w, labels=labels, schedule=schedule, eta=ETA,
-                        target=target, denoise_trains_embedding=trains)  # fmt: skip
+        terms = ct_loss(
+            logits_fn=block,
+            head=head,
+            embedding_weight=w,
+            labels=labels,
+            schedule=schedule,
+            eta=ETA,
+            target=target,
+            denoise_trains_embedding=trains,
+        )
         gradients[trains] = {
             name: torch.autograd.grad(terms[name], w, retain_graph=True, allow_unused=True)[0]
             for name in ("denoise", "ce", "kl")
@@ -203,8 +238,17 @@ def posterior_form_terms(problem, residual_scale, seed=7, trains=True):
         return torch.cat([varying_logits(z, t), residual], dim=-1)
 
     torch.manual_seed(seed)
-    terms = ct_loss(logits_fn=block, head=torch.nn.Identity(), embedding_weight=w, labels=labels, schedule=schedule,
-                    eta=ETA, target="noise", noise_form="posterior", denoise_trains_embedding=trains)  # fmt: skip
+    terms = ct_loss(
+        logits_fn=block,
+        head=torch.nn.Identity(),
+        embedding_weight=w,
+        labels=labels,
+        schedule=schedule,
+        eta=ETA,
+        target="noise",
+        noise_form="posterior",
+        denoise_trains_embedding=trains,
+    )
     return terms, w, recorded
 
 
@@ -230,8 +274,15 @@ def test_the_posterior_form_with_no_residual_is_the_embedding_target_in_value_an
     noise_terms, w_noise, _ = posterior_form_terms(problem, residual_scale=0.0)
     w_embedding = weight.clone().requires_grad_(True)
     torch.manual_seed(7)
-    embedding_terms = ct_loss(logits_fn=varying_logits, head=torch.nn.Identity(), embedding_weight=w_embedding,
-                              labels=labels, schedule=schedule, eta=ETA, target="embedding")  # fmt: skip
+    embedding_terms = ct_loss(
+        logits_fn=varying_logits,
+        head=torch.nn.Identity(),
+        embedding_weight=w_embedding,
+        labels=labels,
+        schedule=schedule,
+        eta=ETA,
+        target="embedding",
+    )
     torch.testing.assert_close(noise_terms["denoise"], embedding_terms["denoise"], rtol=1e-9, atol=0)
     (grad_noise,) = torch.autograd.grad(noise_terms["denoise"], w_noise)
     (grad_embedding,) = torch.autograd.grad(embedding_terms["denoise"], w_embedding)
@@ -251,10 +302,25 @@ def test_the_posterior_form_predicts_noise_off_the_row_space_with_no_residual():
         return torch.cat([1e4 * torch.nn.functional.one_hot(labels, CLASSES).double(), torch.zeros_like(z)], dim=-1)
 
     with torch.no_grad():
-        terms = ct_loss(logits_fn=sure, head=torch.nn.Identity(), embedding_weight=weight, labels=labels,
-                        schedule=schedule, eta=ETA, target="noise", noise_form="posterior")  # fmt: skip
-        free = ct_loss(logits_fn=lambda z, t: torch.zeros_like(z), head=torch.nn.Identity(), embedding_weight=weight,
-                       labels=labels, schedule=schedule, eta=ETA, target="noise")  # fmt: skip
+        terms = ct_loss(
+            logits_fn=sure,
+            head=torch.nn.Identity(),
+            embedding_weight=weight,
+            labels=labels,
+            schedule=schedule,
+            eta=ETA,
+            target="noise",
+            noise_form="posterior",
+        )
+        free = ct_loss(
+            logits_fn=lambda z, t: torch.zeros_like(z),
+            head=torch.nn.Identity(),
+            embedding_weight=weight,
+            labels=labels,
+            schedule=schedule,
+            eta=ETA,
+            target="noise",
+        )
     assert terms["denoise"].item() < 1e-18 < free["denoise"].item()
 
 
@@ -283,8 +349,14 @@ def test_the_posterior_form_variant_starts_as_the_embedding_target_and_its_gate_
     def variant(**settings):
         torch.manual_seed(2)
         schedule = build_gamma(LearnableGammaConfig(name="learnable_gamma"))
-        parts = VariantParts(embedding=TrainableEmbedding(weight.clone()), schedule=schedule, image_shape=(1, 4, 4),
-                             num_classes=CLASSES, make_block=Block, make_head=lambda: SoftmaxHead(dim, CLASSES))  # fmt: skip
+        parts = VariantParts(
+            embedding=TrainableEmbedding(weight.clone()),
+            schedule=schedule,
+            image_shape=(1, 4, 4),
+            num_classes=CLASSES,
+            make_block=Block,
+            make_head=lambda: SoftmaxHead(dim, CLASSES),
+        )
         return NoPropCT(CTConfig(name="ct", steps=20, sampler="euler", **settings), parts)
 
     images = torch.rand(16, 1, 4, 4) + 0.5
@@ -322,8 +394,15 @@ def test_the_embedding_targets_gradient_in_w_embed_recomputed_by_hand(problem):
     schedule, weight, labels = problem
     w = weight.clone().requires_grad_(True)
     torch.manual_seed(21)
-    terms = ct_loss(logits_fn=varying_logits, head=torch.nn.Identity(), embedding_weight=w, labels=labels,
-                    schedule=schedule, eta=ETA, target="embedding")  # fmt: skip
+    terms = ct_loss(
+        logits_fn=varying_logits,
+        head=torch.nn.Identity(),
+        embedding_weight=w,
+        labels=labels,
+        schedule=schedule,
+        eta=ETA,
+        target="embedding",
+    )
     (grad,) = torch.autograd.grad(terms["denoise"], w)
 
     v = weight.clone().requires_grad_(True)

@@ -49,8 +49,9 @@ def test_learnable_gamma_recomputed_from_its_network():
     assert gamma_1.item() == pytest.approx(5.5, rel=1e-6)
     t = torch.tensor([0.0, 0.3, 0.8, 1.0], dtype=torch.float64)
     with torch.no_grad():
-        expected = torch.stack([-3.0 + (gamma_1 - -3.0) * (1 - (tilde(v) - tilde(0.0)) / (tilde(1.0) - tilde(0.0)))
-                                for v in t])  # fmt: skip
+        expected = torch.stack(
+            [-3.0 + (gamma_1 - -3.0) * (1 - (tilde(v) - tilde(0.0)) / (tilde(1.0) - tilde(0.0))) for v in t]
+        )
         torch.testing.assert_close(schedule.gamma(t), expected)
         torch.testing.assert_close(schedule.alpha_bar(t), torch.sigmoid(-expected))
         torch.testing.assert_close(schedule.snr(t), torch.exp(-expected))

@@ -78,14 +78,25 @@ def test_resume_trains_a_finished_run_further(tmp_path, registry):
 
 def test_a_recipe_built_in_python_trains_with_overrides(tmp_path, registry):
     recipe = load_recipe(shipped_path("digits_dt", "test"), registry)
-    run = noprop.train(recipe, overrides=[*SMALL, "train.epochs=1", "variant.eta=0.5"], out=tmp_path / "built",
-                       progress=False, registry=registry)  # fmt: skip
+    run = noprop.train(
+        recipe,
+        overrides=[*SMALL, "train.epochs=1", "variant.eta=0.5"],
+        out=tmp_path / "built",
+        progress=False,
+        registry=registry,
+    )
     assert run.recipe.variant.eta == 0.5 and run.metrics["epochs_completed"] == 1
 
 
 def test_seeds_train_a_group_with_its_protocol(tmp_path, registry):
-    group = noprop.train("digits_dt", overrides=[*SMALL, "train.epochs=1"], seeds=[3, 4], out=tmp_path / "group",
-                         progress=False, registry=registry)  # fmt: skip
+    group = noprop.train(
+        "digits_dt",
+        overrides=[*SMALL, "train.epochs=1"],
+        seeds=[3, 4],
+        out=tmp_path / "group",
+        progress=False,
+        registry=registry,
+    )
     assert isinstance(group, SeedGroup) and group.protocol["seeds"] == [3, 4]
     assert [run.recipe.seed for run in group.runs] == [3, 4]
     assert json.loads((group.out / "protocol.json").read_text()) == group.protocol

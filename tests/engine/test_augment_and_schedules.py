@@ -43,8 +43,12 @@ def test_crop_shifts_each_image_within_the_padding(images):
     padded = torch.nn.functional.pad(images, (PADDING,) * 4)  # zeros in [0, 1] space
     offsets = []
     for original, cropped in zip(padded, out):
-        matches = [(dy, dx) for dy in range(2 * PADDING + 1) for dx in range(2 * PADDING + 1)
-                   if torch.allclose(original[:, dy:dy + 12, dx:dx + 12], cropped, atol=1e-5)]  # fmt: skip
+        matches = [
+            (dy, dx)
+            for dy in range(2 * PADDING + 1)
+            for dx in range(2 * PADDING + 1)
+            if torch.allclose(original[:, dy : dy + 12, dx : dx + 12], cropped, atol=1e-5)
+        ]
         assert matches, "a crop that is no window of the padded image"
         offsets.append(matches[0])
     assert len(set(offsets)) > 30  # drawn per image
@@ -106,8 +110,9 @@ def test_a_learnable_schedule_gets_its_own_learning_rate(registry):
     assert len(default.shared_optimizer.param_groups) == 1
 
 
-@pytest.mark.parametrize("variant", ['{name="dt", timesteps=3}', '{name="ct", steps=5}', '{name="diffusion_blocks"}',
-                                     '{name="fm", steps=5}'])  # fmt: skip
+@pytest.mark.parametrize(
+    "variant", ['{name="dt", timesteps=3}', '{name="ct", steps=5}', '{name="diffusion_blocks"}', '{name="fm", steps=5}']
+)
 def test_each_block_is_scored_from_the_image_alone(registry, variant):
     extra = ['model.schedule={name="learnable_gamma"}'] if "ct" in variant else []
     trainer = digits_trainer(registry, f"variant={variant}", "train.epochs=1", "data.subset=64", *extra)

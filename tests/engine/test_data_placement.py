@@ -7,27 +7,42 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.training.data import loaded_batches, resolve_placement, shuffled_batches
 from noprop_core.engine.runs.session import run
+from noprop_core.engine.training.data import loaded_batches, resolve_placement, shuffled_batches
 from noprop_core.model.splits import TensorSplits
 
 RECIPE = REPO / "recipes" / "digits_dt.toml"
-SHORT = ["train.epochs=2", "data.subset=400", "variant.timesteps=3", "eval.train_subset=100", "tracker.name=none",
-         "device=cpu"]  # fmt: skip
+SHORT = [
+    "train.epochs=2",
+    "data.subset=400",
+    "variant.timesteps=3",
+    "eval.train_subset=100",
+    "tracker.name=none",
+    "device=cpu",
+]
 
 
 def splits_of(examples: int) -> TensorSplits:
     images, labels = torch.randn(examples, 1, 4, 4), torch.arange(examples) % 3
-    return TensorSplits(name="t", train_images=images, train_labels=labels, test_images=images[:5],
-                        test_labels=labels[:5], num_classes=3)  # fmt: skip
+    return TensorSplits(
+        name="t",
+        train_images=images,
+        train_labels=labels,
+        test_images=images[:5],
+        test_labels=labels[:5],
+        num_classes=3,
+    )
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_the_dataloader_gives_the_indexed_minibatches_in_the_same_order(workers):
     splits = splits_of(103)  # 12 full minibatches of 8 and one of 7
     indexed = list(shuffled_batches(splits.train_images, splits.train_labels, 8, torch.Generator().manual_seed(3)))
-    loaded = list(loaded_batches(splits.train_images, splits.train_labels, 8, torch.Generator().manual_seed(3),
-                                 torch.device("cpu"), workers))  # fmt: skip
+    loaded = list(
+        loaded_batches(
+            splits.train_images, splits.train_labels, 8, torch.Generator().manual_seed(3), torch.device("cpu"), workers
+        )
+    )
     assert len(loaded) == len(indexed) == 13
     for (x, y), (x_loaded, y_loaded) in zip(indexed, loaded, strict=True):
         assert torch.equal(x, x_loaded) and torch.equal(y, y_loaded)

@@ -157,8 +157,14 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
     from noprop_core.engine.runs.session import run
 
     registry = load_registry([("poison", poisoned_cnn_plugin())], autoload=False)
-    overrides = ["train.epochs=3", "data.subset=256", "variant.timesteps=2", "train.batch_size=128",
-                 "model.backbone.name=poisoned", "model.backbone.poison_at_call=6"]  # fmt: skip
+    overrides = [
+        "train.epochs=3",
+        "data.subset=256",
+        "variant.timesteps=2",
+        "train.batch_size=128",
+        "model.backbone.name=poisoned",
+        "model.backbone.poison_at_call=6",
+    ]
     # 256 examples, batch 128, 2 blocks: 4 forward passes an epoch; the 6th is in epoch 2.
     with pytest.raises(NonFiniteLoss, match=r"non-finite loss \(block1 denoise\) in variant 'dt' at epoch 2, step 5"):
         run(REPO / "recipes" / "digits_dt.toml", registry, overrides=overrides, out_dir=tmp_path / "run")

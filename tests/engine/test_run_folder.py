@@ -21,15 +21,26 @@ from noprop_core.engine import run_directory
 from noprop_core.engine.training.trainer import rescale_cosine
 from noprop_core.errors import REQUEUE_EXIT_CODE, NopropError
 
-SMALL = ["--set", "data.subset=300", "--set", "variant.timesteps=3", "--set", "tracker.name=none",
-         "--set", "eval.every=1", "--set", 'train.lr_schedule="constant"']  # fmt: skip
+SMALL = [
+    "--set",
+    "data.subset=300",
+    "--set",
+    "variant.timesteps=3",
+    "--set",
+    "tracker.name=none",
+    "--set",
+    "eval.every=1",
+    "--set",
+    'train.lr_schedule="constant"',
+]
 
 
 def noprop(*args: str, umask: int | None = None, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1", **env}
     preexec = (lambda: os.umask(umask)) if umask is not None else None
-    return subprocess.run([NOPROP, *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=600,
-                          preexec_fn=preexec)  # fmt: skip
+    return subprocess.run(
+        [NOPROP, *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=600, preexec_fn=preexec
+    )
 
 
 def test_two_runs_into_one_folder_one_runs_the_other_exits_2_at_once(tmp_path):
@@ -37,8 +48,13 @@ def test_two_runs_into_one_folder_one_runs_the_other_exits_2_at_once(tmp_path):
     env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
     log = tmp_path / "first.log"  # a file, not a pipe: a thousand epochs of progress must never block the run
     with log.open("w") as sink:
-        first = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=1000", "--set", "seed=1", "--out",
-                                  str(out)], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+        first = subprocess.Popen(
+            [NOPROP, "run", *SMALL, "--set", "train.epochs=1000", "--set", "seed=1", "--out", str(out)],
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while not (out / "checkpoint.pt").exists():  # the first run is training
@@ -48,8 +64,10 @@ def test_two_runs_into_one_folder_one_runs_the_other_exits_2_at_once(tmp_path):
         assert second.returncode == 2, second.stderr
         # One line and nothing else: the second run trained nothing and did not wait for the first, which still
         # runs (a thousand epochs; ordering, not a clock, so a loaded machine cannot make this flaky).
-        assert second.stderr.strip() == (f"noprop: error: {out}: in use by process {first.pid}; wait for it to end or "
-                                         "choose another directory (wanted it for a new run)")  # fmt: skip
+        assert second.stderr.strip() == (
+            f"noprop: error: {out}: in use by process {first.pid}; wait for it to end or "
+            "choose another directory (wanted it for a new run)"
+        )
         assert first.poll() is None
         first.send_signal(signal.SIGUSR2)  # stop it with a checkpoint rather than wait for its thousand epochs
         assert first.wait(timeout=600) == REQUEUE_EXIT_CODE, log.read_text()
@@ -63,15 +81,33 @@ def test_two_runs_into_one_folder_one_runs_the_other_exits_2_at_once(tmp_path):
 
 def test_a_start_that_fails_before_training_leaves_no_folder(tmp_path):
     out = tmp_path / "nested" / "run"
-    result = noprop("run", "--set", "data.name=mnist", "--set", f"data.root={tmp_path / 'empty'}",
-                    "--set", "data.download=false", "--out", str(out))  # fmt: skip
+    result = noprop(
+        "run",
+        "--set",
+        "data.name=mnist",
+        "--set",
+        f"data.root={tmp_path / 'empty'}",
+        "--set",
+        "data.download=false",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert not out.exists()
     existing = tmp_path / "made-by-the-user"
     existing.mkdir()
     (existing / "notes.txt").write_text("mine")
-    again = noprop("run", "--set", "data.name=mnist", "--set", f"data.root={tmp_path / 'empty'}",
-                   "--set", "data.download=false", "--out", str(existing))  # fmt: skip
+    again = noprop(
+        "run",
+        "--set",
+        "data.name=mnist",
+        "--set",
+        f"data.root={tmp_path / 'empty'}",
+        "--set",
+        "data.download=false",
+        "--out",
+        str(existing),
+    )
     assert again.returncode == 2
     assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]  # the user's folder and file stay
 
@@ -108,8 +144,10 @@ def test_an_edited_recipe_that_changes_the_model_or_optimizer_is_refused(two_epo
     result = noprop("run", "--resume", str(copy), "--set", "variant.timesteps=4", "--set", "train.epochs=3")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"noprop: error: {recipe}: cannot change mid-run: train.lr (0.002 in the "
-                                    "checkpoint, 0.003 now), variant.timesteps (3 in the checkpoint, 4 now)")  # fmt: skip
+    assert result.stderr.startswith(
+        f"noprop: error: {recipe}: cannot change mid-run: train.lr (0.002 in the "
+        "checkpoint, 0.003 now), variant.timesteps (3 in the checkpoint, 4 now)"
+    )
     assert json.loads((copy / "metrics.json").read_text())["epochs_completed"] == 2
 
 

@@ -10,8 +10,15 @@ import torch
 from helpers import digits_trainer
 from noprop_core.engine.training.seed_stack import SeedStack, unstackable
 
-FUSED = ["variant.order=simultaneous", "variant.fused=true", "variant.timesteps=3", "train.epochs=2",
-         "eval.train_subset=64", "eval.test_subset=64", "device=cpu"]  # fmt: skip
+FUSED = [
+    "variant.order=simultaneous",
+    "variant.fused=true",
+    "variant.timesteps=3",
+    "train.epochs=2",
+    "eval.train_subset=64",
+    "eval.test_subset=64",
+    "device=cpu",
+]
 
 
 def trainers(registry, seeds, *extra):
@@ -19,8 +26,10 @@ def trainers(registry, seeds, *extra):
 
 
 def losses(trainer):
-    return [[terms[name] for terms in record.loss_per_unit.values() for name in ("ce", "denoise")]
-            for record in trainer.history]  # fmt: skip
+    return [
+        [terms[name] for terms in record.loss_per_unit.values() for name in ("ce", "denoise")]
+        for record in trainer.history
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -46,14 +46,26 @@ def env() -> dict[str, str]:
         ('objective = "test_accuracy"', SPACE, "objective: choosing hyper-parameters on the test set"),
         ('objective = "loss"', SPACE, "objective: expected one of validation_accuracy, train_accuracy, got 'loss'"),
         ("", "[space]\n", "space: empty; name at least one recipe key"),
-        ("", '[space]\n"train.lr" = { type = "log_float", low = 0.0, high = 1e-2 }\n', 'space."train.lr": a log_float range must be positive'),
-        ("", '[space]\n"train.lr" = { type = "float", low = 0.1, high = 0.01 }\n', 'space."train.lr": low (0.1) must be below high (0.01)'),
-        ("", '[space]\n"train.lr" = { type = "normal", low = 0.1, high = 1 }\n', 'space."train.lr".type: expected one of'),
-        ('method = "grid"', SPACE, 'space."train.lr": method = \'grid\' needs a finite grid'),
+        (
+            "",
+            '[space]\n"train.lr" = { type = "log_float", low = 0.0, high = 1e-2 }\n',
+            'space."train.lr": a log_float range must be positive',
+        ),
+        (
+            "",
+            '[space]\n"train.lr" = { type = "float", low = 0.1, high = 0.01 }\n',
+            'space."train.lr": low (0.1) must be below high (0.01)',
+        ),
+        (
+            "",
+            '[space]\n"train.lr" = { type = "normal", low = 0.1, high = 1 }\n',
+            'space."train.lr".type: expected one of',
+        ),
+        ('method = "grid"', SPACE, "space.\"train.lr\": method = 'grid' needs a finite grid"),
         ("epochs = 3", SPACE, "epochs: unknown key"),
         ("", '[space]\n"train.lrr" = { type = "float", low = 0.1, high = 1 }\n', "the space does not fit recipe"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_sweep_file_is_one_line_naming_file_and_key(tmp_path, capfd, body, space, message):
     path = sweep_file(tmp_path, body, space=space)
     assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
@@ -122,8 +134,9 @@ def test_killed_mid_trial_the_same_command_loses_and_repeats_no_trial(tmp_path):
     path = sweep_file(tmp_path, fast=slow)
     out = tmp_path / "out"
     command = [NOPROP, "sweep", str(path), "--out", str(out)]
-    worker = subprocess.Popen(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    worker = subprocess.Popen(
+        command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 300
     while not (out / "trial-1" / "checkpoint.pt").is_file():  # trial 1 has trained an epoch
         assert worker.poll() is None and time.monotonic() < deadline
@@ -147,8 +160,16 @@ def test_killed_mid_trial_the_same_command_loses_and_repeats_no_trial(tmp_path):
 def test_two_workers_share_one_study_and_run_no_trial_twice(tmp_path):
     path = sweep_file(tmp_path, "trials = 3")
     out = tmp_path / "out"
-    workers = [subprocess.Popen([NOPROP, "sweep", str(path), "--out", str(out)], env=env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    workers = [
+        subprocess.Popen(
+            [NOPROP, "sweep", str(path), "--out", str(out)],
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     errors = [worker.communicate(timeout=600)[1] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], errors
     started = [line for err in errors for line in err.splitlines() if line.startswith("trial ") and "=" in line]
@@ -165,9 +186,13 @@ def test_two_workers_share_one_study_and_run_no_trial_twice(tmp_path):
 def test_an_epoch_callback_stops_a_run_with_its_checkpoint(tmp_path):
     seen = []
     with pytest.raises(RunInterrupted):
-        noprop.train("digits_dt", overrides=["train.epochs=5", "train.max_batches=2", "tracker.name=none"],
-                     out=tmp_path / "run", progress=False,
-                     on_epoch=lambda record: seen.append(record["epoch"]) or record["epoch"] == 2)  # fmt: skip
+        noprop.train(
+            "digits_dt",
+            overrides=["train.epochs=5", "train.max_batches=2", "tracker.name=none"],
+            out=tmp_path / "run",
+            progress=False,
+            on_epoch=lambda record: seen.append(record["epoch"]) or record["epoch"] == 2,
+        )
     assert seen == [1, 2] and (tmp_path / "run" / "checkpoint.pt").is_file()
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_completed"] == 2
 
@@ -190,8 +215,13 @@ def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path
     slow = '["data.validation=287", "train.epochs=3", "train.max_batches=8", "tracker.name=\\"none\\"", "device=\\"cpu\\""]'
     path = sweep_file(tmp_path, 'trials = 1\n\n[launcher]\nname = "local"\nworkers = 1', fast=slow)
     out = tmp_path / "out"
-    sweep = subprocess.Popen([NOPROP, "sweep", str(path), "--out", str(out)], env=env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    sweep = subprocess.Popen(
+        [NOPROP, "sweep", str(path), "--out", str(out)],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not (out / "trial-0" / "checkpoint.pt").is_file():  # trial 0 has trained an epoch
         assert sweep.poll() is None and time.monotonic() < deadline
@@ -219,8 +249,9 @@ def test_workers_sharing_a_study_draw_different_values_and_a_rerun_draws_the_sam
     sweep = load_sweep(sweep_file(tmp_path, 'method = "tpe"'))
 
     def worker(storage: str) -> optuna.Study:  # each worker process loads the study with its own sampler
-        return optuna.create_study(study_name="s", storage=storage, direction="maximize",
-                                   sampler=sampler_for(sweep), load_if_exists=True)  # fmt: skip
+        return optuna.create_study(
+            study_name="s", storage=storage, direction="maximize", sampler=sampler_for(sweep), load_if_exists=True
+        )
 
     shared = f"sqlite:///{tmp_path / 'shared.db'}"
     first, second = worker(shared), worker(shared)

@@ -62,9 +62,14 @@ def stuck_tracker_env(tmp_path):
 
 def test_a_tracker_that_blocks_forever_is_detached_and_the_run_finishes(stuck_tracker_env, tmp_path):
     out = tmp_path / "run"
-    result = subprocess.run([NOPROP, "run", *SMALL, "--set", "train.epochs=2", "--set", "tracker.name=stuck",
-                             "--out", str(out)], cwd=REPO, env=stuck_tracker_env, capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [NOPROP, "run", *SMALL, "--set", "train.epochs=2", "--set", "tracker.name=stuck", "--out", str(out)],
+        cwd=REPO,
+        env=stuck_tracker_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "noprop: warning: tracker 'stuck' detached: it did not finish within 3 s" in result.stderr
     assert "Traceback" not in result.stderr
@@ -73,9 +78,14 @@ def test_a_tracker_that_blocks_forever_is_detached_and_the_run_finishes(stuck_tr
 
 def test_sigterm_stops_a_run_whose_tracker_is_stuck_within_seconds(stuck_tracker_env, tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=200", "--set", "tracker.name=stuck",
-                                "--out", str(out)], cwd=REPO, env=stuck_tracker_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [NOPROP, "run", *SMALL, "--set", "train.epochs=200", "--set", "tracker.name=stuck", "--out", str(out)],
+        cwd=REPO,
+        env=stuck_tracker_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists():  # the tracker is stuck since the first epoch's end
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -95,9 +105,26 @@ def test_a_held_aim_lock_delays_tracking_only_by_the_bounded_wait(tmp_path):
     with open(init_lock_path(repo.absolute()), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process is opening this repository, forever
         env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        result = subprocess.run([NOPROP, "run", *SMALL, "--set", "train.epochs=1", "--aim-repo", str(repo),
-                                 "--set", "tracker.lock_wait=2", "--out", str(tmp_path / "run")], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        result = subprocess.run(
+            [
+                NOPROP,
+                "run",
+                *SMALL,
+                "--set",
+                "train.epochs=1",
+                "--aim-repo",
+                str(repo),
+                "--set",
+                "tracker.lock_wait=2",
+                "--out",
+                str(tmp_path / "run"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert result.returncode == 0, result.stderr
     assert f"noprop: waiting up to 2 s for another process opening Aim repository {repo}" in result.stderr
     assert "still held after 2 s" in result.stderr  # then training goes on untracked, saying so
@@ -120,9 +147,13 @@ def children(pid: int) -> list[int]:
 def test_a_killed_run_leaves_no_tracker_process_behind(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    process = subprocess.Popen([NOPROP, "run", *SMALL, "--set", "train.epochs=200", "--aim-repo", str(tmp_path / "aim"),
-                                "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [NOPROP, "run", *SMALL, "--set", "train.epochs=200", "--aim-repo", str(tmp_path / "aim"), "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists():
         assert process.poll() is None and time.monotonic() < deadline
@@ -132,7 +163,9 @@ def test_a_killed_run_leaves_no_tracker_process_behind(tmp_path):
     process.kill()
     process.wait()
     deadline = time.monotonic() + 60
-    while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-              for pid in trackers):  # fmt: skip
+    while any(
+        Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        for pid in trackers
+    ):
         assert time.monotonic() < deadline, "the tracker process outlived the run"
         time.sleep(0.1)

@@ -10,16 +10,25 @@ import pytest
 
 from conftest import REPO
 
-KEYS = ("reference_block_step_ms", "sequential_block_step_ms", "fused_block_step_ms", "backprop_block_step_ms",
-        "noprop_peak_bytes", "backprop_peak_bytes")  # fmt: skip
+KEYS = (
+    "reference_block_step_ms",
+    "sequential_block_step_ms",
+    "fused_block_step_ms",
+    "backprop_block_step_ms",
+    "noprop_peak_bytes",
+    "backprop_peak_bytes",
+)
 
 
 @pytest.mark.slow
 def test_throughput_json_has_every_key_and_noprop_needs_less_memory():
     result = subprocess.run(
         [sys.executable, "benchmarks/throughput.py", "--json", "--batch", "32", "--steps", "1", "--repeats", "1"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     numbers = json.loads(result.stdout)
     assert all(numbers[key] > 0 for key in KEYS)
@@ -30,11 +39,31 @@ def test_throughput_json_has_every_key_and_noprop_needs_less_memory():
 @pytest.mark.slow
 def test_epoch_benchmark_times_a_recipe_on_stand_in_data_of_its_shape(tmp_path):
     result = subprocess.run(
-        [sys.executable, "benchmarks/epoch.py", "recipes/cifar10_dt.toml", "--examples", "96", "--epochs", "2",
-         "--set", "variant.timesteps=2", "--set", "variant.order=simultaneous", "--set", "variant.fused=true",
-         "--set", f'data.root="{tmp_path}"', "--set", "data.download=false", "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "benchmarks/epoch.py",
+            "recipes/cifar10_dt.toml",
+            "--examples",
+            "96",
+            "--epochs",
+            "2",
+            "--set",
+            "variant.timesteps=2",
+            "--set",
+            "variant.order=simultaneous",
+            "--set",
+            "variant.fused=true",
+            "--set",
+            f'data.root="{tmp_path}"',
+            "--set",
+            "data.download=false",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     numbers = json.loads(result.stdout)
     assert numbers["data"] == "synthetic" and numbers["image_shape"] == [3, 32, 32]  # no CIFAR files in tmp_path
@@ -46,8 +75,11 @@ def test_epoch_benchmark_times_a_recipe_on_stand_in_data_of_its_shape(tmp_path):
 def test_epoch_benchmark_reports_a_bad_recipe_key_in_one_line():
     result = subprocess.run(
         [sys.executable, "benchmarks/epoch.py", "recipes/digits_dt.toml", "--set", "train.nope=1"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "epoch.py: recipes/digits_dt.toml: train.nope: unknown key (allowed here: batch_size, "
@@ -87,8 +119,9 @@ def test_under_load_benchmark_runs_both_policies_and_stops_its_spinners():
 
 @pytest.mark.slow
 def test_seeds_benchmark_times_stacked_against_one_by_one():
-    numbers = run_json("benchmarks/seeds.py", "--recipe", "recipes/digits_dt.toml", "--seeds", "2", "--steps", "1",
-                       "--repeats", "1")  # fmt: skip
+    numbers = run_json(
+        "benchmarks/seeds.py", "--recipe", "recipes/digits_dt.toml", "--seeds", "2", "--steps", "1", "--repeats", "1"
+    )
     assert numbers["seeds"] == 2 and numbers["stacked_ms"] > 0 and numbers["one_seed_ms"] > 0
     assert numbers["stacked_over_one_seed"] == pytest.approx(numbers["stacked_ms"] / numbers["one_seed_ms"])
 
@@ -108,10 +141,22 @@ def test_device_script_trains_each_recipe_for_its_share_and_summarises(tmp_path)
     """The GPU reproduction script, at a tiny budget on this CPU: each recipe trains (smoke mode,
     stand-in data where CIFAR is absent), is stopped or finishes, and is summarised."""
     result = subprocess.run(
-        [sys.executable, "benchmarks/device_reproduce.py", "--minutes", "0.6", "--out", str(tmp_path), "--smoke",
-         "--set", "variant.steps=4"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "benchmarks/device_reproduce.py",
+            "--minutes",
+            "0.6",
+            "--out",
+            str(tmp_path),
+            "--smoke",
+            "--set",
+            "variant.steps=4",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [row["recipe"] for row in summary] == ["cifar100_diffusion_blocks", "cifar10_ct"]
@@ -129,8 +174,13 @@ def test_compare_benchmark_tabulates_and_plots_a_plan(tmp_path):
         '[runs.dt]\nrecipe = "digits_dt"\nset = ["variant.timesteps=2"]\n'
     )
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "benchmarks/compare.py", str(plan), "--out", str(out)], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "benchmarks/compare.py", str(plan), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (row,) = json.loads((out / "summary.json").read_text())
     assert row["test"]["n"] == 4 and len(row["epochs_to_target"]) == 2 and len(row["image_accuracy_last"]) == 2
@@ -147,10 +197,15 @@ def test_the_protocol_on_n_devices_puts_the_longest_seeds_first(tmp_path):
     assert cost.makespan([5, 4, 3, 3, 3], 2) == 10  # longest first: 5+3 | 4+3+3 (the optimum, 9, is not LPT's)
     assert cost.makespan([1] * 6, 3) == 2 and cost.makespan([7, 1], 5) == 7
     saved = tmp_path / "table.txt"
-    saved.write_text("Table 1 protocol cost on cpu\nrecipe path epochs epoch evaluation protocol\n"
-                     "mnist_dt sequential 100 621.5s 2.0 h 57.8 h\nmnist_adjoint simultaneous 2 2199.1s 10.2 min 4.2 h\n"
-                     "cifar10_ct simultaneous, fused 500 62.7s 14.7 h 30.0 min\ntotal 62.5 h\n")  # fmt: skip
+    saved.write_text(
+        "Table 1 protocol cost on cpu\nrecipe path epochs epoch evaluation protocol\n"
+        "mnist_dt sequential 100 621.5s 2.0 h 57.8 h\nmnist_adjoint simultaneous 2 2199.1s 10.2 min 4.2 h\n"
+        "cifar10_ct simultaneous, fused 500 62.7s 14.7 h 30.0 min\ntotal 62.5 h\n"
+    )
     rows = cost.read_saved(saved)
     assert [(r["recipe"], round(r["protocol_seconds"])) for r in rows] == [
-        ("mnist_dt", 208080), ("mnist_adjoint", 15120), ("cifar10_ct", 1800)]  # fmt: skip
+        ("mnist_dt", 208080),
+        ("mnist_adjoint", 15120),
+        ("cifar10_ct", 1800),
+    ]
     assert cost.seed_jobs(rows)[:3] == [208080 / 3] * 3

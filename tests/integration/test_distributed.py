@@ -14,8 +14,20 @@ from conftest import REPO
 from helpers import deterministic_history
 
 RECIPE = str(REPO / "recipes" / "digits_dt.toml")
-COMMON = ["--set", "train.epochs=2", "--set", "data.subset=300", "--set", "variant.timesteps=3",
-          "--set", "variant.order=simultaneous", "--set", "tracker.name=none", "--set", "eval.train_subset=100"]  # fmt: skip
+COMMON = [
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "data.subset=300",
+    "--set",
+    "variant.timesteps=3",
+    "--set",
+    "variant.order=simultaneous",
+    "--set",
+    "tracker.name=none",
+    "--set",
+    "eval.train_subset=100",
+]
 
 
 def environment() -> dict[str, str]:
@@ -23,15 +35,34 @@ def environment() -> dict[str, str]:
 
 
 def single_process(out, *extra):
-    result = subprocess.run([sys.executable, "-m", "noprop_core.cli", "run", RECIPE, *COMMON, *extra, "--out", str(out)],
-                            env=environment(), capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "noprop_core.cli", "run", RECIPE, *COMMON, *extra, "--out", str(out)],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "metrics.json").read_text())
 
 
 def two_processes(out, *extra):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "noprop_core.cli", "run", RECIPE, *COMMON, *extra, "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "noprop_core.cli",
+        "run",
+        RECIPE,
+        *COMMON,
+        *extra,
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "metrics.json").read_text())
@@ -59,9 +90,24 @@ def test_data_parallel_over_two_processes_trains(tmp_path):
 
 
 def test_block_sharding_refuses_the_sequential_order(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "noprop_core.cli", "run", RECIPE, "--set", "variant.order=sequential", "--set", "tracker.name=none",
-               "--out", str(tmp_path / "run")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "noprop_core.cli",
+        "run",
+        RECIPE,
+        "--set",
+        "variant.order=sequential",
+        "--set",
+        "tracker.name=none",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     result = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "speed.distributed: 'blocks' shards several units trained in the simultaneous order" in result.stderr

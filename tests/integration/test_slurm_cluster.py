@@ -30,8 +30,9 @@ def cluster():
     reason = slurm.start()
     if reason is not None:
         slurm.stop()
-        warnings.warn(f"no one-node Slurm cluster ({reason}): the slurm launcher runs on submitit's local executor",
-                      stacklevel=1)  # fmt: skip
+        warnings.warn(
+            f"no one-node Slurm cluster ({reason}): the slurm launcher runs on submitit's local executor", stacklevel=1
+        )
         yield None
         return
     try:
@@ -47,11 +48,21 @@ def launcher_options(cluster) -> list[str]:
 
 def test_a_sweep_runs_its_trials_as_slurm_jobs_sharing_one_study(cluster, tmp_path):
     sweep = tmp_path / "digits.toml"
-    sweep.write_text(f'recipe = "digits_dt"\nset = {FAST}\nmethod = "random"\ntrials = 4\n\n'
-                     '[space]\n"train.lr" = { type = "log_float", low = 3e-4, high = 1e-2 }\n')  # fmt: skip
+    sweep.write_text(
+        f'recipe = "digits_dt"\nset = {FAST}\nmethod = "random"\ntrials = 4\n\n'
+        '[space]\n"train.lr" = { type = "log_float", low = 3e-4, high = 1e-2 }\n'
+    )
     out = tmp_path / "out"
-    process = start("sweep", str(sweep), "--out", str(out), *launcher_options(cluster), "--launcher-set", "workers=2",
-                    env=cluster.env if cluster else None)  # fmt: skip
+    process = start(
+        "sweep",
+        str(sweep),
+        "--out",
+        str(out),
+        *launcher_options(cluster),
+        "--launcher-set",
+        "workers=2",
+        env=cluster.env if cluster else None,
+    )
     _, stderr = process.communicate(timeout=900)
     assert process.returncode == 0, stderr[-3000:]
     summary = json.loads((out / "sweep.json").read_text())

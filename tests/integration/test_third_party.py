@@ -57,8 +57,19 @@ def test_noprop_plugins_lists_it_with_its_distribution(plugin_env):
 @pytest.mark.slow
 def test_its_recipe_runs_through_noprop_run(plugin_env, tmp_path):
     recipe = EXAMPLE / "recipes" / "digits_dt_mixer.toml"
-    result = noprop(plugin_env, "run", str(recipe), "--set", "train.epochs=1", "--set", "data.subset=200",
-                    "--set", "variant.timesteps=2", "--out", str(tmp_path / "run"))  # fmt: skip
+    result = noprop(
+        plugin_env,
+        "run",
+        str(recipe),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.subset=200",
+        "--set",
+        "variant.timesteps=2",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["backbone"] == "mlp_mixer" and metrics["epochs_completed"] == 1
@@ -67,8 +78,13 @@ def test_its_recipe_runs_through_noprop_run(plugin_env, tmp_path):
 
 @pytest.mark.slow
 def test_its_own_tests_pass_on_the_contract_kit(plugin_env):
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=plugin_env,
-                            cwd=EXAMPLE, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        env=plugin_env,
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed and int(passed.group(1)) >= 10, result.stdout[-500:]

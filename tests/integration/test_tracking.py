@@ -60,8 +60,16 @@ def test_aim_run_holds_the_recipe_and_every_metric_with_its_context(tracked_run)
     series = {}
     for metric in aim_run.metrics():
         series.setdefault(metric.name, []).append((metric.context.to_dict(), values_by_step(metric)))
-    assert set(series) >= {"loss", "accuracy", "chain_accuracy", "alpha_bar", "log_snr", "examples_per_second",
-                           "peak_memory_bytes", "image_accuracy"}  # fmt: skip
+    assert set(series) >= {
+        "loss",
+        "accuracy",
+        "chain_accuracy",
+        "alpha_bar",
+        "log_snr",
+        "examples_per_second",
+        "peak_memory_bytes",
+        "image_accuracy",
+    }
     # how much each block reads the image: one series per block, equal to metrics.json's
     image = {c["block"]: v for c, v in series["image_accuracy"]}
     assert sorted(image) == [1, 2, 3, 4]
@@ -91,8 +99,15 @@ def test_aim_run_holds_the_recipe_and_every_metric_with_its_context(tracked_run)
 
 @pytest.mark.slow
 def test_learnable_schedule_and_prototypes_are_tracked_as_they_change(registry, tmp_path):
-    overrides = ["train.epochs=2", "data.subset=200", "variant.steps=4", "eval.train_subset=50",
-                 "model.embedding.name=prototype", "tracker.name=aim", f'tracker.repo="{tmp_path / "aim"}"']  # fmt: skip
+    overrides = [
+        "train.epochs=2",
+        "data.subset=200",
+        "variant.steps=4",
+        "eval.train_subset=50",
+        "model.embedding.name=prototype",
+        "tracker.name=aim",
+        f'tracker.repo="{tmp_path / "aim"}"',
+    ]
     _, metrics = run(REPO / "recipes" / "digits_ct.toml", registry, overrides=overrides, out_dir=tmp_path / "run")
     aim_run = index_runs(tmp_path / "aim").get_run(metrics["aim_run_hash"])
     epochs = sorted(m.context.to_dict()["epoch"] for m in aim_run.metrics() if m.name == "alpha_bar")
@@ -113,10 +128,22 @@ def test_learnable_schedule_and_prototypes_are_tracked_as_they_change(registry, 
 def test_two_concurrent_runs_into_one_repo_both_arrive(tmp_path):
     repo_dir = tmp_path / "shared-aim"
     commands = [
-        [sys.executable, "-m", "noprop_core.cli", "run", str(DIGITS), *[f"--set={o}" for o in SHORT],
-         "--aim-repo", str(repo_dir), "--out", str(tmp_path / f"run{i}"), "--seed", str(i)]
+        [
+            sys.executable,
+            "-m",
+            "noprop_core.cli",
+            "run",
+            str(DIGITS),
+            *[f"--set={o}" for o in SHORT],
+            "--aim-repo",
+            str(repo_dir),
+            "--out",
+            str(tmp_path / f"run{i}"),
+            "--seed",
+            str(i),
+        ]
         for i in range(2)
-    ]  # fmt: skip
+    ]
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     for process in processes:
         _, err = process.communicate(timeout=600)
@@ -149,8 +176,13 @@ def test_report_compares_with_the_paper_and_plots(registry, mnist_root, tracked_
     from noprop_core.cli.main import main
 
     monkeypatch.setenv("NOPROP_DATA", str(mnist_root))
-    mnist_dir, mnist_metrics = run(REPO / "recipes" / "mnist_dt.toml", registry, out_dir=tmp_path / "mnist", smoke=True,
-                                   overrides=["tracker.name=none"])  # fmt: skip
+    mnist_dir, mnist_metrics = run(
+        REPO / "recipes" / "mnist_dt.toml",
+        registry,
+        out_dir=tmp_path / "mnist",
+        smoke=True,
+        overrides=["tracker.name=none"],
+    )
     _, digits_dir, _ = tracked_run
     output = tmp_path / "report.md"
     with open(output, "w") as handle, pytest.MonkeyPatch.context() as patch:
@@ -238,8 +270,12 @@ def aim_server(tracked_run):
     repo_dir, _, metrics = tracked_run
     port = free_port()
     aim = shutil.which("aim") or str(Path(sys.executable).parent / "aim")
-    server = subprocess.Popen([aim, "up", "--repo", str(repo_dir), "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        [aim, "up", "--repo", str(repo_dir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_json(f"{base}/api/runs/{metrics['aim_run_hash']}/info/", timeout=90)
@@ -357,8 +393,14 @@ def test_each_sweep_trial_is_an_aim_run_with_the_sweeps_name_and_its_parameters(
     from noprop_core.cli.main import main
 
     repo_dir = tmp_path / "aimrepo"
-    settings = ["data.validation=287", "train.epochs=1", "train.max_batches=3", 'tracker.name="aim"',
-                f'tracker.repo="{repo_dir}"', 'device="cpu"']  # fmt: skip
+    settings = [
+        "data.validation=287",
+        "train.epochs=1",
+        "train.max_batches=3",
+        'tracker.name="aim"',
+        f'tracker.repo="{repo_dir}"',
+        'device="cpu"',
+    ]
     sweep = tmp_path / "lr.toml"
     sweep.write_text(
         f'recipe = "digits_dt"\nset = {json.dumps(settings)}\nmethod = "random"\ntrials = 2\n\n'

@@ -36,8 +36,19 @@ def test_the_tutorials_code_registers_a_backbone_that_trains(tmp_path):
     block = entry.factory(entry.config(name="mlp_mixer", patch_size=2, width=16), spec)
     assert block(torch.randn(3, 1, 8, 8), torch.randn(3, 10)).shape == (3, 10)
 
-    overrides = ['model.backbone={name = "mlp_mixer", patch_size = 2, width = 16}', "train.epochs=1",
-                 "train.max_batches=3", "variant.timesteps=2", "tracker.name=none", "device=cpu"]  # fmt: skip
-    run = train(REPO / "recipes" / "digits_dt.toml", overrides=overrides, out=tmp_path / "run", registry=registry,
-                progress=False)  # fmt: skip
+    overrides = [
+        'model.backbone={name = "mlp_mixer", patch_size = 2, width = 16}',
+        "train.epochs=1",
+        "train.max_batches=3",
+        "variant.timesteps=2",
+        "tracker.name=none",
+        "device=cpu",
+    ]
+    run = train(
+        REPO / "recipes" / "digits_dt.toml",
+        overrides=overrides,
+        out=tmp_path / "run",
+        registry=registry,
+        progress=False,
+    )
     assert run.metrics["backbone"] == "mlp_mixer" and run.metrics["epochs_completed"] == 1

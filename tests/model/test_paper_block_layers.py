@@ -34,16 +34,29 @@ def layers(module: nn.Module) -> list[str]:
 
 
 def convs(channels: int = 1) -> list[str]:
-    return [f"conv{channels}>32k3p1", "relu", "pool2", "dropout", "conv32>64k3p1", "relu", "dropout",
-            "conv64>128k3p1", "relu", "pool2", "dropout", "flatten"]  # fmt: skip
+    return [
+        f"conv{channels}>32k3p1",
+        "relu",
+        "pool2",
+        "dropout",
+        "conv32>64k3p1",
+        "relu",
+        "dropout",
+        "conv64>128k3p1",
+        "relu",
+        "pool2",
+        "dropout",
+        "flatten",
+    ]
 
 
 CONVS = convs()
 
 
 def block(time_conditioned: bool, embedding_dim: int = 20, image_shape=(1, 28, 28)):
-    spec = BlockSpec(image_shape=image_shape, embedding_dim=embedding_dim, num_classes=10,
-                     time_conditioned=time_conditioned)  # fmt: skip
+    spec = BlockSpec(
+        image_shape=image_shape, embedding_dim=embedding_dim, num_classes=10, time_conditioned=time_conditioned
+    )
     return build(CnnConfig(name="cnn", dropout=0.2), spec)
 
 

@@ -157,8 +157,9 @@ def test_the_cli_lists_the_rest_and_marks_the_broken_plugin(installed_third_part
     assert ["backbone", "cnn", "noprop"] == rows[[r[1] for r in rows].index("cnn")][:3]
     [broken] = [row for row in rows if row[0] == "BROKEN"]
     assert broken[:4] == ["BROKEN", "broken_backbone", "noprop-broken-plugin", "1.2"]
-    validate = subprocess.run([NOPROP, "validate", "recipes/digits_dt.toml"], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=REPO)  # fmt: skip
+    validate = subprocess.run(
+        [NOPROP, "validate", "recipes/digits_dt.toml"], env=env, capture_output=True, text=True, timeout=120, cwd=REPO
+    )
     # A recipe that does not use the broken plugin is valid; the warning names it and the switch.
     assert validate.returncode == 0, validate.stderr
     assert validate.stderr.strip() == (
@@ -189,8 +190,11 @@ def test_a_factory_that_cannot_be_called_as_its_kind_says_is_refused_naming_the_
         registry.add("needy", lambda config, extra: None, config=TinyScheduleConfig)
 
     plugin.noprop_register_schedules = noprop_register_schedules
-    with pytest.raises(PluginError, match=r"plugin 'needy_plugin' .*: schedule 'needy': factory\(config, extra\) "
-                                          r"cannot be called as \(config\)"):  # fmt: skip
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'needy_plugin' .*: schedule 'needy': factory\(config, extra\) "
+        r"cannot be called as \(config\)",
+    ):
         load_registry([("needy_plugin", plugin)], autoload=False)
 
 

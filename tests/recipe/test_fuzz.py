@@ -70,10 +70,13 @@ def toml_literal(value) -> str | None:
     return text.split("=", 1)[1].strip() if text.startswith("v =") and text.count("\n") == 1 else None
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                      HealthCheck.too_slow])  # fmt: skip
-@given(edits=st.lists(st.tuples(paths, values), min_size=1, max_size=4),
-       overrides=st.lists(st.tuples(paths, values | st.text(max_size=10)), max_size=2))  # fmt: skip
+@settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    edits=st.lists(st.tuples(paths, values), min_size=1, max_size=4),
+    overrides=st.lists(st.tuples(paths, values | st.text(max_size=10)), max_size=2),
+)
 def test_any_recipe_and_set_is_valid_or_one_line_errors(edits, overrides, tmp_path_factory, capfd):
     folder = tmp_path_factory.mktemp("fuzz")
     recipe = copy.deepcopy(RESOLVED)

@@ -19,11 +19,23 @@ from noprop_core.recipe.loading import load_recipe, recipe_to_dict
 REGISTRY = load_registry()
 BASE = recipe_to_dict(load_recipe(REPO / "recipes" / "digits_dt.toml", REGISTRY), REGISTRY)
 PLUGIN_SECTIONS = {
-    ("data",): "dataset", ("model", "backbone"): "backbone", ("model", "embedding"): "label_embedding",
-    ("model", "schedule"): "schedule", ("variant",): "variant", ("tracker",): "tracker",
-}  # fmt: skip
-REQUIRED = [("data",), ("model",), ("variant",), ("train",), ("model", "backbone"), ("train", "epochs"),
-            ("variant", "name"), ("model", "schedule", "name")]  # fmt: skip
+    ("data",): "dataset",
+    ("model", "backbone"): "backbone",
+    ("model", "embedding"): "label_embedding",
+    ("model", "schedule"): "schedule",
+    ("variant",): "variant",
+    ("tracker",): "tracker",
+}
+REQUIRED = [
+    ("data",),
+    ("model",),
+    ("variant",),
+    ("train",),
+    ("model", "backbone"),
+    ("train", "epochs"),
+    ("variant", "name"),
+    ("model", "schedule", "name"),
+]
 
 
 def leaves(table: dict, prefix: tuple = ()) -> list[tuple[tuple, object]]:
@@ -39,8 +51,13 @@ def tables(table: dict, prefix: tuple = ()) -> list[tuple]:
 
 LEAVES, TABLES = leaves(BASE), tables(BASE)
 NUMERIC = [(path, value) for path, value in LEAVES if isinstance(value, (int, float)) and not isinstance(value, bool)]
-WRONG = {int: ["ten", 1.5, True, [1]], float: ["x", True, [0.5]], str: [3, 1.5, True, ["a"]], bool: ["yes", 1],
-         list: [3, "x", [1.5], [True]]}  # fmt: skip
+WRONG = {
+    int: ["ten", 1.5, True, [1]],
+    float: ["x", True, [0.5]],
+    str: [3, 1.5, True, ["a"]],
+    bool: ["yes", 1],
+    list: [3, "x", [1.5], [True]],
+}
 # Keys that take more than one type: wrong values of their own.
 WRONG_AT = {("speed", "threads"): ["many", 0, 1.5, True, ["a"]], ("speed", "cuda_graph"): ["sometimes", 3, 1.5, ["a"]]}
 
@@ -80,8 +97,11 @@ def mutations(draw) -> tuple[dict, str]:
         return mutated(path, delete=True), ".".join(path)
     if kind == "unknown plugin":
         section, plugin_kind = draw(st.sampled_from(sorted(PLUGIN_SECTIONS.items())))
-        name = draw(st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10).filter(
-            lambda n: n not in REGISTRY.names(plugin_kind)))  # fmt: skip
+        name = draw(
+            st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10).filter(
+                lambda n: n not in REGISTRY.names(plugin_kind)
+            )
+        )
         return mutated((*section, "name"), name), ".".join((*section, "name"))
     path, value = draw(st.sampled_from(NUMERIC))
     negative = (

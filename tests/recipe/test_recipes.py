@@ -33,8 +33,16 @@ def test_every_table_1_row_and_the_extras_are_shipped():
         for variant in ("dt", "ct", "fm", "backprop")
         for embedding in ("onehot", "dim20", "prototype")
     }
-    extras = {"mnist_adjoint.toml", "cifar10_adjoint.toml", "cifar100_adjoint.toml", "bloodmnist_dt.toml",
-              "bloodmnist_ct.toml", "cifar10_dt_resnet18.toml", "cifar100_dt_resnet50.toml", "digits_dt.toml"}  # fmt: skip
+    extras = {
+        "mnist_adjoint.toml",
+        "cifar10_adjoint.toml",
+        "cifar100_adjoint.toml",
+        "bloodmnist_dt.toml",
+        "bloodmnist_ct.toml",
+        "cifar10_dt_resnet18.toml",
+        "cifar100_dt_resnet50.toml",
+        "digits_dt.toml",
+    }
     assert {p.name for p in RECIPES} >= table_1 | extras
 
 

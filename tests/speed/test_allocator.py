@@ -33,8 +33,9 @@ print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) /
 
 
 def faults_per_step(mode: str) -> float:
-    result = subprocess.run([sys.executable, "-c", FUSED_STEPS, mode], cwd=REPO, capture_output=True, text=True,
-                            timeout=300, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", FUSED_STEPS, mode], cwd=REPO, capture_output=True, text=True, timeout=300, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.engine.runs.session import run
+from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.engine.training.trainer import Trainer
 from noprop_core.errors import NopropError
 from noprop_core.recipe.loading import load_recipe
@@ -87,8 +87,10 @@ def test_a_replayed_update_equals_the_eager_update_from_the_same_state(registry)
                 graphed_params = graphed_optimizer.param_groups[0]["params"]
                 eager_params = eager_optimizer.param_groups[0]["params"]
                 assert relative_difference([p.grad for p in graphed_params], [p.grad for p in eager_params]) < 1e-4
-                moments = [[o.state[p]["exp_avg"] for p in ps] for o, ps in
-                           ((graphed_optimizer, graphed_params), (eager_optimizer, eager_params))]  # fmt: skip
+                moments = [
+                    [o.state[p]["exp_avg"] for p in ps]
+                    for o, ps in ((graphed_optimizer, graphed_params), (eager_optimizer, eager_params))
+                ]
                 assert relative_difference(*moments) < 1e-4
             for name, value in eager.variant.state_dict().items():  # batch-norm statistics, step counts
                 torch.testing.assert_close(graphed.variant.state_dict()[name], value, rtol=1e-4, atol=1e-6, msg=name)
@@ -102,8 +104,15 @@ def test_a_replayed_update_equals_the_eager_update_from_the_same_state(registry)
 def test_a_graphed_run_learns_and_records_again_when_the_learning_rate_changes(registry, tmp_path):
     # 1000 examples in batches of 128: seven full minibatches and one of 104 per epoch (a second
     # shape); the cosine schedule changes the learning rate every epoch (the graph is recorded again).
-    overrides = [*SHORT, *FUSED, "device=cuda", "data.subset=1000", "train.lr_schedule=cosine", "train.epochs=6",
-                 "eval.every=6"]  # fmt: skip
+    overrides = [
+        *SHORT,
+        *FUSED,
+        "device=cuda",
+        "data.subset=1000",
+        "train.lr_schedule=cosine",
+        "train.epochs=6",
+        "eval.every=6",
+    ]
     eager = run(RECIPE, registry, overrides=overrides, out_dir=tmp_path / "eager")[1]
     graphed = run(RECIPE, registry, overrides=[*overrides, "speed.cuda_graph=true"], out_dir=tmp_path / "graph")[1]
     losses = [record["loss"]["total"] for record in graphed["history"]]

@@ -12,8 +12,14 @@ from noprop_core.errors import NopropError
 RECIPE = REPO / "recipes" / "digits_dt.toml"
 # On the CPU wherever the tests run: CUDA kernels are not deterministic, and Adam's first steps
 # (≈ lr·sign(g)) magnify that past these tolerances.
-SHORT = ["train.epochs=2", "data.subset=300", "variant.timesteps=3", "eval.train_subset=100", "tracker.name=none",
-         "device=cpu"]  # fmt: skip
+SHORT = [
+    "train.epochs=2",
+    "data.subset=300",
+    "variant.timesteps=3",
+    "eval.train_subset=100",
+    "tracker.name=none",
+    "device=cpu",
+]
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,13 @@ BACKBONES = {
 def make_dt(fused: bool, grouped_image_path: bool = True, backbone: str = "cnn") -> NoPropDT:
     torch.manual_seed(7)  # both variants start from the same parameters
     parts = VariantParts(
-        embedding=OneHotEmbedding(CLASSES), schedule=CosineSchedule(), image_shape=(1, 8, 8), num_classes=CLASSES,
-        make_block=BACKBONES[backbone], make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
-    )  # fmt: skip
+        embedding=OneHotEmbedding(CLASSES),
+        schedule=CosineSchedule(),
+        image_shape=(1, 8, 8),
+        num_classes=CLASSES,
+        make_block=BACKBONES[backbone],
+        make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
+    )
     variant = NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=fused), parts)
     if fused:
         # the paper's conv path qualifies for the grouped network; a transformer encoder does not
@@ -122,18 +126,29 @@ def test_fused_update_equals_the_per_block_update(backbone, grouped_image_path):
 
 def every_supported_layer() -> nn.Sequential:
     return nn.Sequential(
-        nn.ReLU(), nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.ReLU(),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
         nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2, bias=False), nn.AvgPool2d(2)),
-        nn.Conv2d(6, 4, 1, stride=2), nn.MaxPool2d(2), nn.Identity(), nn.Flatten(),
-        nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Linear(5, 3, bias=False),
-    )  # fmt: skip
+        nn.Conv2d(6, 4, 1, stride=2),
+        nn.MaxPool2d(2),
+        nn.Identity(),
+        nn.Flatten(),
+        nn.Linear(4, 5),
+        nn.BatchNorm1d(5),
+        nn.Linear(5, 3, bias=False),
+    )
 
 
 def stack_copies(copies: list[nn.Module]) -> tuple[dict, dict]:
-    params = {name: torch.stack([dict(c.named_parameters())[name] for c in copies]).detach().requires_grad_()
-              for name, _ in copies[0].named_parameters()}  # fmt: skip
-    buffers = {name: torch.stack([dict(c.named_buffers())[name] for c in copies]) for name, _ in
-               copies[0].named_buffers()}  # fmt: skip
+    params = {
+        name: torch.stack([dict(c.named_parameters())[name] for c in copies]).detach().requires_grad_()
+        for name, _ in copies[0].named_parameters()
+    }
+    buffers = {
+        name: torch.stack([dict(c.named_buffers())[name] for c in copies]) for name, _ in copies[0].named_buffers()
+    }
     return params, buffers
 
 
@@ -181,8 +196,8 @@ def test_fused_needs_the_simultaneous_order(registry, tmp_path):
 
 @pytest.mark.slow
 def test_a_fused_run_trains_and_its_checkpoint_loads_into_an_unfused_model(registry, tmp_path):
-    from noprop_core.engine.trained.reevaluation import evaluate_run
     from noprop_core.engine.runs.session import run
+    from noprop_core.engine.trained.reevaluation import evaluate_run
 
     overrides = ["train.epochs=2", "variant.order=simultaneous", "variant.fused=true", "tracker.name=none"]
     run_dir, metrics = run(REPO / "recipes" / "digits_dt.toml", registry, overrides=overrides, out_dir=tmp_path / "run")

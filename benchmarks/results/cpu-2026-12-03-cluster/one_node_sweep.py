@@ -21,9 +21,25 @@ print("cluster:", reason or "up", flush=True)
 try:
     started = time.time()
     env = {**os.environ, **slurm.env, "NOPROP_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    code = subprocess.run(["noprop", "sweep", "sweeps/digits_dt.toml", "--out", out, "--launcher", "slurm",
-                           "--launcher-set", "workers=2", "--launcher-set", "cpus_per_job=1",
-                           "--launcher-set", "time_minutes=60"], cwd=REPO, env=env).returncode  # fmt: skip
+    code = subprocess.run(
+        [
+            "noprop",
+            "sweep",
+            "sweeps/digits_dt.toml",
+            "--out",
+            out,
+            "--launcher",
+            "slurm",
+            "--launcher-set",
+            "workers=2",
+            "--launcher-set",
+            "cpus_per_job=1",
+            "--launcher-set",
+            "time_minutes=60",
+        ],
+        cwd=REPO,
+        env=env,
+    ).returncode
     print(f"exit {code}, wall {time.time() - started:.0f} s", flush=True)
     print(slurm.run("squeue").stdout)
 finally:

@@ -20,8 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps", type=int, help="inference steps (ct, fm, adjoint; noise levels visited: diffusion_blocks)"
     )
     parser.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm); euler (diffusion_blocks)")
-    parser.add_argument("--inference-runs", type=int, metavar="N",
-                          help="repeat inference N times with independent noise (test and train accuracy)")  # fmt: skip
+    parser.add_argument(
+        "--inference-runs",
+        type=int,
+        metavar="N",
+        help="repeat inference N times with independent noise (test and train accuracy)",
+    )
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
@@ -31,9 +35,15 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         raise NopropError(f"--steps: expected a number >= 1, got {args.steps}")
     if args.inference_runs is not None and args.inference_runs < 1:
         raise NopropError(f"--inference-runs: expected a number >= 1, got {args.inference_runs}")
-    result = evaluate_run(args.run_dir, context.registry, steps=args.steps, sampler=args.sampler,
-                          inference_runs=args.inference_runs, notify=lambda text: print(text, file=sys.stderr),
-                          progress=make_evaluation_progress(context.console))  # fmt: skip
+    result = evaluate_run(
+        args.run_dir,
+        context.registry,
+        steps=args.steps,
+        sampler=args.sampler,
+        inference_runs=args.inference_runs,
+        notify=lambda text: print(text, file=sys.stderr),
+        progress=make_evaluation_progress(context.console),
+    )
     how = ", ".join(f"{k} {result[k]}" for k in ("sampler", "steps") if result[k] is not None)
     context.console.print(
         f"{args.run_dir}: test accuracy {result['test_accuracy']:.2f} % ({how}; {result['seconds']:.1f} s)"

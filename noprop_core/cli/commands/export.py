@@ -14,9 +14,12 @@ HELP = "write a trained run's model for use without noprop"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    parser.add_argument("--format", choices=("safetensors", "onnx", "torchscript"), default="safetensors",
-                        help="safetensors: weights only; onnx, torchscript: the whole inference chain, its "
-                             "noise an input")  # fmt: skip
+    parser.add_argument(
+        "--format",
+        choices=("safetensors", "onnx", "torchscript"),
+        default="safetensors",
+        help="safetensors: weights only; onnx, torchscript: the whole inference chain, its noise an input",
+    )
     parser.add_argument("--steps", type=int, help="inference steps baked into the graph (ct, fm, adjoint)")
     parser.add_argument("--out", type=Path, help="output file (default: RUN_DIR/model.<format>)")
 
@@ -33,8 +36,10 @@ def execute(args: argparse.Namespace, context: Context) -> int:
     size = f"{written['bytes'] / 2**20:.1f} MiB"
     if "noise_shape" in written:
         draws, _, dim = written["noise_shape"]
-        context.console.print(f"{out}: {size}; inputs: images (batch, {', '.join(map(str, model.image_shape))}) in [0, 1] "
-                      f"and noise ({draws}, batch, {dim}) ~ N(0, I); output: class probabilities")  # fmt: skip
+        context.console.print(
+            f"{out}: {size}; inputs: images (batch, {', '.join(map(str, model.image_shape))}) in [0, 1] "
+            f"and noise ({draws}, batch, {dim}) ~ N(0, I); output: class probabilities"
+        )
     else:
         context.console.print(
             f"{out}: {size} (weights only; metadata: the resolved recipe and the input standardisation)"

@@ -27,15 +27,26 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         recipe = load_recipe(shipped_dir() / f"{name}.toml", context.registry)
         reference = paper_reference(recipe)
         paper = reference.values if reference else None
-        rows.append((name, recipe.data.display_name(), recipe.variant.name, recipe.model.embedding.display_name(),
-                     recipe.model.backbone.name, str(recipe.train.epochs),
-                     f"{paper.test:.2f} ± {paper.test_se:.2f}" if paper else ""))  # fmt: skip
+        rows.append(
+            (
+                name,
+                recipe.data.display_name(),
+                recipe.variant.name,
+                recipe.model.embedding.display_name(),
+                recipe.model.backbone.name,
+                str(recipe.train.epochs),
+                f"{paper.test:.2f} ± {paper.test_se:.2f}" if paper else "",
+            )
+        )
     if not context.console.is_terminal:
         for row in (header, *rows):
             print("\t".join(row))
         return 0
-    table = Table(*header, title=f"shipped recipes ({shipped_dir()}); run one with: noprop run NAME",
-                  caption="paper: Li, Teh & Pascanu 2025, Table 1 (mean ± standard error)")  # fmt: skip
+    table = Table(
+        *header,
+        title=f"shipped recipes ({shipped_dir()}); run one with: noprop run NAME",
+        caption="paper: Li, Teh & Pascanu 2025, Table 1 (mean ± standard error)",
+    )
     for row in rows:
         table.add_row(*row)
     context.console.print(table)

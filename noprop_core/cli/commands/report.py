@@ -60,8 +60,17 @@ def _report_sweep(out: Path, context: Context, markdown: bool) -> int:
     rows = trial_rows(summary)
     title = f"noprop sweep {out}: {summary['method']}, maximising {summary['objective']}"
     if markdown:
-        print("\n".join([f"**{title}**", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS),
-                         *("| " + " | ".join(row) + " |" for row in rows)]))  # fmt: skip
+        print(
+            "\n".join(
+                [
+                    f"**{title}**",
+                    "",
+                    "| " + " | ".join(COLUMNS) + " |",
+                    "|" + "---|" * len(COLUMNS),
+                    *("| " + " | ".join(row) + " |" for row in rows),
+                ]
+            )
+        )
     else:
         table = Table(*COLUMNS, title=title)
         for row in rows:

@@ -20,29 +20,60 @@ HELP = "train and evaluate one recipe"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipes", nargs="*", type=Path, metavar="RECIPE",
-                     help="recipe file, or a shipped recipe's name (`noprop recipes`; default: digits_dt); "
-                          "several, with --seeds: one seed group each, OUT/<recipe>/, as the jobs of one launch")  # fmt: skip
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a recipe key, e.g. --set train.epochs=3 (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "recipes",
+        nargs="*",
+        type=Path,
+        metavar="RECIPE",
+        help="recipe file, or a shipped recipe's name (`noprop recipes`; default: digits_dt); "
+        "several, with --seeds: one seed group each, OUT/<recipe>/, as the jobs of one launch",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set train.epochs=3 (repeatable)",
+    )
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
     parser.add_argument("--seed", type=int, help="one model with this seed (same as --set seed=N --set seeds=[])")
-    parser.add_argument("--seeds", type=int, nargs="+", metavar="N",
-                     help="the paper's protocol: one model per seed into OUT/seed-<N>/, then OUT/protocol.json "
-                          "(also the recipe key seeds = [...])")  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                     help="with several seeds: train N at a time in child processes (default 1: one after another; "
-                          "the same as --launcher local --launcher-set workers=N)")  # fmt: skip
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="the paper's protocol: one model per seed into OUT/seed-<N>/, then OUT/protocol.json "
+        "(also the recipe key seeds = [...])",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with several seeds: train N at a time in child processes (default 1: one after another; "
+        "the same as --launcher local --launcher-set workers=N)",
+    )
     add_launcher_arguments(parser, "with several seeds: each seed a job of this launcher")
-    parser.add_argument("--stack-seeds", choices=("auto", "on", "off"), default="auto",
-                     help="with several seeds and a fused update: train them as one stacked computation "
-                          "(auto: on a GPU)")  # fmt: skip
+    parser.add_argument(
+        "--stack-seeds",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="with several seeds and a fused update: train them as one stacked computation (auto: on a GPU)",
+    )
     parser.add_argument("--group", help=argparse.SUPPRESS)  # a seed group's name, set for its child processes
-    parser.add_argument("--aim-repo", type=Path, metavar="DIR",
-                     help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)")  # fmt: skip
-    parser.add_argument("--smoke", action="store_true",
-                     help="a few batches and a short evaluation with the recipe's real code; stands in "
-                          "synthetic data of the right shape when the data files are absent")  # fmt: skip
+    parser.add_argument(
+        "--aim-repo",
+        type=Path,
+        metavar="DIR",
+        help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few batches and a short evaluation with the recipe's real code; stands in "
+        "synthetic data of the right shape when the data files are absent",
+    )
     parser.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint"
     )
@@ -57,12 +88,21 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         return _several_recipes(args, context)
     launcher = launcher_from_arguments(args, context)
     if args.resume is not None:
-        options = {"RECIPE": args.recipe, "--launcher": args.launcher, "--out": args.out, "--seed": args.seed,
-                   "--seeds": args.seeds, "--smoke": args.smoke or None, "--aim-repo": args.aim_repo}  # fmt: skip
+        options = {
+            "RECIPE": args.recipe,
+            "--launcher": args.launcher,
+            "--out": args.out,
+            "--seed": args.seed,
+            "--seeds": args.seeds,
+            "--smoke": args.smoke or None,
+            "--aim-repo": args.aim_repo,
+        }
         given = [flag for flag, value in options.items() if value is not None]
         if given:
-            raise NopropError(f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
-                              "group, run its command again: finished seeds are kept)")  # fmt: skip
+            raise NopropError(
+                f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
+                "group, run its command again: finished seeds are kept)"
+            )
         run_dir, metrics = resume(
             args.resume, context.registry, overrides=args.overrides, progress=make_progress(context.console)
         )
@@ -80,9 +120,20 @@ def execute(args: argparse.Namespace, context: Context) -> int:
     overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])
     if args.aim_repo is not None:
         overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
-    result = train(args.recipe, overrides=overrides, out=args.out, seeds=args.seeds, registry=context.registry,
-                   progress=lambda: make_progress(context.console), jobs=args.jobs, stack_seeds=args.stack_seeds,
-                   smoke=args.smoke, group=args.group, started=context.started, launcher=launcher)  # fmt: skip
+    result = train(
+        args.recipe,
+        overrides=overrides,
+        out=args.out,
+        seeds=args.seeds,
+        registry=context.registry,
+        progress=lambda: make_progress(context.console),
+        jobs=args.jobs,
+        stack_seeds=args.stack_seeds,
+        smoke=args.smoke,
+        group=args.group,
+        started=context.started,
+        launcher=launcher,
+    )
     if isinstance(result, SeedGroup):
         _protocol_summary(context.console, result.out, result.protocol)
     else:
@@ -96,11 +147,19 @@ def _several_recipes(args: argparse.Namespace, context: Context) -> int:
     given = {"--seeds": args.seeds, "--out": args.out}
     missing = [flag for flag, value in given.items() if value is None]
     if missing or args.resume is not None or args.seed is not None or args.smoke:
-        raise NopropError(f"{len(args.recipes)} recipes: give them --seeds N [N ...] and --out DIR (one seed group "
-                          "each, DIR/<recipe>/), and no --resume, --seed or --smoke")  # fmt: skip
+        raise NopropError(
+            f"{len(args.recipes)} recipes: give them --seeds N [N ...] and --out DIR (one seed group "
+            "each, DIR/<recipe>/), and no --resume, --seed or --smoke"
+        )
     launcher = launcher_from_arguments(args, context)
-    groups = train_groups(args.recipes, seeds=args.seeds, out=args.out, launcher=launcher, overrides=args.overrides,
-                          registry=context.registry)  # fmt: skip
+    groups = train_groups(
+        args.recipes,
+        seeds=args.seeds,
+        out=args.out,
+        launcher=launcher,
+        overrides=args.overrides,
+        registry=context.registry,
+    )
     for group in groups:
         _protocol_summary(context.console, group.out, group.protocol)
     return 0
@@ -130,20 +189,38 @@ def _summary(console: Console, run_dir: Path, metrics: dict[str, Any]) -> None:
 
 
 def _protocol_summary(console: Console, out: Path, protocol: dict[str, Any]) -> None:
-    table = Table("seed", "test %", "train %", "epochs", "wall", title=f"noprop run — {protocol['recipe']}, "
-                  f"{len(protocol['seeds'])} seeds × {protocol['inference_runs']} inference runs")  # fmt: skip
+    table = Table(
+        "seed",
+        "test %",
+        "train %",
+        "epochs",
+        "wall",
+        title=f"noprop run — {protocol['recipe']}, "
+        f"{len(protocol['seeds'])} seeds × {protocol['inference_runs']} inference runs",
+    )
     for entry in protocol["runs"]:
-        table.add_row(str(entry["seed"]), _mean_text(entry["test_accuracy_runs"]),
-                      _mean_text(entry["train_accuracy_runs"]), str(entry["epochs_completed"]),
-                      f"{entry['wall_seconds']:.0f} s")  # fmt: skip
+        table.add_row(
+            str(entry["seed"]),
+            _mean_text(entry["test_accuracy_runs"]),
+            _mean_text(entry["train_accuracy_runs"]),
+            str(entry["epochs_completed"]),
+            f"{entry['wall_seconds']:.0f} s",
+        )
     test, train = protocol["test_accuracy"], protocol["train_accuracy"]
-    table.add_row("all", f"{_spread_text(test)} (n = {test['n']})", f"{_spread_text(train)} (n = {train['n']})",
-                  "", f"{protocol['wall_seconds']:.0f} s")  # fmt: skip
+    table.add_row(
+        "all",
+        f"{_spread_text(test)} (n = {test['n']})",
+        f"{_spread_text(train)} (n = {train['n']})",
+        "",
+        f"{protocol['wall_seconds']:.0f} s",
+    )
     paper = protocol.get("paper")
     if paper:
         verdict = {True: "within the combined spread", False: "outside the combined spread", None: ""}
-        table.caption = (f"paper (Table 1): test {_spread_text(paper['test_accuracy'])}, train "
-                         f"{_spread_text(paper['train_accuracy'])}; {verdict[paper['test_within_spread']]}")  # fmt: skip
+        table.caption = (
+            f"paper (Table 1): test {_spread_text(paper['test_accuracy'])}, train "
+            f"{_spread_text(paper['train_accuracy'])}; {verdict[paper['test_within_spread']]}"
+        )
     console.print(table)
     console.print(f"protocol: {out / 'protocol.json'}")
 

@@ -16,8 +16,10 @@ HELP = "search a recipe's hyper-parameters (Optuna); each trial is a run folder"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sweep", type=Path, metavar="SWEEP", help="sweep file (TOML; see docs/sweeps.md)")
     parser.add_argument("--out", type=Path, help="sweep folder (default: runs/sweep-<name>/); run again to continue")
-    add_launcher_arguments(parser, "run the trials in workers of this launcher (default: the sweep file's "
-                                   "[launcher], else in this process)")  # fmt: skip
+    add_launcher_arguments(
+        parser,
+        "run the trials in workers of this launcher (default: the sweep file's [launcher], else in this process)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of a launcher's workers
 
 
@@ -29,9 +31,15 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         from noprop_core.errors import NopropError
 
         raise NopropError(f"{args.sweep}: no such sweep file")
-    result = run_sweep(args.sweep, context.registry, out=args.out, notify=lambda text: print(text, file=sys.stderr),
-                       progress=lambda: make_progress(context.console), worker=args.worker,
-                       launcher=launcher_from_arguments(args, context))  # fmt: skip
+    result = run_sweep(
+        args.sweep,
+        context.registry,
+        out=args.out,
+        notify=lambda text: print(text, file=sys.stderr),
+        progress=lambda: make_progress(context.console),
+        worker=args.worker,
+        launcher=launcher_from_arguments(args, context),
+    )
     if args.worker:
         return 0
     best = result.summary["best"]
@@ -39,7 +47,9 @@ def execute(args: argparse.Namespace, context: Context) -> int:
     context.console.print(f"{result.out}: {len(result.summary['trials'])} trials ({states})")
     if best is not None:
         params = ", ".join(f"{key} = {value}" for key, value in best["params"].items())
-        context.console.print(f"best: trial {best['number']} ({params}): {result.summary['objective']} "
-                              f"{best['objective']:.2f} %, test accuracy {best['test_accuracy']:.2f} % "
-                              f"(measured once, at the end); recipe: {result.out / 'best.toml'}")  # fmt: skip
+        context.console.print(
+            f"best: trial {best['number']} ({params}): {result.summary['objective']} "
+            f"{best['objective']:.2f} %, test accuracy {best['test_accuracy']:.2f} % "
+            f"(measured once, at the end); recipe: {result.out / 'best.toml'}"
+        )
     return 0

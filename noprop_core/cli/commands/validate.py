@@ -17,8 +17,14 @@ HELP = "check recipes without running them"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipes", nargs="+", type=Path, metavar="RECIPE", help="recipe file or shipped recipe name")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                          help="override a recipe key before validating (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key before validating (repeatable)",
+    )
     parser.add_argument(
         "--show", action="store_true", help="print each recipe fully resolved (bases and defaults applied)"
     )

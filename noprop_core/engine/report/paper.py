@@ -79,11 +79,14 @@ TABLE_1: dict[tuple[str, str, str], PaperValues] = {
 EPOCHS: dict[tuple[str, str], int] = {
     (dataset, variant): epochs
     for variant, per_dataset in {
-        "Backprop": (100, 150, 150), "NoProp-DT": (100, 150, 150), "Adjoint": (2, 4, 4), "NoProp-CT": (100, 500, 1000),
+        "Backprop": (100, 150, 150),
+        "NoProp-DT": (100, 150, 150),
+        "Adjoint": (2, 4, 4),
+        "NoProp-CT": (100, 500, 1000),
         "NoProp-FM": (100, 500, 1000),
     }.items()
     for dataset, epochs in zip(DATASETS, per_dataset)
-}  # fmt: skip
+}
 
 
 def labels(recipe: Recipe) -> dict[str, str | None]:
@@ -120,9 +123,13 @@ def paper_accuracy(recipe: Recipe) -> float | None:
 # The DiffusionBlocks paper's CIFAR-100 settings: (method, block network) -> (test %, epochs, table).
 DIFFUSION_BLOCKS: dict[tuple[str, str], tuple[float, int, str]] = {
     ("DiffusionBlocks (B = 3, γ = 0.1)", PAPER_BACKBONE): (46.88, 1000, "Table 6"),
-    ("DiffusionBlocks (B = 3, γ = 0.05)", "ViT (depth 4, width 128, 4 heads, patch 4, label token)"): (59.30, 500, "Table 1"),
+    ("DiffusionBlocks (B = 3, γ = 0.05)", "ViT (depth 4, width 128, 4 heads, patch 4, label token)"): (
+        59.30,
+        500,
+        "Table 1",
+    ),
     ("end-to-end classifier", "ViT (depth 12, width 128, 4 heads, patch 4, label token)"): (60.25, 500, "Table 1"),
-}  # fmt: skip
+}
 
 
 def diffusion_blocks_reference(recipe: Recipe) -> PaperReference | None:

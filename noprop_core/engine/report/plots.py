@@ -39,8 +39,11 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: Sequence[Row] = ())
             axis.plot(
                 [s / last for s in steps], values, marker=".", label=f"{run.run_dir.name} (epoch {chains[-1]['epoch']})"
             )
-    axis.set(xlabel="position along the inference chain (t / T)", ylabel="test accuracy of the head at z_t (%)",
-             title="Accuracy along the inference chain")  # fmt: skip
+    axis.set(
+        xlabel="position along the inference chain (t / T)",
+        ylabel="test accuracy of the head at z_t (%)",
+        title="Accuracy along the inference chain",
+    )
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     save(figure, "chain_accuracy.png")
@@ -77,8 +80,13 @@ def image_accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
         history = [r for r in run.metrics["history"] if r.get("image_accuracy")]
         blocks = len(history[-1]["image_accuracy"])
         for block in range(blocks):
-            axis.plot([r["epoch"] for r in history], [r["image_accuracy"][block] for r in history],
-                      marker="." if len(history) < 30 else None, color=f"C{block % 10}", label=f"block {block + 1}")  # fmt: skip
+            axis.plot(
+                [r["epoch"] for r in history],
+                [r["image_accuracy"][block] for r in history],
+                marker="." if len(history) < 30 else None,
+                color=f"C{block % 10}",
+                label=f"block {block + 1}",
+            )
         name = run.run_dir.name
         title = f"{run.run_dir.parent.name}/{name}" if name.startswith("seed-") else name
         axis.set(xlabel="epoch", ylabel="test accuracy from the image alone (%)", ylim=(0, 100), title=title)
@@ -113,10 +121,21 @@ def seed_band_figure(plt: Any, groups: list[Row]) -> Any:
 
             for points in curves:
                 axis.plot(pick(epochs), pick([points[e] for e in epochs]), color=colour, alpha=0.35, linewidth=0.8)
-            axis.plot(pick(epochs), pick(means), color=colour, marker="o", markersize=3,
-                      label=f"{row.name}: mean of {len(curves)} seeds")  # fmt: skip
-            axis.fill_between(pick(epochs), pick([m - e for m, e in zip(means, errors)]),
-                              pick([m + e for m, e in zip(means, errors)]), color=colour, alpha=0.25)  # fmt: skip
+            axis.plot(
+                pick(epochs),
+                pick(means),
+                color=colour,
+                marker="o",
+                markersize=3,
+                label=f"{row.name}: mean of {len(curves)} seeds",
+            )
+            axis.fill_between(
+                pick(epochs),
+                pick([m - e for m, e in zip(means, errors)]),
+                pick([m + e for m, e in zip(means, errors)]),
+                color=colour,
+                alpha=0.25,
+            )
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", title="Seed groups: mean ± standard error across seeds")
     axes[1].set(xlabel="epoch", ylabel="test accuracy (%)", title="Second half of training (zoomed)")
     for axis in axes:
@@ -136,8 +155,14 @@ def accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
             points = [(r["epoch"], r[key]) for r in run.metrics["history"] if r.get(key) is not None]
             if points:
                 values += [v for _, v in points]
-                axis.plot(*zip(*points), style, color=f"C{index % 10}", marker="o", markersize=3,
-                          label=f"{run.run_dir.name} {key.split('_')[0]}")  # fmt: skip
+                axis.plot(
+                    *zip(*points),
+                    style,
+                    color=f"C{index % 10}",
+                    marker="o",
+                    markersize=3,
+                    label=f"{run.run_dir.name} {key.split('_')[0]}",
+                )
     if values:
         low, high = min(values), max(values)
         pad = max(1.0, (high - low) * 0.1)
@@ -158,8 +183,11 @@ def loss_figure(plt: Any, runs: list[RunSummary]) -> Any:
     for run in shown:
         history = run.metrics["history"]
         units = list(history[0]["loss_per_unit"]) if history else []
-        terms = [term for term in (history[0]["loss_per_unit"][units[0]] if units else {})
-                 if len({round(r["loss_per_unit"][u][term], 12) for r in history for u in units}) > 1]  # fmt: skip
+        terms = [
+            term
+            for term in (history[0]["loss_per_unit"][units[0]] if units else {})
+            if len({round(r["loss_per_unit"][u][term], 12) for r in history for u in units}) > 1
+        ]
         rows.append((run, units, terms or ["total"] if not terms and units else terms))
     columns = max((len(terms) for _, _, terms in rows), default=1) or 1
     figure, axes = plt.subplots(
@@ -173,8 +201,13 @@ def loss_figure(plt: Any, runs: list[RunSummary]) -> Any:
                 series = [r["loss_per_unit"][unit].get(term) for r in run.metrics["history"]]
                 if any(v is None or v <= 0 for v in series):
                     continue
-                axis.plot(epochs, series, color=colours(0.15 + 0.85 * position / max(1, len(units) - 1)),
-                          marker="." if len(epochs) < 30 else None, label=unit)  # fmt: skip
+                axis.plot(
+                    epochs,
+                    series,
+                    color=colours(0.15 + 0.85 * position / max(1, len(units) - 1)),
+                    marker="." if len(epochs) < 30 else None,
+                    label=unit,
+                )
             axis.set_yscale("log")
             axis.set(xlabel="epoch", ylabel=f"{term} loss", title=f"{run.run_dir.name}: {term}")
             axis.xaxis.get_major_locator().set_params(integer=True)
@@ -200,8 +233,15 @@ def confusion_figure(plt: Any, runs: list[RunSummary]) -> Any:
         if classes <= 20:
             for (true, predicted), value in numpy.ndenumerate(counts):
                 if value:
-                    axis.text(predicted, true, f"{int(value)}", ha="center", va="center", fontsize=6,
-                              color="white" if fractions[true, predicted] > 0.5 else "black")  # fmt: skip
+                    axis.text(
+                        predicted,
+                        true,
+                        f"{int(value)}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if fractions[true, predicted] > 0.5 else "black",
+                    )
             axis.set_xticks(range(classes))
             axis.set_yticks(range(classes))
         accuracy = 100 * numpy.trace(counts) / max(1, counts.sum())

@@ -20,8 +20,8 @@ import attrs
 import tomli
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.report.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.engine.protocol import Spread, agrees, spread
+from noprop_core.engine.report.paper import DIFFUSION_BLOCKS_SOURCE, SOURCE, PaperReference, paper_reference
 from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.conversion import structure_recipe
@@ -127,13 +127,21 @@ class Row:
         walls = [run.metrics["wall_seconds"] for run in self.runs]
         peak = max(run.metrics["peak_memory_bytes"] for run in self.runs)
         return (
-            self.name, m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""), self.first.variant_label,
-            label, recipe["model"]["backbone"]["name"], epochs, str(test.n if test else 0),
-            test.text() if test else "", train.text() if train else "",
+            self.name,
+            m["dataset"] + (" (stand-in)" if m.get("data_stand_in") else ""),
+            self.first.variant_label,
+            label,
+            recipe["model"]["backbone"]["name"],
+            epochs,
+            str(test.n if test else 0),
+            test.text() if test else "",
+            train.text() if train else "",
             f"{walls[0]:.0f} s" if len(walls) == 1 else f"{sum(walls) / len(walls):.0f} s per run",
-            f"{peak / 2**30:.2f} GiB", "" if paper is None else f"{paper.test:.2f} ± {paper.test_se:.2f}",
-            delta, within,
-        )  # fmt: skip
+            f"{peak / 2**30:.2f} GiB",
+            "" if paper is None else f"{paper.test:.2f} ± {paper.test_se:.2f}",
+            delta,
+            within,
+        )
 
 
 def group_rows(runs: list[RunSummary]) -> list[Row]:
@@ -224,10 +232,12 @@ def table_rows(rows: list[Row]) -> tuple[list[tuple[str, ...]], list[str]]:
     return [row.cells(footnotes) for row in rows], footnotes
 
 
-CAPTION = (f"paper: {SOURCE}, mean ± standard error of 3 seeds × 5 inference runs (DiffusionBlocks and "
-           f"classifier rows: {DIFFUSION_BLOCKS_SOURCE}, Tables 1 and 6, no standard error given); n: values "
-           "pooled here (seeds × inference runs); Δ = test − paper; within spread: |Δ| ≤ 2·√(se² + se_paper²); "
-           "epochs: done / the paper's (Table 3)")  # fmt: skip
+CAPTION = (
+    f"paper: {SOURCE}, mean ± standard error of 3 seeds × 5 inference runs (DiffusionBlocks and "
+    f"classifier rows: {DIFFUSION_BLOCKS_SOURCE}, Tables 1 and 6, no standard error given); n: values "
+    "pooled here (seeds × inference runs); Δ = test − paper; within spread: |Δ| ≤ 2·√(se² + se_paper²); "
+    "epochs: done / the paper's (Table 3)"
+)
 
 
 def markdown_table(rows: list[Row]) -> str:

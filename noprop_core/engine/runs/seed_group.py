@@ -70,7 +70,7 @@ class GroupPlan:
 
 
 def plan_seed_group(recipe_path: Path, recipe: Recipe, *, seeds: list[int], overrides: list[str], out: Path | None,
-                    notify: Callable[[str], None]) -> GroupPlan:  # fmt: skip
+                    notify: Callable[[str], None]) -> GroupPlan:
     check_seeds(seeds)
     out = out or run_directory.default_run_dir(recipe_path)
     if out.exists() and not out.is_dir():
@@ -128,15 +128,15 @@ def seed_jobs(plan: GroupPlan) -> list[Job]:
                          "--group", plan.out.name],
                         directory.with_suffix(".log").absolute(),
                         resume_arguments=["run", "--resume", str(directory.absolute())],
-                        resumable=(directory / run_directory.CHECKPOINT).absolute()))  # fmt: skip
+                        resumable=(directory / run_directory.CHECKPOINT).absolute()))
     for directory in plan.resumes:
         jobs.append(Job(f"{plan.out.name}/{directory.name}", ["run", "--resume", str(directory.absolute())],
-                        directory.with_suffix(".log").absolute()))  # fmt: skip
+                        directory.with_suffix(".log").absolute()))
     return jobs
 
 
 def launch_seed_groups(plans: list[GroupPlan], launcher: Launcher,
-                       notify: Callable[[str], None]) -> list[tuple[Path, dict[str, Any]]]:  # fmt: skip
+                       notify: Callable[[str], None]) -> list[tuple[Path, dict[str, Any]]]:
     """Every group's seeds as jobs of one launch (one array job on a cluster), then each
     group's OUT/protocol.json."""
     started = time.perf_counter()
@@ -151,7 +151,7 @@ def launch_seed_groups(plans: list[GroupPlan], launcher: Launcher,
 
 
 def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
-              wall_seconds: float) -> dict[str, Any]:  # fmt: skip
+              wall_seconds: float) -> dict[str, Any]:
     runs = []
     for seed in seeds:
         metrics = json.loads((seed_dir(out, seed) / run_directory.METRICS).read_text())
@@ -162,7 +162,7 @@ def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
             "train_accuracy_runs": metrics.get("train_accuracy_runs") or [metrics["train_accuracy"]],
             "epochs_completed": metrics["epochs_completed"],
             "wall_seconds": metrics["wall_seconds"],
-        })  # fmt: skip
+        })
     test = spread([value for run in runs for value in run["test_accuracy_runs"]])
     train = spread([value for run in runs for value in run["train_accuracy_runs"]])
     reference = paper_reference(recipe)
@@ -182,4 +182,4 @@ def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
         },
         "wall_seconds": wall_seconds,
         "runs": runs,
-    }  # fmt: skip
+    }

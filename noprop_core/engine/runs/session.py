@@ -69,7 +69,7 @@ def interrupted(trainers: list[Trainer], message: str) -> RunInterrupted:
     signal asked for it."""
     preempted = any(trainer.stop_signal in PREEMPTION_SIGNALS for trainer in trainers)
     return RunPreempted(f"{message} (preempted: exit {RunPreempted.exit_code}, to be requeued)") if preempted \
-        else RunInterrupted(message)  # fmt: skip
+        else RunInterrupted(message)
 
 
 def run(recipe_path: Path, registry: Registry, **options: Any) -> tuple[Path, dict[str, Any]]:
@@ -135,13 +135,13 @@ def prepare(
             new_dir.abandon()
         raise
     return RunSession(str(recipe_path), run_dir, experiment, trainer, registry, started, group, new_dir,
-                      on_epoch=on_epoch)  # fmt: skip
+                      on_epoch=on_epoch)
 
 
 def run_stacked(
     recipe_path: Path, registry: Registry, runs: list[tuple[list[str], Path]], *, group: str, progress: Progress,
     stack: str = "auto", recipe: Recipe | None = None, on_epoch: EpochCallback | None = None,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """Train several seeds of one recipe (``runs``: each seed's overrides and run directory)
     together: stacked into one computation where the update is fused (``SeedStack``), else
     one after another. ``stack``: "auto" stacks on a GPU only (a CPU is compute-bound already:
@@ -150,7 +150,7 @@ def run_stacked(
 
     def prepared(overrides: list[str], run_dir: Path) -> RunSession:
         return prepare(recipe_path, registry, overrides=overrides, out_dir=run_dir, progress=progress, group=group,
-                       recipe=recipe, on_epoch=on_epoch)  # fmt: skip
+                       recipe=recipe, on_epoch=on_epoch)
 
     first = prepared(*runs[0])
     reason = "--stack-seeds off" if stack == "off" else None
@@ -167,7 +167,7 @@ def run_stacked(
         # Each run's wall time starts with its own training, not with the group's set-up.
         return [_train(attrs.evolve(session, started=time.perf_counter())) for session in sessions]
     progress.message(f"seeds {', '.join(str(s.experiment.recipe.seed) for s in sessions)} stacked: "
-                     f"{len(sessions)} × {len(trainers[0].variant.units)} blocks in one computation")  # fmt: skip
+                     f"{len(sessions)} × {len(trainers[0].variant.units)} blocks in one computation")
     for trainer in trainers[1:]:  # one progress display: the first run's
         trainer.progress = Progress(stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
     by_trainer = {id(session.trainer): session for session in sessions}
@@ -182,7 +182,7 @@ def run_stacked(
         raise interrupted(trainers,
             f"stopped after {trainers[0].step} steps; every seed's checkpoint saved. Continue with the same "
             "command (each seed resumes from its checkpoint)"
-        ) from None  # fmt: skip
+        ) from None
     except BaseException:
         for session in sessions:
             session.failed()
@@ -234,7 +234,7 @@ def resume(
         changes = resume_changes(checkpoint["recipe"], recipe_to_dict(recipe, registry), str(recipe_file), done + 1)
         if done > recipe.train.epochs:
             raise NopropError(f"{recipe_file}: train.epochs: {recipe.train.epochs} is below the {done} epochs "
-                              "already trained")  # fmt: skip
+                              "already trained")
         if not changes and finished(run_dir, done, recipe.train.epochs):
             return run_dir, None
         if changes:
@@ -250,28 +250,28 @@ def resume(
             trainer.load_state_dict(checkpoint)
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             raise NopropError(f"{run_dir / run_directory.CHECKPOINT}: does not fit the run's recipe "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None  # fmt: skip
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
         position = trainer.current
         inside = (f", inside epoch {position.epoch} at phase {position.phase + 1}, batch {position.batches_done}"
-                  if position else "")  # fmt: skip
+                  if position else "")
         progress.message(f"resuming {run_dir}: {done} of {recipe.train.epochs} epochs done{inside} "
-                         f"({trainer.step} steps)")  # fmt: skip
+                         f"({trainer.step} steps)")
         for change in changes:
             progress.message(f"from epoch {change['epoch']}: {change['key']} = {change['to']!r} "
-                             f"(was {change['from']!r})")  # fmt: skip
+                             f"(was {change['from']!r})")
     except BaseException:
         lock.release()
         raise
     session = RunSession(checkpoint["recipe_path"], run_dir, experiment, trainer, registry,
                          started - checkpoint["wall_seconds"], lock=lock,
-                         recipe_changes=(*checkpoint.get("recipe_changes", ()), *changes), on_epoch=on_epoch)  # fmt: skip
+                         recipe_changes=(*checkpoint.get("recipe_changes", ()), *changes), on_epoch=on_epoch)
     return run_dir, _train(session)
 
 
 # Keys a resumed run may change: how long it trains, how it is evaluated and tracked, where its
 # data lives and how it is read. Everything else shapes the model, data or optimizer state.
 CHANGEABLE_ON_RESUME = ("train.epochs", "eval.", "tracker.", "speed.threads", "data.root", "data.download",
-                        "data.workers")  # fmt: skip
+                        "data.workers")
 
 
 def resume_changes(before: dict[str, Any], after: dict[str, Any], origin: str, epoch: int) -> list[dict[str, Any]]:
@@ -283,7 +283,7 @@ def resume_changes(before: dict[str, Any], after: dict[str, Any], origin: str, e
     if frozen:
         shown = ", ".join(f"{key} ({old.get(key)!r} in the checkpoint, {new.get(key)!r} now)" for key in frozen)
         raise NopropError(f"{origin}: cannot change mid-run: {shown}; start a new run for that "
-                          f"(resume may change {', '.join(key + '*' if key.endswith('.') else key for key in CHANGEABLE_ON_RESUME)})")  # fmt: skip
+                          f"(resume may change {', '.join(key + '*' if key.endswith('.') else key for key in CHANGEABLE_ON_RESUME)})")
     return [{"epoch": epoch, "key": key, "from": old.get(key), "to": new.get(key)} for key in differing]
 
 
@@ -364,7 +364,7 @@ class RunSession:
         state = {**trainer.state_dict(), "epoch": len(trainer.history), "recipe_path": self.recipe_path,
                  "wall_seconds": wall, "recipe": recipe_to_dict(experiment.recipe, self.registry),
                  "data_stand_in": experiment.data_stand_in, "recipe_changes": list(self.recipe_changes),
-                 "inference": inference_card(experiment.splits)}  # fmt: skip
+                 "inference": inference_card(experiment.splits)}
         run_directory.save_checkpoint(self.run_dir / run_directory.CHECKPOINT, state)
         run_directory.write_json(self.run_dir / run_directory.METRICS, self.metrics(trainer, wall))
 
@@ -421,7 +421,7 @@ def _train(session: RunSession) -> dict[str, Any]:
             raise interrupted([trainer],
                 f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "
                 f"Continue with: noprop run --resume {session.run_dir}"
-            ) from None  # fmt: skip
+            ) from None
         except BaseException:
             session.failed()
             raise

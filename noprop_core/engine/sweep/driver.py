@@ -81,13 +81,16 @@ def check_sweep(sweep: Sweep, sweep_path: Path, recipe_path: Path, registry: Reg
     try:
         recipe = load_recipe(recipe_path, registry, trial_overrides(sweep, sample))
     except NopropError as exc:
-        raise NopropError(f"{sweep_path}: the space does not fit recipe {recipe_path}: "
-                          f"{exc.lines()[0].split(': ', 1)[-1]}") from None  # fmt: skip
+        raise NopropError(
+            f"{sweep_path}: the space does not fit recipe {recipe_path}: {exc.lines()[0].split(': ', 1)[-1]}"
+        ) from None
     if sweep.objective == "validation_accuracy":
         splits, _ = load_splits(recipe, registry, stand_in=False, notify=lambda text: None)
         if not splits.has_validation:
-            raise NopropError(f"{sweep_path}: objective: validation_accuracy needs a validation split, and "
-                              f"[data] of {recipe_path.name} holds none (set data.validation = N in set = [...])")  # fmt: skip
+            raise NopropError(
+                f"{sweep_path}: objective: validation_accuracy needs a validation split, and "
+                f"[data] of {recipe_path.name} holds none (set data.validation = N in set = [...])"
+            )
 
 
 def storage_for(sweep: Sweep, out: Path) -> Any:
@@ -105,8 +108,9 @@ def storage_for(sweep: Sweep, out: Path) -> Any:
     try:
         return RDBStorage(url, engine_kwargs=options)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy's many errors: a locked or unreadable file
-        raise NopropError(f"storage {url}: cannot be opened ({type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:200]})") from None  # fmt: skip
+        raise NopropError(
+            f"storage {url}: cannot be opened ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+        ) from None
 
 
 def open_study(sweep: Sweep, sweep_path: Path, out: Path) -> optuna.Study:
@@ -116,9 +120,14 @@ def open_study(sweep: Sweep, sweep_path: Path, out: Path) -> optuna.Study:
 
     for attempt in range(6):
         try:
-            return optuna.create_study(study_name=sweep_path.stem, storage=storage_for(sweep, out),
-                                       direction="maximize", sampler=sampler_for(sweep), pruner=pruner_for(sweep),
-                                       load_if_exists=True)  # fmt: skip
+            return optuna.create_study(
+                study_name=sweep_path.stem,
+                storage=storage_for(sweep, out),
+                direction="maximize",
+                sampler=sampler_for(sweep),
+                pruner=pruner_for(sweep),
+                load_if_exists=True,
+            )
         except NopropError:
             if attempt == 5 or not (out / "study.db").is_file():
                 raise
@@ -160,8 +169,11 @@ def queue_grid(study: optuna.Study, sweep: Sweep) -> None:
 def pruner_for(sweep: Sweep) -> optuna.pruners.BasePruner:
     import optuna
 
-    return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
-            "successive_halving": optuna.pruners.SuccessiveHalvingPruner}[sweep.pruner]()  # fmt: skip
+    return {
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    }[sweep.pruner]()
 
 
 def suggest(trial: optuna.Trial, key: str, parameter: Parameter) -> Any:
@@ -171,8 +183,13 @@ def suggest(trial: optuna.Trial, key: str, parameter: Parameter) -> Any:
     assert parameter.low is not None and parameter.high is not None  # the sweep schema requires them
     if parameter.type == "int":
         return trial.suggest_int(key, int(parameter.low), int(parameter.high), step=int(parameter.step or 1))
-    return trial.suggest_float(key, parameter.low, parameter.high, log=parameter.type == "log_float",
-                               step=parameter.step if parameter.type == "float" else None)  # fmt: skip
+    return trial.suggest_float(
+        key,
+        parameter.low,
+        parameter.high,
+        log=parameter.type == "log_float",
+        step=parameter.step if parameter.type == "float" else None,
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -185,8 +202,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any],
-                folder: str) -> None:  # fmt: skip
+def queue_again(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Trial, params: dict[str, Any], folder: str
+) -> None:
     """A trial stopped before its end: failed as interrupted (not counted), its parameters queued
     to be tried again in the same folder, which resumes from its checkpoint."""
     import optuna
@@ -216,9 +234,13 @@ def counted_numbers(study: optuna.Study) -> list[int]:
     import optuna
 
     interrupted = set(study.user_attrs.get(INTERRUPTED, []))
-    return sorted(trial.number for trial in study.get_trials(deepcopy=False)
-                  if trial.number not in interrupted and trial.state != optuna.trial.TrialState.WAITING
-                  and not trial.user_attrs.get(SURPLUS))  # fmt: skip
+    return sorted(
+        trial.number
+        for trial in study.get_trials(deepcopy=False)
+        if trial.number not in interrupted
+        and trial.state != optuna.trial.TrialState.WAITING
+        and not trial.user_attrs.get(SURPLUS)
+    )
 
 
 def counted(study: optuna.Study) -> int:
@@ -231,9 +253,16 @@ def surplus(study: optuna.Study, trial: optuna.Trial, budget: int) -> bool:
     return counted_numbers(study).index(trial.number) >= budget
 
 
-def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
-              notify: Callable[[str], None] = lambda text: None, progress: Any = True,
-              launcher: Launcher | None = None, worker: bool = False) -> SweepResult:  # fmt: skip
+def run_sweep(
+    sweep_path: Path,
+    registry: Registry,
+    *,
+    out: Path | None = None,
+    notify: Callable[[str], None] = lambda text: None,
+    progress: Any = True,
+    launcher: Launcher | None = None,
+    worker: bool = False,
+) -> SweepResult:
     """Run the sweep to its trial budget, then write OUT/sweep.json and OUT/best.toml. Trials run
     in this process, or in ``launcher.config.workers`` workers (``launcher``, else the sweep
     file's [launcher]) sharing the study; ``worker``: be one such worker (no summary)."""
@@ -251,8 +280,10 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     copy = out / SWEEP_COPY
     if copy.is_file() and copy.read_text() != sweep_path.read_text():
-        raise NopropError(f"--out {out}: holds another sweep ({copy} differs from {sweep_path}); "
-                          "continue it with its own file or choose another --out")  # fmt: skip
+        raise NopropError(
+            f"--out {out}: holds another sweep ({copy} differs from {sweep_path}); "
+            "continue it with its own file or choose another --out"
+        )
     shutil.copyfile(sweep_path, copy)
     budget = sweep.trials
     if sweep.method == "grid":
@@ -275,8 +306,7 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
         folder = out / trial.user_attrs.get("folder", f"trial-{trial.number}")  # a queued retry keeps its folder
         trial.set_user_attr("folder", folder.name)
         notify(f"trial {trial.number}: {', '.join(f'{k} = {v}' for k, v in params.items())}")
-        _run_trial(study, trial, sweep, recipe_path, registry, trial_overrides(sweep, params), folder, notify,
-                   progress)  # fmt: skip
+        _run_trial(study, trial, sweep, recipe_path, registry, trial_overrides(sweep, params), folder, notify, progress)
     if worker:
         return SweepResult(out, {})
     summary = summarize(study, sweep, out, time.perf_counter() - started)
@@ -284,10 +314,16 @@ def run_sweep(sweep_path: Path, registry: Registry, *, out: Path | None = None,
     best = summary.get("best")
     if best is not None:
         folder = out / best["run_dir"]
-        recipe = load_recipe(folder / run_directory.RECIPE if len(sweep.seeds) == 1
-                             else folder / f"seed-{sweep.seeds[0]}" / run_directory.RECIPE, registry)  # fmt: skip
-        header = (f"# noprop run {out / BEST}\n# the best trial of {sweep_path.name}: trial {best['number']} "
-                  f"({best['run_dir']}), {sweep.objective} {best['objective']:.2f}")  # fmt: skip
+        recipe = load_recipe(
+            folder / run_directory.RECIPE
+            if len(sweep.seeds) == 1
+            else folder / f"seed-{sweep.seeds[0]}" / run_directory.RECIPE,
+            registry,
+        )
+        header = (
+            f"# noprop run {out / BEST}\n# the best trial of {sweep_path.name}: trial {best['number']} "
+            f"({best['run_dir']}), {sweep.objective} {best['objective']:.2f}"
+        )
         run_directory.write_text(out / BEST, dump_recipe(recipe, registry, header=header))
     return SweepResult(out, summary)
 
@@ -296,8 +332,14 @@ def _launch_workers(launcher: Launcher, sweep_path: Path, out: Path, notify: Cal
     """``workers`` `noprop sweep --worker` jobs on one study; each runs trials until the budget
     is used. A worker that fails is reported; the study keeps what it finished."""
     workers = launcher.config.workers
-    jobs = [Job(f"worker-{index}", ["sweep", str(sweep_path.absolute()), "--out", str(out.absolute()), "--worker"],
-                (out / f"worker-{index}.log").absolute()) for index in range(workers)]  # fmt: skip
+    jobs = [
+        Job(
+            f"worker-{index}",
+            ["sweep", str(sweep_path.absolute()), "--out", str(out.absolute()), "--worker"],
+            (out / f"worker-{index}.log").absolute(),
+        )
+        for index in range(workers)
+    ]
     notify(f"{workers} sweep worker(s) to {launcher.describe()}; logs: {out}/worker-N.log")
     for outcome in launcher.launch(jobs, notify):
         if not outcome.ok:
@@ -311,8 +353,17 @@ def _grid_size(sweep: Sweep) -> int:
     return size
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, recipe_path: Path, registry: Registry, overrides: list[str], folder: Path,
-               notify: Callable[[str], None], progress: bool) -> None:  # fmt: skip
+def _run_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    sweep: Sweep,
+    recipe_path: Path,
+    registry: Registry,
+    overrides: list[str],
+    folder: Path,
+    notify: Callable[[str], None],
+    progress: bool,
+) -> None:
     import optuna
 
     pruned = []
@@ -358,8 +409,15 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, sweep: Sweep, recipe_pa
     notify(f"trial {trial.number}: {sweep.objective} {value:.2f}")
 
 
-def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str], folder: Path, seeds: list[int],
-                     on_epoch: Callable[[dict[str, Any]], bool] | None, progress: bool) -> Run | SeedGroup:  # fmt: skip
+def _train_or_resume(
+    recipe_path: Path,
+    registry: Registry,
+    overrides: list[str],
+    folder: Path,
+    seeds: list[int],
+    on_epoch: Callable[[dict[str, Any]], bool] | None,
+    progress: bool,
+) -> Run | SeedGroup:
     if len(seeds) > 1:
         return train(
             recipe_path,
@@ -369,7 +427,7 @@ def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str]
             registry=registry,
             progress=progress,
             on_epoch=on_epoch,
-        )  # fmt: skip  (the seed group's name, the folder's, groups it in Aim)
+        )  # (the seed group's name, the folder's, groups it in Aim)
     if (folder / run_directory.CHECKPOINT).is_file():  # an interrupted trial, tried again
         return resume(folder, registry=registry, progress=progress, on_epoch=on_epoch)
     if folder.exists():  # started, but gone before its first checkpoint
@@ -382,7 +440,7 @@ def _train_or_resume(recipe_path: Path, registry: Registry, overrides: list[str]
         progress=progress,
         on_epoch=on_epoch,
         group=folder.parent.name,
-    )  # fmt: skip  (Aim: the sweep's name)
+    )  # (Aim: the sweep's name)
 
 
 def summarize(study: optuna.Study, sweep: Sweep, out: Path, wall_seconds: float) -> dict[str, Any]:
@@ -393,9 +451,17 @@ def summarize(study: optuna.Study, sweep: Sweep, out: Path, wall_seconds: float)
     for trial in study.get_trials(deepcopy=False):
         if trial.number in interrupted or trial.user_attrs.get(SURPLUS):
             continue
-        rows.append({"number": trial.number, "state": trial.state.name.lower(), "params": trial.params,
-                     "objective": trial.value, "run_dir": trial.user_attrs.get("folder"),
-                     "wall_seconds": trial.user_attrs.get("wall_seconds"), "error": trial.user_attrs.get("error")})  # fmt: skip
+        rows.append(
+            {
+                "number": trial.number,
+                "state": trial.state.name.lower(),
+                "params": trial.params,
+                "objective": trial.value,
+                "run_dir": trial.user_attrs.get("folder"),
+                "wall_seconds": trial.user_attrs.get("wall_seconds"),
+                "error": trial.user_attrs.get("error"),
+            }
+        )
     complete = [row for row in rows if row["state"] == "complete"]
     best = max(complete, key=lambda row: row["objective"]) if complete else None
     if best is not None:
@@ -403,8 +469,16 @@ def summarize(study: optuna.Study, sweep: Sweep, out: Path, wall_seconds: float)
         metrics_dirs = [folder] if len(sweep.seeds) == 1 else [folder / f"seed-{seed}" for seed in sweep.seeds]
         tests = [json.loads((d / run_directory.METRICS).read_text())["test_accuracy"] for d in metrics_dirs]
         best = {**best, "test_accuracy": sum(tests) / len(tests)}  # measured once, by the run's final evaluation
-    return {"sweep": str(out / SWEEP_COPY), "objective": sweep.objective, "method": sweep.method,
-            "log_scale": sorted(key for key, parameter in sweep.space.items() if parameter.type == "log_float"),
-            "trials": rows, "best": best, "wall_seconds": wall_seconds,
-            "states": {state.name.lower(): sum(1 for r in rows if r["state"] == state.name.lower())
-                       for state in optuna.trial.TrialState}}  # fmt: skip
+    return {
+        "sweep": str(out / SWEEP_COPY),
+        "objective": sweep.objective,
+        "method": sweep.method,
+        "log_scale": sorted(key for key, parameter in sweep.space.items() if parameter.type == "log_float"),
+        "trials": rows,
+        "best": best,
+        "wall_seconds": wall_seconds,
+        "states": {
+            state.name.lower(): sum(1 for r in rows if r["state"] == state.name.lower())
+            for state in optuna.trial.TrialState
+        },
+    }

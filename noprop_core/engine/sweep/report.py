@@ -82,8 +82,7 @@ def write_sweep_plot(summary: dict[str, Any], path: Path) -> Path:
     history.grid(alpha=0.3)
     history.legend(fontsize=7)
     for axis, key in zip(axes[0][1:], keys):
-        points = [(t["params"][key], t["objective"]) for t in trials
-                  if t["state"] == "complete" and key in t["params"]]  # fmt: skip
+        points = [(t["params"][key], t["objective"]) for t in trials if t["state"] == "complete" and key in t["params"]]
         if points:
             axis.scatter(*zip(*points), color="tab:blue")
         if key in summary.get("log_scale", []):  # searched on a log scale: shown on one

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from noprop_core.engine.trained.inference import TrainedModel
 from noprop_core.engine.run_directory import FILE_MODE
+from noprop_core.engine.trained.inference import TrainedModel
 from noprop_core.errors import NopropError
 
 FORMATS = ("safetensors", "onnx", "torchscript")
@@ -80,8 +80,11 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NopropError(f"{out}: cannot create its folder ({exc.strerror})") from None
-    metadata = {"format": "noprop-export-1", "inference": json.dumps(model.card),
-                "recipe": (model.run_dir / "recipe.toml").read_text()}  # fmt: skip
+    metadata = {
+        "format": "noprop-export-1",
+        "inference": json.dumps(model.card),
+        "recipe": (model.run_dir / "recipe.toml").read_text(),
+    }
     if fmt == "safetensors":
         from safetensors.torch import save_model
 
@@ -100,9 +103,15 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
         torch.jit.save(traced, str(out), _extra_files={"noprop.json": json.dumps(metadata)})
     else:
         with torch.no_grad():
-            torch.onnx.export(chain, (example, noise), str(out), input_names=["images", "noise"],
-                              output_names=["probabilities"], dynamo=False,
-                              dynamic_axes={"images": {0: "batch"}, "noise": {1: "batch"}, "probabilities": {0: "batch"}})  # fmt: skip
+            torch.onnx.export(
+                chain,
+                (example, noise),
+                str(out),
+                input_names=["images", "noise"],
+                output_names=["probabilities"],
+                dynamo=False,
+                dynamic_axes={"images": {0: "batch"}, "noise": {1: "batch"}, "probabilities": {0: "batch"}},
+            )
         import onnx
 
         graph = onnx.load(str(out))

@@ -87,8 +87,9 @@ class TrainedModel:
         return self.scores(images).argmax(dim=-1)
 
 
-def run_recipe(run_dir: Path, registry: Registry, *, steps: int | None = None,
-               sampler: str | None = None) -> tuple[Recipe, list[str]]:  # fmt: skip
+def run_recipe(
+    run_dir: Path, registry: Registry, *, steps: int | None = None, sampler: str | None = None
+) -> tuple[Recipe, list[str]]:
     """A run directory's resolved recipe with another number of inference ``steps`` or another
     ``sampler`` where given (for variants that have them), and the overrides that made it."""
     run_directory.require_run_dir(run_dir)
@@ -105,8 +106,9 @@ def run_recipe(run_dir: Path, registry: Registry, *, steps: int | None = None,
     return (load_recipe(recipe_path, registry, overrides) if overrides else recipe), overrides
 
 
-def load_model(run_dir: str | Path, registry: Registry | None = None, device: str = "cpu",
-             steps: int | None = None) -> TrainedModel:  # fmt: skip
+def load_model(
+    run_dir: str | Path, registry: Registry | None = None, device: str = "cpu", steps: int | None = None
+) -> TrainedModel:
     """The trained model of a run directory (its last checkpoint); ``steps``: another number of
     inference steps for variants that have one to change (ct, fm, adjoint, diffusion_blocks)."""
     run_dir = Path(run_dir)
@@ -131,5 +133,11 @@ def placeholder_splits(card: dict[str, Any]) -> TensorSplits:
     count = card["num_classes"]
     images = torch.zeros(count, *card["image_shape"])
     labels = torch.arange(count)
-    return TensorSplits(name="placeholder", train_images=images, train_labels=labels, test_images=images,
-                        test_labels=labels, num_classes=count)  # fmt: skip
+    return TensorSplits(
+        name="placeholder",
+        train_images=images,
+        train_labels=labels,
+        test_images=images,
+        test_labels=labels,
+        num_classes=count,
+    )

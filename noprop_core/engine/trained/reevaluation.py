@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from noprop_core.engine import run_directory
+from noprop_core.engine.trained.inference import run_recipe
 from noprop_core.engine.training.evaluation import accuracy, accuracy_runs, train_examples
 from noprop_core.engine.training.experiment import build_experiment
-from noprop_core.engine.trained.inference import run_recipe
 from noprop_core.engine.training.progress import EvaluationProgress
 from noprop_core.plugin.registry import Registry
 
@@ -36,16 +36,22 @@ def evaluate_run(
     ``inference_runs``: repeat inference with independent noise, on the test set and the
     ``eval.train_subset`` training images; with the run's own sampler and steps, metrics.json
     then gets the runs and their means as a finished run with ``eval.inference_runs`` would.
-    ``progress`` is told the images to evaluate, then each minibatch done."""  # fmt: skip
+    ``progress`` is told the images to evaluate, then each minibatch done."""
     run_directory.require_run_dir(run_dir)
     with run_directory.RunDirLock(run_dir, "noprop eval"):
         with progress or EvaluationProgress(io.StringIO()) as shown:
             return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify, shown)
 
 
-def _evaluate_locked(run_dir: Path, registry: Registry, steps: int | None, sampler: str | None,
-                     inference_runs: int | None, notify: Callable[[str], None],
-                     progress: EvaluationProgress) -> dict[str, Any]:  # fmt: skip
+def _evaluate_locked(
+    run_dir: Path,
+    registry: Registry,
+    steps: int | None,
+    sampler: str | None,
+    inference_runs: int | None,
+    notify: Callable[[str], None],
+    progress: EvaluationProgress,
+) -> dict[str, Any]:
     recipe, overrides = run_recipe(run_dir, registry, steps=steps, sampler=sampler)
     inference = recipe.variant.inference()
     checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
@@ -54,11 +60,14 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps: int | None, sampl
     started = time.perf_counter()
     splits = experiment.splits
     train_count = train_examples(recipe, splits)
-    notify(f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "
-           f"{inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
-           + (f" and {train_count} training images × {inference_runs} inference runs" if inference_runs else ""))  # fmt: skip
-    progress.start((len(splits.test_labels) + train_count) * inference_runs if inference_runs
-                   else len(splits.test_labels))  # fmt: skip
+    notify(
+        f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "
+        f"{inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
+        + (f" and {train_count} training images × {inference_runs} inference runs" if inference_runs else "")
+    )
+    progress.start(
+        (len(splits.test_labels) + train_count) * inference_runs if inference_runs else len(splits.test_labels)
+    )
     settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "done": progress}
     runs: dict[str, Any] = {}
     if inference_runs is None:
@@ -67,14 +76,14 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps: int | None, sampl
         runs = {
             "test_accuracy_runs": accuracy_runs(
                 experiment.variant, splits.test_images, splits.test_labels, runs=inference_runs, **settings
-            ),  # fmt: skip
+            ),
             "train_accuracy_runs": accuracy_runs(
                 experiment.variant,
                 splits.train_images[:train_count],
                 splits.train_labels[:train_count],
                 runs=inference_runs,
                 **settings,
-            ),  # fmt: skip
+            ),
         }
         test = statistics.fmean(runs["test_accuracy_runs"])
     result = {
@@ -94,8 +103,12 @@ def _evaluate_locked(run_dir: Path, registry: Registry, steps: int | None, sampl
         except (OSError, ValueError):
             notify(f"noprop: warning: {metrics_path}: unreadable; the result is in {EVALUATIONS} only")
             return result
-        metrics.update(runs, inference_runs=inference_runs, test_accuracy=test,
-                       train_accuracy=statistics.fmean(runs["train_accuracy_runs"]))  # fmt: skip
+        metrics.update(
+            runs,
+            inference_runs=inference_runs,
+            test_accuracy=test,
+            train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
+        )
         run_directory.write_json(metrics_path, metrics)
     return result
 

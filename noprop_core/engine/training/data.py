@@ -37,9 +37,14 @@ def channel_statistics(images: Tensor) -> tuple[Tensor, Tensor]:
     return mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
 
 
-def standardized_splits(name: str, num_classes: int, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                        val: tuple[Tensor, Tensor] | None = None,
-                        class_names: list[str] | None = None) -> TensorSplits:  # fmt: skip
+def standardized_splits(
+    name: str,
+    num_classes: int,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor] | None = None,
+    class_names: list[str] | None = None,
+) -> TensorSplits:
     """Images in [0, 1] standardised per channel with the *training* split's statistics."""
     mean, std = channel_statistics(train[0])
     val_images, val_labels = (None, None) if val is None else ((val[0] - mean) / std, val[1])

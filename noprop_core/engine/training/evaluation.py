@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from noprop_core.engine.training.data import ordered_batches
 from noprop_core.engine.protocol import inference_seed
+from noprop_core.engine.training.data import ordered_batches
 from noprop_core.engine.training.records import EpochRecord
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant
@@ -26,8 +26,9 @@ SCHEDULE_POINTS = 101  # ᾱ(t) and SNR(t) are tracked on this many evenly space
 
 
 @torch.no_grad()
-def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int,
-                   done: ImagesDone | None = None) -> list[float]:  # fmt: skip
+def chain_accuracy(
+    variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, done: ImagesDone | None = None
+) -> list[float]:
     """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
     prediction), in one pass; the sampling noise is seeded by ``seed``. ``done(n)`` is told after
     each minibatch of n images (for progress displays)."""
@@ -47,8 +48,9 @@ def chain_accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_si
 
 
 @torch.no_grad()
-def confusion_matrix(variant: Variant, images: Tensor, labels: Tensor, num_classes: int, *, batch_size: int,
-                     seed: int) -> list[list[int]]:  # fmt: skip
+def confusion_matrix(
+    variant: Variant, images: Tensor, labels: Tensor, num_classes: int, *, batch_size: int, seed: int
+) -> list[list[int]]:
     """Counts [true class][predicted class] of the variant's inference, its noise seeded by
     ``seed`` exactly as ``chain_accuracy`` seeds it (so it agrees with that accuracy)."""
     variant.eval()
@@ -82,8 +84,9 @@ def image_accuracy(
     return None if correct is None else (100.0 * correct.double() / len(labels)).tolist()
 
 
-def accuracy(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int,
-             done: ImagesDone | None = None) -> float:  # fmt: skip
+def accuracy(
+    variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, done: ImagesDone | None = None
+) -> float:
     """Percent correct by the variant's own inference procedure, its noise seeded by ``seed``."""
     return chain_accuracy(variant, images, labels, batch_size=batch_size, seed=seed, done=done)[-1]
 
@@ -116,8 +119,17 @@ def schedule_curve(variant: Variant, device: torch.device) -> dict[str, list[flo
     return {"t": t.tolist(), "alpha_bar": alpha_bar.tolist(), "log_snr": (alpha_bar / (1 - alpha_bar)).log().tolist()}
 
 
-def accuracy_runs(variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, runs: int,
-                  first: float | None = None, done: ImagesDone | None = None) -> list[float]:  # fmt: skip
+def accuracy_runs(
+    variant: Variant,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    seed: int,
+    runs: int,
+    first: float | None = None,
+    done: ImagesDone | None = None,
+) -> list[float]:
     """Percent correct of ``runs`` inference runs with independent noise (run k seeded by
     ``inference_seed(seed, k)``); ``first``: run 0's result when already measured."""
     results = []
@@ -151,10 +163,10 @@ def final_accuracy_runs(
     return {
         "test_accuracy_runs": accuracy_runs(
             variant, splits.test_images, splits.test_labels, first=last.test_accuracy, **settings
-        ),  # fmt: skip
+        ),
         "train_accuracy_runs": accuracy_runs(
             variant, splits.train_images[:count], splits.train_labels[:count], first=last.train_accuracy, **settings
-        ),  # fmt: skip
+        ),
     }
 
 

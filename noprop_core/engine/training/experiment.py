@@ -70,15 +70,29 @@ def load_splits(
         return stand_in_splits(recipe.data.name, missing.image_shape, missing.num_classes), True
 
 
-def build_experiment(recipe: Recipe, registry: Registry, device: torch.device | None = None, *,
-                     stand_in: bool = False, notify: Callable[[str], None] = print, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
+def build_experiment(
+    recipe: Recipe,
+    registry: Registry,
+    device: torch.device | None = None,
+    *,
+    stand_in: bool = False,
+    notify: Callable[[str], None] = print,
+    distributed: Distributed | None = None,
+) -> Experiment:
     device = device or resolve_device(recipe.device)
     splits, data_stand_in = load_splits(recipe, registry, stand_in, notify)
     return build_on_splits(recipe, registry, splits, device, data_stand_in=data_stand_in, distributed=distributed)
 
 
-def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, device: torch.device, *,
-                    data_stand_in: bool = False, distributed: Distributed | None = None) -> Experiment:  # fmt: skip
+def build_on_splits(
+    recipe: Recipe,
+    registry: Registry,
+    splits: TensorSplits,
+    device: torch.device,
+    *,
+    data_stand_in: bool = False,
+    distributed: Distributed | None = None,
+) -> Experiment:
     """The recipe's model and training set-up on data already loaded (benchmarks pass their own)."""
     splits = splits.first_test(recipe.eval.test_subset)
     values_per_batch = math.prod(splits.image_shape) * recipe.train.batch_size
@@ -135,5 +149,14 @@ def build_on_splits(recipe: Recipe, registry: Registry, splits: TensorSplits, de
                 f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}); "
                 "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
             )
-    return Experiment(recipe=recipe, device=device, splits=splits, variant=variant, data_stand_in=data_stand_in,
-                      distributed=distributed, data_placement=placement, threads=threads, speed=speed)  # fmt: skip
+    return Experiment(
+        recipe=recipe,
+        device=device,
+        splits=splits,
+        variant=variant,
+        data_stand_in=data_stand_in,
+        distributed=distributed,
+        data_placement=placement,
+        threads=threads,
+        speed=speed,
+    )

@@ -34,16 +34,20 @@ def unstackable(trainers: list[Trainer]) -> str | None:
     if not all(t.variant.runs_stacked for t in trainers):
         return "the update is not stacked (a fused variant: dt with fused = true)"
     if not isinstance(first.variant, StackedVariant):
-        return (f"variant '{first.recipe.variant.name}' says runs_stacked but lacks StackedVariant's draw_noise, "
-                "stacked_inputs or stacked_terms")  # fmt: skip
+        return (
+            f"variant '{first.recipe.variant.name}' says runs_stacked but lacks StackedVariant's draw_noise, "
+            "stacked_inputs or stacked_terms"
+        )
     if any(t.graphed is not None for t in trainers):
         return "speed.cuda_graph records one run's update"
     if any(t.experiment.distributed is not None for t in trainers):
         return "torchrun"
     if any(t.experiment.data_placement != "device" for t in trainers):
         return "data.placement = 'host'"
-    sizes = {(len(t.variant.block_modules()), len(t.experiment.splits.train_labels), t.recipe.train.batch_size)
-             for t in trainers}  # fmt: skip
+    sizes = {
+        (len(t.variant.block_modules()), len(t.experiment.splits.train_labels), t.recipe.train.batch_size)
+        for t in trainers
+    }
     if len(sizes) > 1 or len({t.experiment.device for t in trainers}) > 1:
         return "the runs differ in blocks, data, batch size or device"
     blocks = nn.ModuleList(b for t in trainers for b in t.variant.block_modules())
@@ -69,8 +73,9 @@ class SeedStack:
         generators = [trainer.step_generator() for trainer in trainers]
         variants = [cast(StackedVariant, t.variant) for t in trainers]  # checked when the stack was built
         noises = [v.draw_noise(labels, g) for v, (_, labels, _), g in zip(variants, steps, generators)]
-        z_prev = torch.cat([v.stacked_inputs(labels, noise)
-                            for v, (_, labels, _), noise in zip(variants, steps, noises)])  # fmt: skip
+        z_prev = torch.cat(
+            [v.stacked_inputs(labels, noise) for v, (_, labels, _), noise in zip(variants, steps, noises)]
+        )
         images = torch.stack([images for images, _, _ in steps])
         with first.experiment.speed.loss_context():
             logits = self.stack(images, z_prev, generators, groups=len(trainers)).chunk(len(trainers))

@@ -46,5 +46,5 @@ def smoke_recipe(recipe: Recipe) -> Recipe:
             test_subset=SMOKE_EVAL_EXAMPLES,
             batch_size=min(recipe.eval.batch_size, SMOKE_EVAL_EXAMPLES),
             inference_runs=min(recipe.eval.inference_runs, 2),
-        ),  # fmt: skip
+        ),
     )

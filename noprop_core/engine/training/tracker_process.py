@@ -30,8 +30,9 @@ CLOSE_TIMEOUT_ENV = "NOPROP_TRACKER_TIMEOUT"
 DEFAULT_CLOSE_TIMEOUT = 120.0  # seconds for the tracker to finish its writes after training
 
 
-def isolated(factory: Callable[..., Tracker], config: Any, *, experiment: str, run_dir: Path,
-             notify: Callable[[str], None]) -> Tracker:  # fmt: skip
+def isolated(
+    factory: Callable[..., Tracker], config: Any, *, experiment: str, run_dir: Path, notify: Callable[[str], None]
+) -> Tracker:
     """The tracker ``factory(config, experiment=…, run_dir=…)`` in a child process, or in this
     process when the factory cannot be pickled."""
     try:
@@ -61,9 +62,11 @@ class ProcessTracker(Tracker):
         self.fields: dict[str, Any] = {}
         self.detached = False
         self.process = context.Process(
-            target=serve, args=(factory, config, experiment, run_dir, self.inbox, self.outbox),
-            name=f"noprop-tracker-{self.name}", daemon=True,
-        )  # fmt: skip
+            target=serve,
+            args=(factory, config, experiment, run_dir, self.inbox, self.outbox),
+            name=f"noprop-tracker-{self.name}",
+            daemon=True,
+        )
         self.process.start()
 
     def _send(self, message: tuple[Any, ...]) -> None:
@@ -79,8 +82,10 @@ class ProcessTracker(Tracker):
 
     def _detach(self, why: str) -> None:
         self.detached = True
-        self.notify(f"noprop: warning: tracker '{self.name}' detached: {why}; training goes on, the run "
-                    "directory keeps everything")  # fmt: skip
+        self.notify(
+            f"noprop: warning: tracker '{self.name}' detached: {why}; training goes on, the run "
+            "directory keeps everything"
+        )
         if self.process.is_alive():
             self.process.kill()
 
@@ -116,8 +121,9 @@ class ProcessTracker(Tracker):
         return self.fields
 
 
-def serve(factory: Callable[..., Tracker], config: TrackerConfig, experiment: str, run_dir: Path,
-          inbox: Any, outbox: Any) -> None:  # fmt: skip
+def serve(
+    factory: Callable[..., Tracker], config: TrackerConfig, experiment: str, run_dir: Path, inbox: Any, outbox: Any
+) -> None:
     """The child process: build the tracker, then apply the messages in order until "close"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the training process, which closes us
     parent = os.getppid()
@@ -143,6 +149,10 @@ def serve(factory: Callable[..., Tracker], config: TrackerConfig, experiment: st
                 outbox.put(("closed", (tracker.run_id, tracker.metrics_fields())))
                 return
     except Exception as exc:  # noqa: BLE001 - reported to the user in one line, never to training
-        print(f"noprop: warning: tracker '{getattr(config, 'name', '?')}' failed ({type(exc).__name__}: {exc}); "
-              "training goes on without it", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"noprop: warning: tracker '{getattr(config, 'name', '?')}' failed ({type(exc).__name__}: {exc}); "
+            "training goes on without it",
+            file=sys.stderr,
+            flush=True,
+        )
         outbox.put(("failed", None))

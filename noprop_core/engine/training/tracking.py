@@ -58,10 +58,18 @@ class TrainingTracking:
             for term, value in terms.items():
                 if term in fixed_terms and epoch > 1:
                     continue
-                track(value, name="loss", step=step, epoch=epoch,
-                      context={"subset": "train", "block": block_number(unit), "term": term})  # fmt: skip
-        accuracies: tuple[tuple[str, float | None], ...] = (("test", record.test_accuracy), ("train", record.train_accuracy),
-                      ("validation", record.validation_accuracy))  # fmt: skip
+                track(
+                    value,
+                    name="loss",
+                    step=step,
+                    epoch=epoch,
+                    context={"subset": "train", "block": block_number(unit), "term": term},
+                )
+        accuracies: tuple[tuple[str, float | None], ...] = (
+            ("test", record.test_accuracy),
+            ("train", record.train_accuracy),
+            ("validation", record.validation_accuracy),
+        )
         for subset, measured in accuracies:
             if measured is not None:
                 track(measured, name="accuracy", step=step, epoch=epoch, context={"subset": subset})
@@ -76,8 +84,9 @@ class TrainingTracking:
         for block, value in enumerate(record.image_accuracy or [], start=1):
             track(value, name="image_accuracy", step=step, epoch=epoch, context={"subset": "test", "block": block})
         extras: tuple[tuple[str, float | int | None], ...] = (
-            ("examples_per_second", record.examples_per_second), ("peak_memory_bytes", record.peak_memory_bytes)
-        )  # fmt: skip
+            ("examples_per_second", record.examples_per_second),
+            ("peak_memory_bytes", record.peak_memory_bytes),
+        )
         for name, extra in extras:
             if extra is not None:
                 track(float(extra), name=name, step=step, epoch=epoch, context={"subset": "train"})

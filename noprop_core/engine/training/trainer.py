@@ -53,8 +53,9 @@ def make_optimizer(
     )
 
 
-def learning_rate_schedule(optimizer: torch.optim.Optimizer, train: TrainSection
-                           ) -> torch.optim.lr_scheduler.LRScheduler | None:  # fmt: skip
+def learning_rate_schedule(
+    optimizer: torch.optim.Optimizer, train: TrainSection
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The per-epoch learning-rate schedule of ``train``: cosine decay to 0 over the epochs, or
     constant, after a linear warm-up over ``warmup_epochs`` when there is one; None: constant."""
     schedulers = torch.optim.lr_scheduler
@@ -65,8 +66,11 @@ def learning_rate_schedule(optimizer: torch.optim.Optimizer, train: TrainSection
     warmup = schedulers.LinearLR(optimizer, start_factor=1 / train.warmup_epochs, total_iters=train.warmup_epochs - 1)
     if warm == train.epochs:
         return warmup
-    after = (schedulers.CosineAnnealingLR(optimizer, T_max=train.epochs - warm) if cosine
-             else schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0))  # fmt: skip
+    after = (
+        schedulers.CosineAnnealingLR(optimizer, T_max=train.epochs - warm)
+        if cosine
+        else schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    )
     return schedulers.SequentialLR(optimizer, [warmup, after], milestones=[warm])
 
 
@@ -78,8 +82,10 @@ def shared_parameter_groups(variant: Variant) -> list[torch.nn.Parameter] | list
     if schedule is None or schedule.learning_rate is None:
         return shared
     own = {id(p) for p in schedule.parameters()}
-    groups: list[dict[str, Any]] = [{"params": [p for p in shared if id(p) not in own]},
-              {"params": [p for p in shared if id(p) in own], "lr": schedule.learning_rate}]  # fmt: skip
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in shared if id(p) not in own]},
+        {"params": [p for p in shared if id(p) in own], "lr": schedule.learning_rate},
+    ]
     return [group for group in groups if group["params"]]
 
 
@@ -203,9 +209,13 @@ class Trainer:
         if self.graphed is not None and len(units) > 1:
             learning_rates = tuple(group["lr"] for o in optimizers for group in o.param_groups)
             terms, total = self.graphed(
-                images, labels, units, learning_rates,
-                lambda x, y: self._losses_and_step(x, y, units, optimizers, check=False, generator=None), clear_gradients,
-            )  # fmt: skip
+                images,
+                labels,
+                units,
+                learning_rates,
+                lambda x, y: self._losses_and_step(x, y, units, optimizers, check=False, generator=None),
+                clear_gradients,
+            )
             if not torch.isfinite(total):  # checked after the step: a graph cannot stop half-way
                 raise self._non_finite(terms)
         else:
@@ -215,9 +225,15 @@ class Trainer:
         self.step += 1
         return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
 
-    def _losses_and_step(self, images: Tensor, labels: Tensor, units: list[str],
-                         optimizers: list[torch.optim.Optimizer], check: bool,
-                         generator: torch.Generator | None) -> tuple[dict[str, dict[str, Tensor]], Tensor]:  # fmt: skip
+    def _losses_and_step(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        units: list[str],
+        optimizers: list[torch.optim.Optimizer],
+        check: bool,
+        generator: torch.Generator | None,
+    ) -> tuple[dict[str, dict[str, Tensor]], Tensor]:
         """The losses, their backward and the optimizer steps; with ``check``, a non-finite
         loss stops before anything is updated (a host synchronisation)."""
         if len(units) > 1:
@@ -305,8 +321,14 @@ class Trainer:
             total = batch_count(len(splits.train_labels), batch_size)
             self.progress.start_phase(label, index + 1, len(phases), min(total, limit or total))
             if self.experiment.data_placement == "host":
-                batches = loaded_batches(splits.train_images, splits.train_labels, batch_size, self.data_order,
-                                         self.experiment.device, self.recipe.data.workers)  # fmt: skip
+                batches = loaded_batches(
+                    splits.train_images,
+                    splits.train_labels,
+                    batch_size,
+                    self.data_order,
+                    self.experiment.device,
+                    self.recipe.data.workers,
+                )
             else:
                 batches = shuffled_batches(splits.train_images, splits.train_labels, batch_size, self.data_order)
             for position, (images, labels) in enumerate(itertools.islice(batches, limit)):
@@ -367,8 +389,9 @@ class Trainer:
             self.progress.start_epoch(epoch, epochs)
             yield epoch
 
-    def end_epoch(self, epoch: int, per_unit: dict[str, dict[str, float]], seconds: float,
-                  on_epoch_end: Callable[[Trainer], None]) -> None:  # fmt: skip
+    def end_epoch(
+        self, epoch: int, per_unit: dict[str, dict[str, float]], seconds: float, on_epoch_end: Callable[[Trainer], None]
+    ) -> None:
         """Learning-rate schedules, the epoch's record (evaluated when due), tracking, then ``on_epoch_end``."""
         epochs = self.recipe.train.epochs
         self.train_seconds += seconds

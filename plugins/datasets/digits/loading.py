@@ -20,8 +20,9 @@ def load(config: DigitsConfig) -> TensorSplits:
         range(len(labels)), test_size=config.test_fraction, random_state=config.split_seed, stratify=digits.target
     )
     if config.validation >= len(train_index):
-        raise NopropError(f"data.validation: {config.validation} is not less than the {len(train_index)} "
-                          "training examples")  # fmt: skip
+        raise NopropError(
+            f"data.validation: {config.validation} is not less than the {len(train_index)} training examples"
+        )
     validation_index = train_index[len(train_index) - config.validation :] if config.validation else []
     train_index = train_index[: len(train_index) - config.validation]
     train_images, test_images = images[train_index], images[test_index]

@@ -57,6 +57,7 @@ def load(config: MedMnistConfig) -> TensorSplits:
     root = resolve_data_root(config) / "medmnist"
     train, val, test = (as_tensors(open_split(config, root, split)) for split in ("train", "val", "test"))
     names = medmnist_info()[config.flag]["label"]  # {"0": "basophil", …}
-    splits = standardized_splits(config.flag, len(names), train, test, val,
-                                 class_names=[names[str(index)] for index in range(len(names))])  # fmt: skip
+    splits = standardized_splits(
+        config.flag, len(names), train, test, val, class_names=[names[str(index)] for index in range(len(names))]
+    )
     return splits.first(config.subset)

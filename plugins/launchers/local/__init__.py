@@ -57,8 +57,10 @@ class LocalLauncher(Launcher):
         if self.config.gpus_per_job:
             gpus = visible_gpus()
             if len(gpus) < self.config.gpus_per_job * workers:
-                raise NopropError(f"launcher.gpus_per_job: {workers} worker(s) × {self.config.gpus_per_job} GPU(s) "
-                                  f"need {self.config.gpus_per_job * workers}, this machine shows {len(gpus)}")  # fmt: skip
+                raise NopropError(
+                    f"launcher.gpus_per_job: {workers} worker(s) × {self.config.gpus_per_job} GPU(s) "
+                    f"need {self.config.gpus_per_job * workers}, this machine shows {len(gpus)}"
+                )
             for worker in range(workers):
                 devices.put(gpus[worker * self.config.gpus_per_job : (worker + 1) * self.config.gpus_per_job])
 
@@ -74,8 +76,10 @@ class LocalLauncher(Launcher):
                     code = run_job(job, {**os.environ, **extra})
                     if code != REQUEUE_EXIT_CODE or starts > self.config.max_requeues:
                         return JobOutcome(job, code, starts)
-                    notify(f"{job.name}: preempted with a checkpoint; started again ({starts} of "
-                           f"{self.config.max_requeues} requeues)")  # fmt: skip
+                    notify(
+                        f"{job.name}: preempted with a checkpoint; started again ({starts} of "
+                        f"{self.config.max_requeues} requeues)"
+                    )
             finally:
                 if assigned:
                     devices.put(assigned)
@@ -90,8 +94,12 @@ def build(config: LocalLauncherConfig) -> LocalLauncher:
 
 @hookimpl
 def noprop_register_launchers(registry) -> None:
-    registry.add("local", build, config=LocalLauncherConfig,
-                 description="jobs on this machine, N at a time, each with its share of CPUs or its own GPUs")  # fmt: skip
+    registry.add(
+        "local",
+        build,
+        config=LocalLauncherConfig,
+        description="jobs on this machine, N at a time, each with its share of CPUs or its own GPUs",
+    )
 
 
 __all__ = ["LocalLauncher", "LocalLauncherConfig"]

@@ -86,10 +86,15 @@ class SlurmLauncher(Launcher):
     config: SlurmLauncherConfig
 
     def describe(self) -> str:
-        where = "submitit's local executor" if self.config.executor == "local" else \
-            f"Slurm partition {self.config.partition or '(default)'}"  # fmt: skip
-        return (f"{where}: {self.config.cpus_per_job} CPU(s), {self.config.gpus_per_job} GPU(s), "
-                f"{self.config.time_minutes} min per job, {self.config.workers} at a time")  # fmt: skip
+        where = (
+            "submitit's local executor"
+            if self.config.executor == "local"
+            else f"Slurm partition {self.config.partition or '(default)'}"
+        )
+        return (
+            f"{where}: {self.config.cpus_per_job} CPU(s), {self.config.gpus_per_job} GPU(s), "
+            f"{self.config.time_minutes} min per job, {self.config.workers} at a time"
+        )
 
     def executor(self, folder: Path) -> Any:
         import submitit
@@ -97,19 +102,32 @@ class SlurmLauncher(Launcher):
         config = self.config
         if config.executor == "local":
             local = submitit.LocalExecutor(folder=folder / "%j", max_num_timeout=config.max_requeues)
-            local.update_parameters(timeout_min=config.time_minutes, gpus_per_node=config.gpus_per_job,
-                                    tasks_per_node=1, nodes=1, signal_delay_s=config.signal_delay_s)  # fmt: skip
+            local.update_parameters(
+                timeout_min=config.time_minutes,
+                gpus_per_node=config.gpus_per_job,
+                tasks_per_node=1,
+                nodes=1,
+                signal_delay_s=config.signal_delay_s,
+            )
             return local
         try:
             executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=config.max_requeues)
         except RuntimeError as exc:
-            raise NopropError(f"launcher slurm: {' '.join(str(exc).split())} (is `sbatch` on PATH? "
-                              "executor = 'local' runs the jobs here)") from None  # fmt: skip
+            raise NopropError(
+                f"launcher slurm: {' '.join(str(exc).split())} (is `sbatch` on PATH? "
+                "executor = 'local' runs the jobs here)"
+            ) from None
         options: dict[str, Any] = {
-            "time": config.time_minutes, "cpus_per_task": config.cpus_per_job, "ntasks_per_node": 1, "nodes": 1,
-            "job_name": "noprop", "array_parallelism": config.workers, "signal_delay_s": config.signal_delay_s,
-            "setup": list(config.setup), "additional_parameters": dict(config.sbatch),
-        }  # fmt: skip
+            "time": config.time_minutes,
+            "cpus_per_task": config.cpus_per_job,
+            "ntasks_per_node": 1,
+            "nodes": 1,
+            "job_name": "noprop",
+            "array_parallelism": config.workers,
+            "signal_delay_s": config.signal_delay_s,
+            "setup": list(config.setup),
+            "additional_parameters": dict(config.sbatch),
+        }
         if config.gpus_per_job:
             options["gpus_per_node"] = config.gpus_per_job
         if config.partition:
@@ -146,5 +164,9 @@ def build(config: SlurmLauncherConfig) -> SlurmLauncher:
 
 @hookimpl
 def noprop_register_launchers(registry) -> None:
-    registry.add("slurm", build, config=SlurmLauncherConfig,
-                 description="jobs as a Slurm array job through submitit; preempted jobs checkpoint and requeue")  # fmt: skip
+    registry.add(
+        "slurm",
+        build,
+        config=SlurmLauncherConfig,
+        description="jobs as a Slurm array job through submitit; preempted jobs checkpoint and requeue",
+    )

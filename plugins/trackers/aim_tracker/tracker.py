@@ -62,8 +62,11 @@ class AimTracker(Tracker):
 
     def _warn(self, what: str, exc: BaseException) -> None:
         if not self.failed:
-            print(f"noprop: warning: Aim {what} failed for repo {self.repo} ({type(exc).__name__}: {exc}); "
-                  f"training goes on without tracking, {self.run_dir} keeps everything", file=sys.stderr)  # fmt: skip
+            print(
+                f"noprop: warning: Aim {what} failed for repo {self.repo} ({type(exc).__name__}: {exc}); "
+                f"training goes on without tracking, {self.run_dir} keeps everything",
+                file=sys.stderr,
+            )
         self.failed = True
 
     def start(self, hparams: dict[str, Any]) -> None:

@@ -45,9 +45,14 @@ class AdjointODE(SingleBlockVariant):
         times = torch.tensor([0.0, 1.0], device=images.device)
         options = {"step_size": 1.0 / self.steps}
         z = odeint_adjoint(
-            field, z_0, times, method="euler", options=options, adjoint_options=options,
+            field,
+            z_0,
+            times,
+            method="euler",
+            options=options,
+            adjoint_options=options,
             adjoint_params=adjoint_parameters(self, field.logits.features),
-        )[-1]  # fmt: skip
+        )[-1]
         return {"ce": F.cross_entropy(self.head(z), labels)}
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:

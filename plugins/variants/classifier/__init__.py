@@ -34,5 +34,9 @@ def build(config: ClassifierConfig, parts: VariantParts):
 
 @hookimpl
 def noprop_register_variants(registry) -> None:
-    registry.add("classifier", build, config=ClassifierConfig,
-                 description="one block trained end to end with cross-entropy (a plain classifier)")  # fmt: skip
+    registry.add(
+        "classifier",
+        build,
+        config=ClassifierConfig,
+        description="one block trained end to end with cross-entropy (a plain classifier)",
+    )

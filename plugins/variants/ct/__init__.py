@@ -58,8 +58,9 @@ class CTConfig(VariantConfig):
     denoise_trains_embedding: bool = True
 
     def inference(self) -> Inference:
-        return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
-                         samplers=CT_SAMPLERS)  # fmt: skip
+        return Inference(
+            steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler", samplers=CT_SAMPLERS
+        )
 
     def display_name(self) -> str:
         return self.name if self.target == "embedding" else f"{self.name} ({self.target} target)"

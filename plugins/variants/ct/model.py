@@ -71,8 +71,12 @@ class NoPropCT(SingleBlockVariant):
             grid = torch.linspace(0, 1, self.steps + 1, device=images.device)
             states = dt_chain(
                 lambda k, z: denoise(z, grid[k - 1].expand(len(z))),
-                chain, len(images), weight.shape[1], device=images.device, generator=generator,
-            )  # fmt: skip
+                chain,
+                len(images),
+                weight.shape[1],
+                device=images.device,
+                generator=generator,
+            )
         else:
             z_0 = self.initial_noise(images, generator)
             states = integrate(probability_flow(denoise, self.schedule), z_0, self.steps, self.sampler)

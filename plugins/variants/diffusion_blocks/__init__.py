@@ -76,8 +76,9 @@ class DiffusionBlocksConfig(VariantConfig):
         return self.steps or max(2, self.blocks)
 
     def inference(self) -> Inference:
-        return Inference(steps=self.grid_points, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
-                         samplers=SAMPLERS)  # fmt: skip
+        return Inference(
+            steps=self.grid_points, sampler=self.sampler, steps_key="steps", sampler_key="sampler", samplers=SAMPLERS
+        )
 
     def paper_label(self) -> str:
         return f"DiffusionBlocks (B = {self.blocks}, γ = {self.overlap:g})"
@@ -91,5 +92,9 @@ def build(config: DiffusionBlocksConfig, parts: VariantParts):
 
 @hookimpl
 def noprop_register_variants(registry) -> None:
-    registry.add("diffusion_blocks", build, config=DiffusionBlocksConfig,
-                 description="DiffusionBlocks: B blocks, equal-probability noise ranges (arXiv:2506.14202)")  # fmt: skip
+    registry.add(
+        "diffusion_blocks",
+        build,
+        config=DiffusionBlocksConfig,
+        description="DiffusionBlocks: B blocks, equal-probability noise ranges (arXiv:2506.14202)",
+    )

@@ -28,8 +28,13 @@ class DiffusionBlocks(BlockPerUnitVariant):
         self.update_order = config.order
         self.levels = LogNormalNoiseLevels(config.p_mean, config.p_std, config.sigma_min, config.sigma_max)
         self.embedding = parts.embedding
-        spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim,
-                         num_classes=parts.num_classes, time_conditioned=True, output_dim=parts.embedding.dim)  # fmt: skip
+        spec = BlockSpec(
+            image_shape=parts.image_shape,
+            embedding_dim=parts.embedding.dim,
+            num_classes=parts.num_classes,
+            time_conditioned=True,
+            output_dim=parts.embedding.dim,
+        )
         self.set_blocks(parts.make_block(spec) for _ in range(config.blocks))
         self.head = parts.make_head()
 

@@ -54,8 +54,16 @@ class NoPropDT(BlockPerUnitVariant):
         return self.schedule
 
     def _loss(self, denoiser, labels: Tensor, t: Tensor, noise=None) -> dict[str, Tensor]:
-        return dt_loss(denoiser=denoiser, head=self.head, embedding_weight=self.embedding.weight, labels=labels,
-                       chain=self.chain(), t=t, eta=self.eta, noise=noise)  # fmt: skip
+        return dt_loss(
+            denoiser=denoiser,
+            head=self.head,
+            embedding_weight=self.embedding.weight,
+            labels=labels,
+            chain=self.chain(),
+            t=t,
+            eta=self.eta,
+            noise=noise,
+        )
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         block = self.blocks[self.block_index(unit)]
@@ -63,12 +71,18 @@ class NoPropDT(BlockPerUnitVariant):
         terms = self._loss(lambda z_prev: block(images, z_prev[0]).unsqueeze(0), labels, t)
         return {name: value[0] for name, value in terms.items()}
 
-    def fused_losses(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None, *,
-                     noise: tuple[Tensor, Tensor] | None = None) -> dict[str, dict[str, Tensor]] | None:  # fmt: skip
+    def fused_losses(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        noise: tuple[Tensor, Tensor] | None = None,
+    ) -> dict[str, dict[str, Tensor]] | None:
         """Every block's L_t in one stacked pass (the same ``dt_loss`` as one block's); ``noise``
         optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d);
         ``generator``, when given, draws them and the dropout masks (seeds stacked together draw
-        the same, see ``noprop_core.SeedStack``)."""  # fmt: skip
+        the same, see ``noprop_core.SeedStack``)."""
         if self.stacked is None:
             return None
         noise = self.draw_noise(labels, generator) if noise is None else noise

@@ -25,8 +25,9 @@ class FMConfig(VariantConfig):
     sampler: str = attrs.field(default="euler", validator=one_of(*ODE_SOLVERS))
 
     def inference(self) -> Inference:
-        return Inference(steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler",
-                         samplers=ODE_SOLVERS)  # fmt: skip
+        return Inference(
+            steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler", samplers=ODE_SOLVERS
+        )
 
     def paper_label(self) -> str:
         return "NoProp-FM"

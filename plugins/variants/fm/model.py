@@ -34,8 +34,12 @@ class NoPropFM(SingleBlockVariant):
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         logits = ImageConditioned(self.block, images)
         weight = self.embedding.weight
-        states = integrate(lambda z, t: logits(z, t.expand(len(z))) @ weight, self.initial_noise(images, generator),
-                           self.steps, self.sampler)  # fmt: skip
+        states = integrate(
+            lambda z, t: logits(z, t.expand(len(z))) @ weight,
+            self.initial_noise(images, generator),
+            self.steps,
+            self.sampler,
+        )
         return [self.nearest_embedding_scores(z) for z in states]
 
     def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:

@@ -34,8 +34,13 @@ def test_prototypes_are_median_medoids_of_each_classes_sample():
     for label in range(3):
         sample = flat[labels == label][:7]  # only the first per_class_sample images count
         torch.testing.assert_close(weight[label], brute_force_medoid(sample))
-    embedding = build_prototype(PrototypeConfig(name="prototype", per_class_sample=7), num_classes=3,
-                                image_shape=(1, 3, 3), train_images=images, train_labels=labels)  # fmt: skip
+    embedding = build_prototype(
+        PrototypeConfig(name="prototype", per_class_sample=7),
+        num_classes=3,
+        image_shape=(1, 3, 3),
+        train_images=images,
+        train_labels=labels,
+    )
     torch.testing.assert_close(embedding.weight.detach(), weight)
 
 
@@ -51,8 +56,13 @@ def test_a_class_with_one_image_uses_it_and_a_class_with_none_is_an_error():
 @pytest.mark.parametrize("init", ["orthogonal", "random"])
 def test_prototype_with_another_init_has_pixel_dimension(init):
     torch.manual_seed(1)
-    embedding = build_prototype(PrototypeConfig(name="prototype", init=init), num_classes=5, image_shape=(1, 4, 4),
-                                train_images=None, train_labels=None)  # fmt: skip
+    embedding = build_prototype(
+        PrototypeConfig(name="prototype", init=init),
+        num_classes=5,
+        image_shape=(1, 4, 4),
+        train_images=None,
+        train_labels=None,
+    )
     assert embedding.weight.shape == (5, 16) and embedding.learnable
     if init == "orthogonal":  # 5 classes ≤ 16 dimensions: orthonormal rows
         torch.testing.assert_close(embedding.weight @ embedding.weight.T, torch.eye(5), atol=1e-5, rtol=0)
@@ -77,10 +87,16 @@ def test_fixed_norms_keep_each_rows_starting_norm_while_its_direction_learns(kin
     def build(fixed_norms):
         torch.manual_seed(1)
         if kind == "learned":
-            return build_learned(LearnedConfig(name="learned", dim=9, init="random", fixed_norms=fixed_norms),
-                                 num_classes=3)  # fmt: skip
-        return build_prototype(PrototypeConfig(name="prototype", fixed_norms=fixed_norms), num_classes=3,
-                               image_shape=(1, 3, 3), train_images=images, train_labels=labels)  # fmt: skip
+            return build_learned(
+                LearnedConfig(name="learned", dim=9, init="random", fixed_norms=fixed_norms), num_classes=3
+            )
+        return build_prototype(
+            PrototypeConfig(name="prototype", fixed_norms=fixed_norms),
+            num_classes=3,
+            image_shape=(1, 3, 3),
+            train_images=images,
+            train_labels=labels,
+        )
 
     fixed, free = build(True), build(False)
     start = free.weight.detach().clone()

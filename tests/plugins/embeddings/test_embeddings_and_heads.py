@@ -39,8 +39,13 @@ def test_prototype_is_the_image_with_the_smallest_median_distance_not_the_mean()
 def test_prototype_embedding_is_trainable_pixel_space_and_matches_a_training_image():
     images = torch.randn(40, 1, 8, 8)
     labels = torch.arange(40) % 4
-    embedding = build_prototype(PrototypeConfig(name="prototype"), num_classes=4, image_shape=(1, 8, 8),
-                                train_images=images, train_labels=labels)  # fmt: skip
+    embedding = build_prototype(
+        PrototypeConfig(name="prototype"),
+        num_classes=4,
+        image_shape=(1, 8, 8),
+        train_images=images,
+        train_labels=labels,
+    )
     assert embedding.weight.shape == (4, 64) and embedding.learnable
     for label in range(4):
         row = embedding.weight[label].detach()
@@ -128,8 +133,13 @@ def test_nearest_embedding_start_reads_z_as_squared_distance_to_each_class(head_
 def test_digits_run_with_other_embeddings_and_heads(variant, embedding, head, registry, tmp_path):
     from noprop_core.engine.runs.session import run
 
-    overrides = ["train.epochs=1", "data.subset=200", "eval.train_subset=50", f"model.embedding.name={embedding}",
-                 f"model.head.name={head}"]  # fmt: skip
+    overrides = [
+        "train.epochs=1",
+        "data.subset=200",
+        "eval.train_subset=50",
+        f"model.embedding.name={embedding}",
+        f"model.head.name={head}",
+    ]
     if variant != "dt":
         overrides.append("variant.steps=5")
     _, metrics = run(

@@ -33,8 +33,9 @@ def test_each_worker_gets_gpus_of_its_own_and_the_cpu_share(monkeypatch, tmp_pat
         return 0
 
     monkeypatch.setattr(local, "run_job", fake_run_job)
-    outcomes = launcher(workers=2, gpus_per_job=2).launch([Job(f"j{i}", [], tmp_path / f"{i}.log") for i in range(5)],
-                                                          notify=lambda text: None)  # fmt: skip
+    outcomes = launcher(workers=2, gpus_per_job=2).launch(
+        [Job(f"j{i}", [], tmp_path / f"{i}.log") for i in range(5)], notify=lambda text: None
+    )
     assert [o.job.name for o in outcomes] == [f"j{i}" for i in range(5)] and all(o.ok for o in outcomes)
     assert {devices for devices, _ in seen} == {"3,5", "6,7"} and {jobs for _, jobs in seen} == {"2"}
 
@@ -58,8 +59,13 @@ def test_a_job_asking_to_be_requeued_starts_again_up_to_max_requeues(monkeypatch
 
 
 def test_a_job_resumes_once_its_checkpoint_exists(tmp_path):
-    job = Job("seed-0", ["run", "r.toml", "--out", "d"], tmp_path / "log", resume_arguments=["run", "--resume", "d"],
-              resumable=tmp_path / "checkpoint.pt")  # fmt: skip
+    job = Job(
+        "seed-0",
+        ["run", "r.toml", "--out", "d"],
+        tmp_path / "log",
+        resume_arguments=["run", "--resume", "d"],
+        resumable=tmp_path / "checkpoint.pt",
+    )
     assert job.command()[-4:] == ["run", "r.toml", "--out", "d"]
     (tmp_path / "checkpoint.pt").write_bytes(b"")
     assert job.command()[-3:] == ["run", "--resume", "d"]

@@ -37,9 +37,14 @@ class Recorder(nn.Module):
 
 def parts(log, schedule=None):
     schedule = schedule or build_gamma(LearnableGammaConfig(name="learnable_gamma"))
-    return VariantParts(embedding=TrainableEmbedding(WEIGHT.clone()), schedule=schedule, image_shape=(1, 8, 8),
-                        num_classes=3, make_block=lambda spec: Recorder(spec, log),
-                        make_head=lambda: SoftmaxHead(5, 3))  # fmt: skip
+    return VariantParts(
+        embedding=TrainableEmbedding(WEIGHT.clone()),
+        schedule=schedule,
+        image_shape=(1, 8, 8),
+        num_classes=3,
+        make_block=lambda spec: Recorder(spec, log),
+        make_head=lambda: SoftmaxHead(5, 3),
+    )
 
 
 def test_dt_scores_every_block_on_one_standard_normal_draw():

@@ -31,10 +31,13 @@ from noprop_plugins.variants.fm.model import NoPropFM
 
 def parts(schedule=None, classes=10):
     return VariantParts(
-        embedding=OneHotEmbedding(classes), schedule=schedule or CosineSchedule(), image_shape=(1, 8, 8),
-        num_classes=classes, make_block=lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
+        embedding=OneHotEmbedding(classes),
+        schedule=schedule or CosineSchedule(),
+        image_shape=(1, 8, 8),
+        num_classes=classes,
+        make_block=lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
         make_head=lambda: SoftmaxHead(classes, classes),
-    )  # fmt: skip
+    )
 
 
 def scrambled_gamma(seed: int) -> LearnableGammaSchedule:
@@ -154,8 +157,14 @@ def test_fm_target_is_the_conditional_vector_field():
     terms = fm_loss(logits_fn=exact_field, head=head, embedding_weight=weight, labels=labels, sigma=0.0, anchor=False)
     assert set(terms) == {"flow"}
     assert terms["flow"].item() < 1e-8
-    wrong = fm_loss(logits_fn=lambda z, t: torch.zeros_like(z), head=head, embedding_weight=weight, labels=labels,
-                    sigma=0.0, anchor=False)  # fmt: skip
+    wrong = fm_loss(
+        logits_fn=lambda z, t: torch.zeros_like(z),
+        head=head,
+        embedding_weight=weight,
+        labels=labels,
+        sigma=0.0,
+        anchor=False,
+    )
     assert wrong["flow"].item() == pytest.approx(6.0, rel=0.2)  # E‖u_y − z_0‖² = ‖u_y‖² + d = 1 + 5
     anchored = fm_loss(logits_fn=exact_field, head=head, embedding_weight=weight, labels=labels, sigma=0.0, anchor=True)
     assert "anchor" in anchored
@@ -234,8 +243,9 @@ def test_backprop_diagnostics_are_its_mixing_weights_and_are_tracked_per_t():
             self.calls.append((name, step, epoch, context.get("epoch"), value))
 
     tracker = Recording()
-    record = EpochRecord(epoch=2, loss={}, loss_per_unit={}, test_accuracy=None, train_seconds=1.0,
-                         diagnostics=variant.diagnostics())  # fmt: skip
+    record = EpochRecord(
+        epoch=2, loss={}, loss_per_unit={}, test_accuracy=None, train_seconds=1.0, diagnostics=variant.diagnostics()
+    )
     TrainingTracking(tracker, variant, torch.device("cpu"), (1, 8, 8)).epoch_ended(record, step=7, last=False)
     tracked = [call for call in tracker.calls if call[0] == "mixing_alpha"]
     assert [(step, epoch, context_epoch) for _, step, epoch, context_epoch, _ in tracked] == [
@@ -266,8 +276,9 @@ def test_backprop_baseline_learns_digits_only_with_the_embedding_start(registry,
     accuracy = {}
     for head_init in ("embedding", "default"):
         overrides = ["train.epochs=4", "variant.timesteps=3", "tracker.name=none", f"variant.head_init={head_init}"]
-        _, metrics = run(REPO / "recipes" / "digits_backprop.toml", registry, overrides=overrides,
-                         out_dir=tmp_path / head_init)  # fmt: skip
+        _, metrics = run(
+            REPO / "recipes" / "digits_backprop.toml", registry, overrides=overrides, out_dir=tmp_path / head_init
+        )
         accuracy[head_init] = metrics["test_accuracy"]
         alphas = [record["diagnostics"]["mixing_alpha"] for record in metrics["history"]]
         assert len(alphas) == 4 and all(len(a) == 3 and all(-1 < v < 1 for v in a) for a in alphas)

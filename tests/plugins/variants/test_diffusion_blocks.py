@@ -111,8 +111,14 @@ def variant(blocks=3, log=None, **config) -> DiffusionBlocks:
 
     torch.manual_seed(11)
     head = SoftmaxHead(4, 3)
-    parts = VariantParts(embedding=TrainableEmbedding(WEIGHT.clone()), schedule=CosineSchedule(), image_shape=(1, 8, 8),
-                         num_classes=3, make_block=make_block, make_head=lambda: head)  # fmt: skip
+    parts = VariantParts(
+        embedding=TrainableEmbedding(WEIGHT.clone()),
+        schedule=CosineSchedule(),
+        image_shape=(1, 8, 8),
+        num_classes=3,
+        make_block=make_block,
+        make_head=lambda: head,
+    )
     return DiffusionBlocks(DiffusionBlocksConfig(name="diffusion_blocks", blocks=blocks, **config), parts)
 
 

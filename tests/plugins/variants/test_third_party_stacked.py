@@ -40,8 +40,9 @@ class FixedLevels(BlockPerUnitVariant):
     def __init__(self, config: LevelsConfig, parts: VariantParts):
         super().__init__()
         self.embedding = parts.embedding
-        spec = BlockSpec(image_shape=parts.image_shape, embedding_dim=parts.embedding.dim,
-                         num_classes=parts.num_classes)  # fmt: skip
+        spec = BlockSpec(
+            image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
+        )
         self.set_blocks(parts.make_block(spec) for _ in range(config.blocks))
         self.head = parts.make_head()
         self.register_buffer("alpha_bar", torch.linspace(0.1, 0.9, config.blocks))
@@ -55,13 +56,15 @@ class FixedLevels(BlockPerUnitVariant):
         index = self.block_index(unit)
         noise = self.draw_noise(labels)
         z = self.stacked_inputs(labels, noise)[index]
-        return self.stacked_terms(lambda _z: self.blocks[index](images, z)[None].expand(len(self.units), -1, -1),
-                                  labels, noise)[unit]  # fmt: skip
+        return self.stacked_terms(
+            lambda _z: self.blocks[index](images, z)[None].expand(len(self.units), -1, -1), labels, noise
+        )[unit]
 
     def fused_losses(self, images, labels, generator=None):
         noise = self.draw_noise(labels, generator)
-        return self.stacked_terms(lambda z: self.stacked(images, z, None if generator is None else [generator]),
-                                  labels, noise)  # fmt: skip
+        return self.stacked_terms(
+            lambda z: self.stacked(images, z, None if generator is None else [generator]), labels, noise
+        )
 
     def after_backward(self) -> None:
         self.stacked.hand_back_gradients()
@@ -122,8 +125,14 @@ def test_it_is_a_stacked_variant(registry):
 
 
 def test_its_seeds_train_stacked_as_one_computation(tmp_path, registry, capfd):
-    group = noprop.train("digits_dt", overrides=[*SMALL, 'variant={name = "fixed_levels", blocks = 3}'],
-                         seeds=[0, 1], stack_seeds="on", out=tmp_path / "group", registry=registry)  # fmt: skip
+    group = noprop.train(
+        "digits_dt",
+        overrides=[*SMALL, 'variant={name = "fixed_levels", blocks = 3}'],
+        seeds=[0, 1],
+        stack_seeds="on",
+        out=tmp_path / "group",
+        registry=registry,
+    )
     assert "seeds 0, 1 stacked: 2 × 3 blocks in one computation" in capfd.readouterr().err
     assert [run.metrics["epochs_completed"] for run in group.runs] == [1, 1]
     first, second = (run.history[0]["loss_per_unit"]["block1"]["denoise"] for run in group.runs)
@@ -151,8 +160,16 @@ def test_a_variant_that_says_stacked_without_the_parts_trains_one_seed_after_ano
     module.noprop_register_variants = register
     registry = noprop.load_registry([("incomplete_plugin", module)], autoload=False)
     assert not issubclass(Incomplete, StackedVariant)
-    group = noprop.train("digits_dt", overrides=[*SMALL, 'variant={name = "incomplete", blocks = 3}'], seeds=[0, 1],
-                         stack_seeds="on", out=tmp_path / "group", registry=registry)  # fmt: skip
-    assert ("seeds one after another (variant 'incomplete' says runs_stacked but lacks StackedVariant's "
-            "draw_noise, stacked_inputs or stacked_terms)") in capfd.readouterr().err  # fmt: skip
+    group = noprop.train(
+        "digits_dt",
+        overrides=[*SMALL, 'variant={name = "incomplete", blocks = 3}'],
+        seeds=[0, 1],
+        stack_seeds="on",
+        out=tmp_path / "group",
+        registry=registry,
+    )
+    assert (
+        "seeds one after another (variant 'incomplete' says runs_stacked but lacks StackedVariant's "
+        "draw_noise, stacked_inputs or stacked_terms)"
+    ) in capfd.readouterr().err
     assert [run.metrics["epochs_completed"] for run in group.runs] == [1, 1]

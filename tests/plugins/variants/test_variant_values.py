@@ -51,10 +51,13 @@ class Learned(nn.Module):
 def parts(embedding=None):
     embedding = embedding or OneHotEmbedding(CLASSES)
     return VariantParts(
-        embedding=embedding, schedule=CosineSchedule(), image_shape=(1, 8, 8), num_classes=CLASSES,
+        embedding=embedding,
+        schedule=CosineSchedule(),
+        image_shape=(1, 8, 8),
+        num_classes=CLASSES,
         make_block=lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
         make_head=lambda: SoftmaxHead(embedding.dim, CLASSES),
-    )  # fmt: skip
+    )
 
 
 def batch(size=12):
@@ -74,9 +77,16 @@ def test_dt_stacked_losses_are_each_blocks_own_loss_with_the_same_draws():
         drawn = variant.fused_losses(images, labels, generator=torch.Generator().manual_seed(4))
         for k, unit in enumerate(variant.units):
             block = variant.blocks[k]
-            own = dt_loss(denoiser=lambda z, block=block: block(images, z[0]).unsqueeze(0), head=variant.head,
-                          embedding_weight=variant.embedding.weight, labels=labels, chain=variant.chain(),
-                          t=torch.tensor([k + 1]), eta=0.6, noise=(noise[0][k : k + 1], noise[1][k : k + 1]))  # fmt: skip
+            own = dt_loss(
+                denoiser=lambda z, block=block: block(images, z[0]).unsqueeze(0),
+                head=variant.head,
+                embedding_weight=variant.embedding.weight,
+                labels=labels,
+                chain=variant.chain(),
+                t=torch.tensor([k + 1]),
+                eta=0.6,
+                noise=(noise[0][k : k + 1], noise[1][k : k + 1]),
+            )
             for term in ("ce", "kl", "denoise"):
                 torch.testing.assert_close(given[unit][term], own[term][0], rtol=1e-5, atol=1e-6)
                 torch.testing.assert_close(drawn[unit][term], given[unit][term], rtol=1e-5, atol=1e-6)
@@ -93,9 +103,15 @@ def test_dt_block_loss_is_its_chain_position():
         torch.manual_seed(8)
         block = variant.blocks[k]
         with torch.no_grad():
-            own = dt_loss(denoiser=lambda z, block=block: block(images, z[0]).unsqueeze(0), head=variant.head,
-                          embedding_weight=variant.embedding.weight, labels=labels, chain=variant.chain(),
-                          t=torch.tensor([k + 1]), eta=0.6)  # fmt: skip
+            own = dt_loss(
+                denoiser=lambda z, block=block: block(images, z[0]).unsqueeze(0),
+                head=variant.head,
+                embedding_weight=variant.embedding.weight,
+                labels=labels,
+                chain=variant.chain(),
+                t=torch.tensor([k + 1]),
+                eta=0.6,
+            )
         for term in ("ce", "kl", "denoise"):
             torch.testing.assert_close(mine[term], own[term][0])
 
@@ -131,9 +147,22 @@ def test_ct_loss_is_ct_loss_of_its_block_and_target(target, form):
         )
 
     images, labels = batch()
-    mine, own = with_the_same_draws(variant, images, labels, lambda logits_fn: ct_loss(
-        logits_fn=gated(logits_fn), head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
-        schedule=variant.schedule, eta=0.4, target=target, noise_form=form, time_sampling=sampling))  # fmt: skip
+    mine, own = with_the_same_draws(
+        variant,
+        images,
+        labels,
+        lambda logits_fn: ct_loss(
+            logits_fn=gated(logits_fn),
+            head=variant.head,
+            embedding_weight=variant.embedding.weight,
+            labels=labels,
+            schedule=variant.schedule,
+            eta=0.4,
+            target=target,
+            noise_form=form,
+            time_sampling=sampling,
+        ),
+    )
     for term in own:
         torch.testing.assert_close(mine[term], own[term])
 
@@ -144,9 +173,19 @@ def test_fm_loss_anchors_exactly_the_learned_embeddings(learned):
     embedding = Learned(torch.randn(CLASSES, DIM)) if learned else OneHotEmbedding(CLASSES)
     variant = NoPropFM(FMConfig(name="fm", sigma=0.2), parts(embedding)).eval()
     images, labels = batch()
-    mine, own = with_the_same_draws(variant, images, labels, lambda logits_fn: fm_loss(
-        logits_fn=logits_fn, head=variant.head, embedding_weight=variant.embedding.weight, labels=labels,
-        sigma=0.2, anchor=learned))  # fmt: skip
+    mine, own = with_the_same_draws(
+        variant,
+        images,
+        labels,
+        lambda logits_fn: fm_loss(
+            logits_fn=logits_fn,
+            head=variant.head,
+            embedding_weight=variant.embedding.weight,
+            labels=labels,
+            sigma=0.2,
+            anchor=learned,
+        ),
+    )
     assert mine.keys() == own.keys() == ({"flow", "anchor"} if learned else {"flow"})
     for term in own:
         torch.testing.assert_close(mine[term], own[term])
@@ -161,8 +200,9 @@ def test_fm_integrates_its_velocity_with_its_solver(sampler):
     with torch.no_grad():
         scores = variant.trajectory(images, torch.Generator().manual_seed(1))
         z0 = variant.initial_noise(images, torch.Generator().manual_seed(1))
-        states = integrate(lambda z, t: variant.block(images, z, t.expand(len(z))) @ variant.embedding.weight,
-                           z0, 3, sampler)  # fmt: skip
+        states = integrate(
+            lambda z, t: variant.block(images, z, t.expand(len(z))) @ variant.embedding.weight, z0, 3, sampler
+        )
     assert len(scores) == 4
     torch.testing.assert_close(scores[-1], variant.nearest_embedding_scores(states[-1]))
 
@@ -255,8 +295,14 @@ def test_dt_inference_runs_block_t_at_step_t():
     weight = variant.embedding.weight
     with torch.no_grad():
         states = variant.inference_states(images, torch.Generator().manual_seed(2))
-        expected = dt_chain(lambda t, z: convex_denoise(variant.blocks[t - 1](images, z), weight), variant.chain(),
-                            5, CLASSES, device=images.device, generator=torch.Generator().manual_seed(2))  # fmt: skip
+        expected = dt_chain(
+            lambda t, z: convex_denoise(variant.blocks[t - 1](images, z), weight),
+            variant.chain(),
+            5,
+            CLASSES,
+            device=images.device,
+            generator=torch.Generator().manual_seed(2),
+        )
         scores = variant.trajectory(images, torch.Generator().manual_seed(2))
     for state, want, score in zip(states, expected, scores, strict=True):
         torch.testing.assert_close(state, want)
@@ -324,8 +370,12 @@ def test_ct_ancestral_sampler_evaluates_step_k_at_its_start_time():
             variant.block = block
         expected = dt_chain(
             lambda k, z: convex_denoise(block(images, z, torch.full((5,), (k - 1) / 4)), variant.embedding.weight),
-            variant.schedule.discretize(4), 5, CLASSES, device=images.device, generator=torch.Generator().manual_seed(3),
-        )  # fmt: skip
+            variant.schedule.discretize(4),
+            5,
+            CLASSES,
+            device=images.device,
+            generator=torch.Generator().manual_seed(3),
+        )
     assert [t.unique().tolist() for t in seen] == [[0.0], [0.25], [0.5], [0.75]]
     torch.testing.assert_close(scores[-1], variant.head(expected[-1]))
 
