@@ -186,6 +186,9 @@ from .model.variant import StackedVariant as StackedVariant
 from .model.variant import Variant as Variant
 from .model.variant import VariantParts as VariantParts
 from .plugin.config import (
+    CHANGEABLE_ON_RESUME as CHANGEABLE_ON_RESUME,
+)
+from .plugin.config import (
     BackboneConfig as BackboneConfig,
 )
 from .plugin.config import (

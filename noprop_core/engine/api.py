@@ -22,8 +22,15 @@ import attrs
 from torch import Tensor
 
 from noprop_core.engine import run_directory
-from noprop_core.engine.runs import session
-from noprop_core.engine.runs.seed_group import launch_seed_groups, plan_seed_group, run_seed_group, seed_dir
+from noprop_core.engine.runs.fresh import RunOptions, start_run
+from noprop_core.engine.runs.resume import resume_run
+from noprop_core.engine.runs.seed_group import (
+    GroupPlan,
+    launch_seed_groups,
+    plan_seed_group,
+    run_seed_group_here,
+    seed_dir,
+)
 from noprop_core.engine.trained.inference import TrainedModel, load_model
 from noprop_core.engine.training.progress import Progress
 from noprop_core.errors import NopropError
@@ -32,7 +39,7 @@ from noprop_core.plugin.launcher import Launcher
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.launcher import build_launcher, launcher_config
-from noprop_core.recipe.loading import default_recipe_path, load_recipe, override_recipe
+from noprop_core.recipe.loading import default_recipe_path, load_recipe, one_seed, override_recipe
 from noprop_core.recipe.schema import Recipe
 from noprop_core.recipe.shipped import resolve_recipe_path
 
@@ -122,11 +129,17 @@ class SeedGroup:
 ProgressChoice = bool | Callable[[], Progress]
 
 
-def _progress(progress: ProgressChoice) -> Progress:
+def _display(progress: ProgressChoice) -> Progress | Callable[[], Progress]:
     """True: one line per epoch on stderr; False: nothing; a callable: a new display per run."""
     if callable(progress):
-        return progress()
+        return progress
     return Progress() if progress else Progress(stream=io.StringIO())
+
+
+def _notify(progress: ProgressChoice) -> Callable[[str], None]:
+    if not progress:
+        return lambda text: None
+    return lambda text: print(text, file=sys.stderr)
 
 
 def _recipe_source(recipe: str | Path | Recipe | None) -> tuple[Path, Recipe | None]:
@@ -167,84 +180,51 @@ def train(
     if jobs < 1:
         raise NopropError(f"--jobs: expected a number >= 1, got {jobs}")
     recipe_path, built = _recipe_source(recipe)
-    overrides = list(overrides)
-    out = Path(out) if out is not None else None
-    loaded = (
-        override_recipe(built, registry, overrides, str(recipe_path))
-        if built is not None
-        else load_recipe(recipe_path, registry, overrides)
-    )
+    loaded = _load(recipe_path, built, registry, overrides)
     group_seeds = list(seeds) if seeds is not None else loaded.seeds
-    if group_seeds and smoke:  # a smoke test checks the code path: the group's first seed is enough
-        overrides += ["seeds=[]", f"seed={group_seeds[0]}"]
-    elif group_seeds:
-        if launcher is None and jobs > 1:
-            launcher = default_launcher(registry, workers=jobs)
-        return _train_seed_group(
-            recipe_path, built, loaded, registry, group_seeds, overrides, out, progress, launcher, stack_seeds, on_epoch
-        )
-    run_dir, metrics = session.run(
-        recipe_path,
-        registry,
+    overrides = [*overrides, *(one_seed(group_seeds[0]) if group_seeds and smoke else [])]
+    options = RunOptions(
         overrides=overrides,
-        out_dir=out,
-        progress=_progress(progress),
+        out_dir=Path(out) if out is not None else None,
+        progress=_display(progress),
         started=started,
         smoke=smoke,
         group=group,
         recipe=built,
         on_epoch=on_epoch,
     )
+    if group_seeds and not smoke:  # a smoke test checks the code path: the group's first seed is enough
+        if launcher is not None and built is not None:
+            raise NopropError("launcher: jobs train recipe files; save the recipe to a file first")
+        launcher = launcher or (default_launcher(registry, workers=jobs) if jobs > 1 else None)
+        group_plan = plan_seed_group(
+            recipe_path, loaded, seeds=group_seeds, overrides=overrides, out=options.out_dir, notify=_notify(progress)
+        )
+        return _train_seed_group(group_plan, registry, options, launcher, stack_seeds, _notify(progress))
+    run_dir, metrics = start_run(recipe_path, registry, options)
     return Run(run_dir, registry, final_metrics=metrics)
 
 
+def _load(recipe_path: Path, built: Recipe | None, registry: Registry, overrides: Sequence[str]) -> Recipe:
+    if built is not None:
+        return override_recipe(built, registry, list(overrides), str(recipe_path))
+    return load_recipe(recipe_path, registry, list(overrides))
+
+
 def _train_seed_group(
-    recipe_path: Path,
-    built: Recipe | None,
-    loaded: Recipe,
+    plan: GroupPlan,
     registry: Registry,
-    seeds: list[int],
-    overrides: list[str],
-    out: Path | None,
-    progress: ProgressChoice,
+    options: RunOptions,
     launcher: Launcher | None,
     stack_seeds: str,
-    on_epoch: Callable[[dict[str, Any]], bool] | None,
+    notify: Callable[[str], None],
 ) -> SeedGroup:
-    notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    """The seed group's seeds, as jobs of ``launcher`` or in this process."""
     if launcher is not None:
-        if built is not None:
-            raise NopropError("launcher: jobs train recipe files; save the recipe to a file first")
-        plan = plan_seed_group(recipe_path, loaded, seeds=seeds, overrides=overrides, out=out, notify=notify)
         [(group_dir, protocol)] = launch_seed_groups([plan], launcher, notify)
-        return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
-
-    def train_fresh(runs: list[tuple[list[str], Path]], name: str) -> None:
-        session.run_stacked(
-            recipe_path,
-            registry,
-            runs,
-            group=name,
-            progress=_progress(progress),
-            stack=stack_seeds,
-            recipe=built,
-            on_epoch=on_epoch,
-        )
-
-    def resume_one(directory: Path) -> None:
-        session.resume(directory, registry, progress=_progress(progress), on_epoch=on_epoch)
-
-    group_dir, protocol = run_seed_group(
-        recipe_path,
-        loaded,
-        seeds=seeds,
-        overrides=overrides,
-        out=out,
-        train_fresh=train_fresh,
-        resume_one=resume_one,
-        notify=notify,
-    )
-    return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in seeds])
+    else:
+        group_dir, protocol = run_seed_group_here(plan, registry, options, stack_seeds)
+    return SeedGroup(group_dir, protocol, [Run(seed_dir(group_dir, seed), registry) for seed in plan.seeds])
 
 
 def train_groups(
@@ -261,7 +241,7 @@ def train_groups(
     array job on a cluster): the paper's protocol, ``nox -s paper -- --launcher slurm``."""
     registry = registry or load_registry()
     launcher = launcher or default_launcher(registry, workers=1)
-    notify = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    notify = _notify(progress)
     plans = []
     for recipe in recipes:
         recipe_path = resolve_recipe_path(Path(recipe))
@@ -301,9 +281,9 @@ def resume(
     finished run further, to this many epochs in all."""
     registry = registry or load_registry()
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
-    run_dir, _ = session.resume(
-        Path(run_dir), registry, overrides=overrides, progress=_progress(progress), on_epoch=on_epoch
-    )
+    display = _display(progress)
+    progress_now = display() if callable(display) else display
+    run_dir, _ = resume_run(Path(run_dir), registry, overrides=overrides, progress=progress_now, on_epoch=on_epoch)
     return Run(run_dir, registry)
 
 

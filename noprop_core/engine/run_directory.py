@@ -42,6 +42,17 @@ def require_run_dir(run_dir: Path, prefix: str = "") -> None:
         raise NopropError(f"{prefix}{run_dir}: not a run directory (no {RECIPE})")
 
 
+def concluded(run_dir: Path, epochs_done: int | None = None, epochs: int | None = None) -> bool:
+    """The run's final evaluation is in its metrics.json (written once training has ended), and
+    it trained ``epochs`` when that is given (a recipe resumed with more epochs is not done)."""
+    try:
+        metrics = json.loads((run_dir / METRICS).read_text())
+    except (OSError, ValueError):
+        return False
+    trained = epochs is None or (epochs_done is not None and epochs_done >= epochs)
+    return trained and isinstance(metrics, dict) and "test_accuracy_runs" in metrics
+
+
 def default_run_dir(recipe_path: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return Path("runs") / f"{recipe_path.stem}-{stamp}"

@@ -13,6 +13,7 @@ where one makes sense. How it infers (steps, sampler) is declared by its config'
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -134,3 +135,11 @@ class StackedVariant(Protocol):
     ) -> dict[str, dict[str, Tensor]]:
         """Every unit's loss terms; ``denoiser`` maps ``stacked_inputs`` to the blocks' outputs."""
         ...
+
+
+STACKED_METHODS = ("draw_noise", "stacked_inputs", "stacked_terms")
+
+
+def missing_stacked_methods(model: Variant) -> list[str]:
+    """The methods of ``StackedVariant`` that ``model`` lacks (or leaves as non-callables)."""
+    return [name for name in STACKED_METHODS if not callable(inspect.getattr_static(model, name, None))]

@@ -135,17 +135,24 @@ def each_one_of(*choices: str) -> Validator:
     )
 
 
+# Field metadata: a resumed run may change this key (on a section, every key in it): how long it
+# trains, how it is evaluated and tracked, where its data lives and how it is read. Every other
+# key shapes the model, the data or the optimizer state.
+CHANGEABLE_ON_RESUME = {"changeable_on_resume": True}
+
+
 @attrs.frozen(kw_only=True)
 class DatasetConfig(PluginConfig):
     """Keys every dataset section has. ``root`` defaults to $NOPROP_DATA, then ./data."""
 
-    root: str | None = None
+    root: str | None = attrs.field(default=None, metadata=CHANGEABLE_ON_RESUME)
     subset: int = attrs.field(default=0, validator=at_least(0))  # first N training examples; 0 = all
     # Where the splits live during training: "device" (batched by indexing on the training
     # device), "host" (kept in CPU memory, minibatches through a DataLoader), or "auto": the
     # device when they fit in half of its free memory (noprop_core.engine.training.data.resolve_placement).
     placement: str = attrs.field(default="auto", validator=one_of("auto", "device", "host"))
-    workers: int = attrs.field(default=0, validator=at_least(0))  # DataLoader processes ("host" only)
+    # DataLoader processes ("host" only)
+    workers: int = attrs.field(default=0, validator=at_least(0), metadata=CHANGEABLE_ON_RESUME)
     # Training-time augmentation, in this order, each image drawn on its own (noprop_core.engine.training.augment):
     # "hflip" (horizontal flip, p = 0.5), "crop" (random crop after 4-pixel zero padding),
     # "randaugment" (RandAugment, 2 operations of magnitude 9). Evaluation never augments.

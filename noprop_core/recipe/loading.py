@@ -168,6 +168,11 @@ def one_seed_key(merged: dict[str, Any], given: Iterable[str]) -> dict[str, Any]
     return merged
 
 
+def one_seed(seed: int) -> list[str]:
+    """The overrides that make a recipe train one model with ``seed`` (not a seed group)."""
+    return ["seeds=[]", f"seed={seed}"]
+
+
 def load_recipe(path: Path | str, registry: Registry, overrides: Sequence[str] = ()) -> Recipe:
     path = Path(path)
     raw = apply_overrides(read_with_bases(path), list(overrides), str(path))

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from noprop_core.plugin.config import (
+    CHANGEABLE_ON_RESUME,
     BackboneConfig,
     DatasetConfig,
     HeadConfig,
@@ -39,7 +40,7 @@ class ModelSection:
 
 @attrs.frozen(kw_only=True)
 class TrainSection:
-    epochs: int = attrs.field(validator=between(1, 1_000_000))
+    epochs: int = attrs.field(validator=between(1, 1_000_000), metadata=CHANGEABLE_ON_RESUME)
     # At least 2: the paper's blocks use batch norm, which cannot train on one example.
     batch_size: int = attrs.field(default=128, validator=at_least(2))
     optimizer: str = attrs.field(default="adamw", validator=one_of("adamw", "adam"))
@@ -72,15 +73,21 @@ class EvalSection:
     inference_runs: int = attrs.field(default=1, validator=between(1, 1000))
 
 
-def distinct_seeds(_instance: object, attribute: attrs.Attribute[Any], value: list[int]) -> None:
-    repeated = sorted({seed for seed in value if value.count(seed) > 1})
+def seed_list_problem(seeds: list[int]) -> str | None:
+    """What is wrong with a seed group's seeds, or None: each seed once, each a valid seed."""
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:
-        raise InvalidValue(
-            attribute.name, f"seed {', '.join(map(str, repeated))} given twice; each seed trains one model"
-        )
-    outside = [seed for seed in value if not 0 <= seed <= 2**63 - 1]
+        return f"seed {', '.join(map(str, repeated))} given twice; each seed trains one model"
+    outside = [seed for seed in seeds if not 0 <= seed <= 2**63 - 1]
     if outside:
-        raise InvalidValue(attribute.name, f"expected whole numbers from 0 to 2**63 - 1, got {outside[0]}")
+        return f"expected whole numbers from 0 to 2**63 - 1, got {outside[0]}"
+    return None
+
+
+def distinct_seeds(_instance: object, attribute: attrs.Attribute[Any], value: list[int]) -> None:
+    problem = seed_list_problem(value)
+    if problem is not None:
+        raise InvalidValue(attribute.name, problem)
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +100,19 @@ class Recipe:
     model: ModelSection
     variant: VariantConfig
     train: TrainSection
-    eval: EvalSection = attrs.field(factory=EvalSection)
+    eval: EvalSection = attrs.field(factory=EvalSection, metadata=CHANGEABLE_ON_RESUME)
     speed: SpeedSection = attrs.field(factory=SpeedSection)
-    tracker: TrackerConfig  # absent in a file -> the tracker kind's default plugin
+    tracker: TrackerConfig = attrs.field(metadata=CHANGEABLE_ON_RESUME)  # absent in a file: the kind's default
+
+
+def changeable_on_resume(section: Any, prefix: str = "") -> list[str]:
+    """The keys of ``section`` (a recipe, or a section of one) that a resumed run may change,
+    from their fields' ``CHANGEABLE_ON_RESUME`` metadata; a section marked whole gives "name."."""
+    keys = []
+    for field in attrs.fields(type(section)):
+        value = getattr(section, field.name)
+        if field.metadata.get("changeable_on_resume"):
+            keys.append(f"{prefix}{field.name}" + ("." if attrs.has(type(value)) else ""))
+        elif attrs.has(type(value)):
+            keys += changeable_on_resume(value, f"{prefix}{field.name}.")
+    return keys

@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from noprop_core.plugin.config import InvalidValue, one_of
+from noprop_core.plugin.config import CHANGEABLE_ON_RESUME, InvalidValue, one_of
 
 COMPILE_BACKENDS = ("none", "inductor", "cudagraphs", "eager")
 AUTOCAST_DTYPES = ("none", "bf16")
@@ -56,7 +56,7 @@ class SpeedSection:
     autocast: str = attrs.field(default="none", validator=one_of(*AUTOCAST_DTYPES), metadata=MOVED)
     cuda_graph: bool | str = attrs.field(default="auto", validator=one_of(True, False, "auto"), metadata=MOVED)
     distributed: str = attrs.field(default="blocks", validator=one_of(*DISTRIBUTED_MODES), metadata=MOVED)
-    threads: str | int = attrs.field(default="auto", validator=thread_setting)
+    threads: str | int = attrs.field(default="auto", validator=thread_setting, metadata=CHANGEABLE_ON_RESUME)
 
 
 MOVED_FROM_TRAIN = tuple(field.name for field in attrs.fields(SpeedSection) if field.metadata.get("moved_from_train"))

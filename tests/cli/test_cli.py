@@ -336,18 +336,32 @@ def test_the_final_confusion_matrix_agrees_with_the_test_accuracy_and_is_plotted
 
 
 def test_resume_changes_lists_the_changes_and_names_every_changeable_key_when_refusing():
-    from noprop_core.engine.runs.session import CHANGEABLE_ON_RESUME, resume_changes
+    from noprop_core.engine.runs.resume import resume_changes
     from noprop_core.errors import NopropError
+    from noprop_core.plugin.manager import load_registry
+    from noprop_core.recipe.loading import load_recipe
+    from noprop_core.recipe.schema import changeable_on_resume
 
+    changeable = changeable_on_resume(load_recipe(REPO / "recipes" / "mnist_dt.toml", load_registry()))
+    # Declared on the fields (CHANGEABLE_ON_RESUME metadata), found through the plugin's own config.
+    assert changeable == [
+        "data.root",
+        "data.workers",
+        "data.download",
+        "train.epochs",
+        "eval.",
+        "speed.threads",
+        "tracker.",
+    ]
     before = {"train": {"epochs": 3, "lr": 1e-3}, "data": {"workers": 0}}
     changed = {"train": {"epochs": 5, "lr": 1e-3}, "data": {"workers": 2}}
-    assert resume_changes(before, changed, "r.toml", 4) == [
+    assert resume_changes(before, changed, "r.toml", 4, changeable) == [
         {"epoch": 4, "key": "data.workers", "from": 0, "to": 2},
         {"epoch": 4, "key": "train.epochs", "from": 3, "to": 5},
     ]
     with pytest.raises(NopropError) as error:
-        resume_changes(before, {"train": {"epochs": 3, "lr": 2e-3}, "data": {"workers": 0}}, "r.toml", 4)
+        resume_changes(before, {"train": {"epochs": 3, "lr": 2e-3}, "data": {"workers": 0}}, "r.toml", 4, changeable)
     message = str(error.value)
     assert message.startswith("r.toml: cannot change mid-run: train.lr (0.001 in the checkpoint, 0.002 now)")
-    for key in CHANGEABLE_ON_RESUME:
+    for key in changeable:
         assert (key + "*" if key.endswith(".") else key) in message

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.runs.session import run
+from noprop_core.engine.runs.fresh import start_run as run
 from noprop_core.engine.training.data import loaded_batches, resolve_placement, shuffled_batches
 from noprop_core.model.splits import TensorSplits
 

@@ -154,7 +154,7 @@ def poisoned_cnn_plugin() -> types.ModuleType:
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    from noprop_core.engine.runs.session import run
+    from noprop_core.engine.runs.fresh import start_run as run
 
     registry = load_registry([("poison", poisoned_cnn_plugin())], autoload=False)
     overrides = [

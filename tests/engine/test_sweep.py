@@ -200,7 +200,7 @@ def test_an_epoch_callback_stops_a_run_with_its_checkpoint(tmp_path):
 def test_asks_past_the_budget_give_way_in_the_order_of_their_numbers():
     import optuna
 
-    from noprop_core.engine.sweep.driver import SURPLUS, counted, surplus
+    from noprop_core.engine.sweep.study import SURPLUS, counted, surplus
 
     study = optuna.create_study(direction="maximize")
     first, second, third = study.ask(), study.ask(), study.ask()  # three workers asking at once, budget 2
@@ -242,7 +242,7 @@ def test_a_worker_preempted_mid_trial_is_requeued_and_resumes_the_trial(tmp_path
 def test_workers_sharing_a_study_draw_different_values_and_a_rerun_draws_the_same(tmp_path):
     import optuna
 
-    from noprop_core.engine.sweep.driver import ask, sampler_for
+    from noprop_core.engine.sweep.study import ask, sampler_for
     from noprop_core.recipe.sweep import load_sweep
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -255,7 +255,7 @@ def test_workers_sharing_a_study_draw_different_values_and_a_rerun_draws_the_sam
 
     shared = f"sqlite:///{tmp_path / 'shared.db'}"
     first, second = worker(shared), worker(shared)
-    drawn = [ask(study, sweep)[1] for study in (first, second, first, second)]
+    drawn = [ask(study, sweep, tmp_path)[1] for study in (first, second, first, second)]
     assert len({json.dumps(params, sort_keys=True) for params in drawn}) == 4  # one seed for all drew pairs
     again = worker(f"sqlite:///{tmp_path / 'again.db'}")
-    assert [ask(again, sweep)[1] for _ in range(4)] == drawn  # the same draws, trial by trial
+    assert [ask(again, sweep, tmp_path)[1] for _ in range(4)] == drawn  # the same draws, trial by trial

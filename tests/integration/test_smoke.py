@@ -16,7 +16,7 @@ import attrs
 import pytest
 
 from conftest import REPO
-from noprop_core.engine.runs.session import run
+from noprop_core.engine.runs.fresh import start_run as run
 from noprop_core.engine.training.smoke import SMOKE_BATCHES, SMOKE_EVAL_EXAMPLES, SMOKE_STEPS
 from noprop_core.errors import DataUnavailable
 from noprop_core.recipe.loading import load_recipe

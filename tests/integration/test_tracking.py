@@ -16,7 +16,7 @@ import pytest
 import tomli
 
 from conftest import REPO
-from noprop_core.engine.runs.session import run
+from noprop_core.engine.runs.fresh import start_run as run
 
 DIGITS = REPO / "recipes" / "digits_dt.toml"
 SHORT = ["train.epochs=3", "data.subset=800", "variant.timesteps=4", "eval.train_subset=200"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.runs.session import run
+from noprop_core.engine.runs.fresh import start_run as run
 from noprop_core.engine.training.experiment import build_experiment
 from noprop_core.engine.training.trainer import Trainer
 from noprop_core.errors import NopropError

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from noprop_core.engine.runs.session import run
+from noprop_core.engine.runs.fresh import start_run as run
 from noprop_core.errors import NopropError
 
 RECIPE = REPO / "recipes" / "digits_dt.toml"

@@ -196,7 +196,7 @@ def test_fused_needs_the_simultaneous_order(registry, tmp_path):
 
 @pytest.mark.slow
 def test_a_fused_run_trains_and_its_checkpoint_loads_into_an_unfused_model(registry, tmp_path):
-    from noprop_core.engine.runs.session import run
+    from noprop_core.engine.runs.fresh import start_run as run
     from noprop_core.engine.trained.reevaluation import evaluate_run
 
     overrides = ["train.epochs=2", "variant.order=simultaneous", "variant.fused=true", "tracker.name=none"]

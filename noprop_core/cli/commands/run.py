@@ -14,6 +14,7 @@ from noprop_core.cli.context import Context
 from noprop_core.cli.launcher_options import add_launcher_arguments, launcher_from_arguments
 from noprop_core.cli.progress import make_progress
 from noprop_core.errors import NopropError
+from noprop_core.recipe.loading import one_seed
 
 NAME = "run"
 HELP = "train and evaluate one recipe"
@@ -81,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
-    from noprop_core.engine.runs.session import resume
+    from noprop_core.engine.runs.resume import resume_run as resume
 
     args.recipe = args.recipes[0] if len(args.recipes) == 1 else None
     if len(args.recipes) > 1:
@@ -117,7 +118,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         )
     if args.seed is not None and args.seeds is not None:
         raise NopropError("--seed, --seeds: give one (--seed N trains one model, --seeds N [N ...] one per seed)")
-    overrides = list(args.overrides) + (["seeds=[]", f"seed={args.seed}"] if args.seed is not None else [])
+    overrides = list(args.overrides) + (one_seed(args.seed) if args.seed is not None else [])
     if args.aim_repo is not None:
         overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
     result = train(

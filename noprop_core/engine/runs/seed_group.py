@@ -23,12 +23,17 @@ from typing import Any
 
 import attrs
 
-from noprop_core.engine import run_directory
-from noprop_core.engine.report.paper import paper_reference
+from noprop_core.engine import fault_points, run_directory
 from noprop_core.engine.protocol import agrees, spread
+from noprop_core.engine.report.paper import paper_reference
+from noprop_core.engine.runs.fresh import RunOptions
+from noprop_core.engine.runs.resume import resume_run
+from noprop_core.engine.runs.stacked import FreshRuns, run_seeds_here
 from noprop_core.errors import NopropError
 from noprop_core.plugin.launcher import Job, Launcher
-from noprop_core.recipe.schema import Recipe
+from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.loading import one_seed
+from noprop_core.recipe.schema import Recipe, seed_list_problem
 
 PROTOCOL = "protocol.json"
 
@@ -37,24 +42,10 @@ def seed_dir(out: Path, seed: int) -> Path:
     return out / f"seed-{seed}"
 
 
-def finished(run_dir: Path) -> bool:
-    """A run's metrics.json gets its train accuracy only once training has ended."""
-    try:
-        return json.loads((run_dir / run_directory.METRICS).read_text()).get("train_accuracy") is not None
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
 def check_seeds(seeds: list[int]) -> None:
-    duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
-    if duplicates:
-        raise NopropError(f"--seeds: seed {', '.join(map(str, duplicates))} given twice; each seed trains one model")
-    negative = [s for s in seeds if not 0 <= s < 2**63]
-    if negative:
-        raise NopropError(f"--seeds: expected whole numbers from 0 to 2**63 - 1, got {negative[0]}")
-
-
-FreshRuns = list[tuple[list[str], Path]]  # each new seed's overrides and run directory
+    problem = seed_list_problem(seeds)
+    if problem is not None:
+        raise NopropError(f"--seeds: {problem}")
 
 
 @attrs.frozen
@@ -69,8 +60,15 @@ class GroupPlan:
     resumes: list[Path]
 
 
-def plan_seed_group(recipe_path: Path, recipe: Recipe, *, seeds: list[int], overrides: list[str], out: Path | None,
-                    notify: Callable[[str], None]) -> GroupPlan:
+def plan_seed_group(
+    recipe_path: Path,
+    recipe: Recipe,
+    *,
+    seeds: list[int],
+    overrides: list[str],
+    out: Path | None,
+    notify: Callable[[str], None],
+) -> GroupPlan:
     check_seeds(seeds)
     out = out or run_directory.default_run_dir(recipe_path)
     if out.exists() and not out.is_dir():
@@ -80,40 +78,37 @@ def plan_seed_group(recipe_path: Path, recipe: Recipe, *, seeds: list[int], over
     resumes = []
     for seed in seeds:
         directory = seed_dir(out, seed)
-        if finished(directory):
+        if run_directory.concluded(directory):
             notify(f"seed {seed}: {directory} already finished; kept")
         elif (directory / run_directory.CHECKPOINT).is_file():
             notify(f"seed {seed}: resuming {directory}")
             resumes.append(directory)
         else:
-            fresh.append(([*overrides, "seeds=[]", f"seed={seed}"], directory))
+            fresh.append(([*overrides, *one_seed(seed)], directory))
+    fault_points.reached("after_plan")
     return GroupPlan(recipe_path, recipe, out, seeds, fresh, resumes)
 
 
 def conclude_seed_group(plan: GroupPlan, started: float) -> tuple[Path, dict[str, Any]]:
     protocol = summarize(plan.recipe_path, plan.recipe, plan.out, plan.seeds, time.perf_counter() - started)
+    fault_points.reached("before_protocol")
     run_directory.write_json(plan.out / PROTOCOL, protocol)
+    fault_points.reached("after_protocol")
     return plan.out, protocol
 
 
-def run_seed_group(
-    recipe_path: Path,
-    recipe: Recipe,
-    *,
-    seeds: list[int],
-    overrides: list[str],
-    out: Path | None,
-    train_fresh: Callable[[FreshRuns, str], None],
-    resume_one: Callable[[Path], None],
-    notify: Callable[[str], None],
+def run_seed_group_here(
+    plan: GroupPlan, registry: Registry, options: RunOptions, stack: str
 ) -> tuple[Path, dict[str, Any]]:
-    """Train every seed (or keep / resume it) in this process, then write and return OUT/protocol.json."""
-    plan = plan_seed_group(recipe_path, recipe, seeds=seeds, overrides=overrides, out=out, notify=notify)
+    """Train every seed still to train in this process (resumed ones first, then the new ones
+    as ``stack`` says: ``runs.stacked``), then write and return OUT/protocol.json."""
     started = time.perf_counter()
     for directory in plan.resumes:
-        resume_one(directory)
+        resume_run(directory, registry, progress=options.display(), on_epoch=options.on_epoch)
     if plan.fresh:
-        train_fresh(plan.fresh, plan.out.name)
+        # Each seed's wall time counts from its own start.
+        group = attrs.evolve(options, group=plan.out.name, started=None)
+        run_seeds_here(plan.recipe_path, registry, plan.fresh, group, stack)
     return conclude_seed_group(plan, started)
 
 
@@ -123,20 +118,37 @@ def seed_jobs(plan: GroupPlan) -> list[Job]:
     jobs = []
     for overrides, directory in plan.fresh:
         sets = [argument for override in overrides for argument in ("--set", override)]
-        jobs.append(Job(f"{plan.out.name}/{directory.name}",
-                        ["run", str(plan.recipe_path.absolute()), *sets, "--out", str(directory.absolute()),
-                         "--group", plan.out.name],
-                        directory.with_suffix(".log").absolute(),
-                        resume_arguments=["run", "--resume", str(directory.absolute())],
-                        resumable=(directory / run_directory.CHECKPOINT).absolute()))
+        jobs.append(
+            Job(
+                f"{plan.out.name}/{directory.name}",
+                [
+                    "run",
+                    str(plan.recipe_path.absolute()),
+                    *sets,
+                    "--out",
+                    str(directory.absolute()),
+                    "--group",
+                    plan.out.name,
+                ],
+                directory.with_suffix(".log").absolute(),
+                resume_arguments=["run", "--resume", str(directory.absolute())],
+                resumable=(directory / run_directory.CHECKPOINT).absolute(),
+            )
+        )
     for directory in plan.resumes:
-        jobs.append(Job(f"{plan.out.name}/{directory.name}", ["run", "--resume", str(directory.absolute())],
-                        directory.with_suffix(".log").absolute()))
+        jobs.append(
+            Job(
+                f"{plan.out.name}/{directory.name}",
+                ["run", "--resume", str(directory.absolute())],
+                directory.with_suffix(".log").absolute(),
+            )
+        )
     return jobs
 
 
-def launch_seed_groups(plans: list[GroupPlan], launcher: Launcher,
-                       notify: Callable[[str], None]) -> list[tuple[Path, dict[str, Any]]]:
+def launch_seed_groups(
+    plans: list[GroupPlan], launcher: Launcher, notify: Callable[[str], None]
+) -> list[tuple[Path, dict[str, Any]]]:
     """Every group's seeds as jobs of one launch (one array job on a cluster), then each
     group's OUT/protocol.json."""
     started = time.perf_counter()
@@ -150,19 +162,20 @@ def launch_seed_groups(plans: list[GroupPlan], launcher: Launcher,
     return [conclude_seed_group(plan, started) for plan in plans]
 
 
-def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
-              wall_seconds: float) -> dict[str, Any]:
+def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int], wall_seconds: float) -> dict[str, Any]:
     runs = []
     for seed in seeds:
         metrics = json.loads((seed_dir(out, seed) / run_directory.METRICS).read_text())
-        runs.append({
-            "seed": seed,
-            "run_dir": seed_dir(out, seed).name,
-            "test_accuracy_runs": metrics.get("test_accuracy_runs") or [metrics["test_accuracy"]],
-            "train_accuracy_runs": metrics.get("train_accuracy_runs") or [metrics["train_accuracy"]],
-            "epochs_completed": metrics["epochs_completed"],
-            "wall_seconds": metrics["wall_seconds"],
-        })
+        runs.append(
+            {
+                "seed": seed,
+                "run_dir": seed_dir(out, seed).name,
+                "test_accuracy_runs": metrics.get("test_accuracy_runs") or [metrics["test_accuracy"]],
+                "train_accuracy_runs": metrics.get("train_accuracy_runs") or [metrics["train_accuracy"]],
+                "epochs_completed": metrics["epochs_completed"],
+                "wall_seconds": metrics["wall_seconds"],
+            }
+        )
     test = spread([value for run in runs for value in run["test_accuracy_runs"]])
     train = spread([value for run in runs for value in run["train_accuracy_runs"]])
     reference = paper_reference(recipe)
@@ -174,7 +187,9 @@ def summarize(recipe_path: Path, recipe: Recipe, out: Path, seeds: list[int],
         "inference_runs": recipe.eval.inference_runs,
         "test_accuracy": test.as_dict(),
         "train_accuracy": train.as_dict(),
-        "paper": None if paper is None or reference is None else {
+        "paper": None
+        if paper is None or reference is None
+        else {
             "test_accuracy": {"mean": paper.test, "standard_error": paper.test_se},
             "train_accuracy": {"mean": paper.train, "standard_error": paper.train_se},
             "test_within_spread": agrees(test, paper.test, paper.test_se),

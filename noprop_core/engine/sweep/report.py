@@ -19,7 +19,8 @@ def is_sweep(path: Path) -> bool:
 
 def load_summary(out: Path) -> dict[str, Any]:
     """The study as it stands: read from its storage (a sweep still running, or killed, shows too)."""
-    from noprop_core.engine.sweep.driver import storage_for, summarize
+    from noprop_core.engine.sweep.driver import summarize
+    from noprop_core.engine.sweep.study import storage_for
     from noprop_core.recipe.sweep import load_sweep
 
     sweep = load_sweep(out / SWEEP_COPY)

@@ -16,10 +16,7 @@ from noprop_core.engine.training.trainer import Trainer
 def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, wall_seconds: float) -> dict[str, Any]:
     recipe = experiment.recipe
     history = [record.as_dict() for record in trainer.history]
-    per_epoch = len(experiment.splits.train_labels)
-    if recipe.train.max_batches:
-        per_epoch = min(per_epoch, recipe.train.max_batches * recipe.train.batch_size)
-    examples = per_epoch * len(history)
+    examples = trainer.examples_per_epoch() * len(history)
     return {
         "recipe": recipe_path,
         "variant": recipe.variant.name,

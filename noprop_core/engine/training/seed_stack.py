@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from noprop_core.engine.training.trainer import Trainer, TrainingInterrupted
-from noprop_core.model.variant import StackedVariant
+from noprop_core.model.variant import StackedVariant, missing_stacked_methods
 from noprop_core.speed.stacked import StackedBlocks
 
 
@@ -33,11 +33,9 @@ def unstackable(trainers: list[Trainer]) -> str | None:
         return "one run"
     if not all(t.variant.runs_stacked for t in trainers):
         return "the update is not stacked (a fused variant: dt with fused = true)"
-    if not isinstance(first.variant, StackedVariant):
-        return (
-            f"variant '{first.recipe.variant.name}' says runs_stacked but lacks StackedVariant's draw_noise, "
-            "stacked_inputs or stacked_terms"
-        )
+    missing = missing_stacked_methods(first.variant)
+    if missing:
+        return f"variant '{first.recipe.variant.name}' says runs_stacked but lacks {', '.join(missing)}"
     if any(t.graphed is not None for t in trainers):
         return "speed.cuda_graph records one run's update"
     if any(t.experiment.distributed is not None for t in trainers):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from noprop_core import DatasetConfig, InvalidValue, hookimpl, one_of
+from noprop_core import CHANGEABLE_ON_RESUME, DatasetConfig, InvalidValue, hookimpl, one_of
 
 SIZES = (28, 64, 128, 224)
 
@@ -51,7 +51,7 @@ def _check_flag(_instance, attribute, value) -> None:
 class MedMnistConfig(DatasetConfig):
     flag: str = attrs.field(validator=_check_flag)
     size: int = attrs.field(default=28, validator=one_of(*SIZES))
-    download: bool = True
+    download: bool = attrs.field(default=True, metadata=CHANGEABLE_ON_RESUME)
 
     def display_name(self) -> str:
         return self.flag

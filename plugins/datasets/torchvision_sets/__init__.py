@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import attrs
 
-from noprop_core import DatasetConfig, at_least, hookimpl
+from noprop_core import CHANGEABLE_ON_RESUME, DatasetConfig, at_least, hookimpl
 
 # (channels, height, width) and class count of data sets whose shape is known without their
 # files: `noprop run --smoke` uses them to stand in synthetic data when the files are absent.
@@ -32,7 +32,7 @@ SHORT_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 @attrs.frozen(kw_only=True)
 class TorchvisionConfig(DatasetConfig):
     dataset: str = attrs.field(validator=attrs.validators.instance_of(str))  # e.g. "FashionMNIST"
-    download: bool = True
+    download: bool = attrs.field(default=True, metadata=CHANGEABLE_ON_RESUME)
     validation: int = attrs.field(default=0, validator=at_least(0))
 
     def display_name(self) -> str:
@@ -41,7 +41,7 @@ class TorchvisionConfig(DatasetConfig):
 
 @attrs.frozen(kw_only=True)
 class ShortNameConfig(DatasetConfig):
-    download: bool = True
+    download: bool = attrs.field(default=True, metadata=CHANGEABLE_ON_RESUME)
     validation: int = attrs.field(default=0, validator=at_least(0))
 
     def paper_label(self) -> str | None:

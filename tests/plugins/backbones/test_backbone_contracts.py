@@ -60,7 +60,7 @@ def test_the_label_token_carries_the_label_and_the_time(registry):
 @pytest.mark.slow
 def test_vit_blocks_learn_the_digits(registry, tmp_path):
     """Far above chance (10 %) in a few short epochs: the ViT encoder trains inside the paper's block."""
-    from noprop_core.engine.runs.session import run
+    from noprop_core.engine.runs.fresh import start_run as run
 
     overrides = ["variant.timesteps=3", "train.epochs=6", "tracker.name=none", "device=cpu"]
     metrics = run(REPO / "recipes" / "digits_dt_vit.toml", registry, overrides=overrides, out_dir=tmp_path / "run")[1]

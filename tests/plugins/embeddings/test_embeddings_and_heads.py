@@ -131,7 +131,7 @@ def test_nearest_embedding_start_reads_z_as_squared_distance_to_each_class(head_
     ],
 )
 def test_digits_run_with_other_embeddings_and_heads(variant, embedding, head, registry, tmp_path):
-    from noprop_core.engine.runs.session import run
+    from noprop_core.engine.runs.fresh import start_run as run
 
     overrides = [
         "train.epochs=1",

@@ -271,7 +271,7 @@ def test_backprop_baseline_learns_digits_only_with_the_embedding_start(registry,
     """The regression guard for the collapse described in the backprop module: with a random head
     the blocks' softmaxes saturate on a few class embeddings and accuracy stalls near 50 %."""
     from conftest import REPO
-    from noprop_core.engine.runs.session import run
+    from noprop_core.engine.runs.fresh import start_run as run
 
     accuracy = {}
     for head_init in ("embedding", "default"):

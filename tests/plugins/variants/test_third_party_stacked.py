@@ -139,7 +139,7 @@ def test_its_seeds_train_stacked_as_one_computation(tmp_path, registry, capfd):
     assert math.isfinite(first) and first != second  # each seed its own data order and noise
 
 
-def test_a_variant_that_says_stacked_without_the_parts_trains_one_seed_after_another(tmp_path, capfd):
+def test_stacking_a_variant_that_says_stacked_without_the_parts_is_refused_when_asked_for(tmp_path, capfd):
     class Incomplete(FixedLevels):
         draw_noise = stacked_inputs = stacked_terms = None  # the parts a third party left out
 
@@ -160,16 +160,18 @@ def test_a_variant_that_says_stacked_without_the_parts_trains_one_seed_after_ano
     module.noprop_register_variants = register
     registry = noprop.load_registry([("incomplete_plugin", module)], autoload=False)
     assert not issubclass(Incomplete, StackedVariant)
-    group = noprop.train(
-        "digits_dt",
-        overrides=[*SMALL, 'variant={name = "incomplete", blocks = 3}'],
-        seeds=[0, 1],
-        stack_seeds="on",
-        out=tmp_path / "group",
-        registry=registry,
+    options = {
+        "overrides": [*SMALL, 'variant={name = "incomplete", blocks = 3}'],
+        "seeds": [0, 1],
+        "registry": registry,
+    }
+    with pytest.raises(noprop.NopropError) as refused:  # "on" was asked for: refused, nothing left behind
+        noprop.train("digits_dt", stack_seeds="on", out=tmp_path / "on", **options)
+    assert str(refused.value) == (
+        "--stack-seeds on: the seeds cannot be stacked (variant 'incomplete' says runs_stacked but lacks "
+        "draw_noise, stacked_inputs, stacked_terms); use auto or off"
     )
-    assert (
-        "seeds one after another (variant 'incomplete' says runs_stacked but lacks StackedVariant's "
-        "draw_noise, stacked_inputs or stacked_terms)"
-    ) in capfd.readouterr().err
+    assert not (tmp_path / "on" / "seed-0").exists() and not (tmp_path / "on" / "seed-1").exists()
+    group = noprop.train("digits_dt", stack_seeds="auto", out=tmp_path / "group", **options)
+    assert "seeds one after another" in capfd.readouterr().err  # auto: a CPU never stacks, and says so
     assert [run.metrics["epochs_completed"] for run in group.runs] == [1, 1]
