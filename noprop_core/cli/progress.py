@@ -60,14 +60,20 @@ class RichProgress(Progress):
         self.bars.update(self.batch_task, note=f"running loss {loss:.4g}")
 
     def end_epoch(
-        self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
+        self,
+        epoch: int,
+        epochs: int,
+        loss: dict[str, float],
+        test_accuracy: float | None,
+        seconds: float,
+        nearest: float | None = None,
     ) -> None:
         self.bars.update(self.phase_task, completed=self.phase_count)
         self.bars.update(
             self.epoch_task, completed=epoch, note=f"{accuracy_text(test_accuracy)}  loss {loss['total']:.4g}"
         )
         self.console.print(
-            f"epoch {epoch}/{epochs}  {loss_text(loss)}  {accuracy_text(test_accuracy)}  ({seconds:.1f} s training)"
+            f"epoch {epoch}/{epochs}  {loss_text(loss)}  {accuracy_text(test_accuracy, nearest)}  ({seconds:.1f} s training)"
         )
 
     def message(self, text: str) -> None:

@@ -12,3 +12,6 @@ NOISE_FORMS = ("free", "posterior")
 # How NoProp-CT draws t: "uniform" (the paper, t ~ U(0, 1)) or "importance" (p(t) ∝ SNR′(t),
 # the weight divided by p(t): the same objective in expectation, lower variance).
 TIME_SAMPLING = ("uniform", "importance")
+# How DiffusionBlocks weights its cross-entropy by w(σ): "example" (Eq. 5: mean of w(σ_i)·CE_i)
+# or "batch_mean" (the reference code: mean(w)·mean(CE) over the minibatch).
+WEIGHTINGS = ("example", "batch_mean")

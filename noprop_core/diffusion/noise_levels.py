@@ -18,6 +18,8 @@ import torch
 from torch import Tensor
 from torch.distributions import Normal
 
+from noprop_core.diffusion.choices import WEIGHTINGS
+
 STANDARD_NORMAL = Normal(torch.zeros((), dtype=torch.float64), torch.ones((), dtype=torch.float64))
 
 
@@ -101,3 +103,14 @@ def edm_preconditioning(sigma: Tensor, sigma_data: float) -> tuple[Tensor, Tenso
 def edm_weight(sigma: Tensor, sigma_data: float) -> Tensor:
     """λ(σ) = (σ² + σ_d²)/(σ σ_d)², the per-example weight of the loss (EDM, DiffusionBlocks Eq. 5)."""
     return (sigma.pow(2) + sigma_data**2) / (sigma * sigma_data).pow(2)
+
+
+def edm_weighted(losses: Tensor, weight: Tensor, weighting: str) -> Tensor:
+    """The minibatch's loss from per-example ``losses`` (B,) and weights w(σ_i) (B,): "example"
+    mean(w_i · loss_i); "batch_mean" mean(w) · mean(loss), what the DiffusionBlocks reference code
+    computes (``(loss * w[:, None]).mean()`` with loss of shape (B,) broadcasts to B × B)."""
+    if weighting == "example":
+        return (weight * losses).mean()
+    if weighting == "batch_mean":
+        return weight.mean() * losses.mean()
+    raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from noprop_core.model.choices import HEAD_INITS
+
 
 class Head(nn.Module):
     """p̂_θout(y | z) returning logits (B, num_classes)."""
@@ -33,3 +35,19 @@ def start_at_nearest_embedding(head: Head, embedding_weight: Tensor) -> None:
     with torch.no_grad():
         linear.weight.copy_(2 * weight / spread)
         linear.bias.copy_(-weight.pow(2).sum(-1) / spread)
+
+
+def start_head(head: nn.Module, embedding_weight: Tensor, how: str) -> None:
+    """Start ``head`` (a ``Head``) as ``how`` says (``HEAD_INITS``): "embedding" at the nearest
+    class embedding of ``embedding_weight``, "default" as PyTorch made it."""
+    if how == "embedding":
+        if not isinstance(head, Head):
+            raise ValueError(f"head_init = 'embedding' needs a Head with a linear layer, not {type(head).__name__}")
+        start_at_nearest_embedding(head, embedding_weight)
+    elif how != "default":
+        raise ValueError(f"unknown head start {how!r}; expected one of {HEAD_INITS}")
+
+
+def nearest_embedding_scores(z: Tensor, embedding_weight: Tensor) -> Tensor:
+    """−‖z − u_c‖² for every class c (B, num_classes): the argmax is the nearest class embedding."""
+    return -torch.cdist(z, embedding_weight).pow(2)

@@ -23,13 +23,14 @@ from noprop_core.model.dropout import Dropout
 
 HIDDEN = 256
 TIME_EMBEDDING = 64
+TIME_SCALE = 1000.0  # t ∈ [0, 1] enters the sinusoid as TIME_SCALE · t
 
 
 def sinusoidal_embedding(t: Tensor, dim: int = TIME_EMBEDDING) -> Tensor:
     """Transformer-style positional embedding of t ∈ [0, 1] (scaled to [0, 1000])."""
     half = dim // 2
     frequencies = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = 1000.0 * t.float()[:, None] * frequencies[None, :]
+    angles = TIME_SCALE * t.float()[:, None] * frequencies[None, :]
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from noprop_core.diffusion.schedule import NoiseSchedule
 from noprop_core.model.blocks import BlockSpec
+from noprop_core.model.heads import nearest_embedding_scores
 from noprop_core.model.variant import Variant, VariantParts
 
 
@@ -46,4 +47,4 @@ class SingleBlockVariant(Variant):
 
     def nearest_embedding_scores(self, z: Tensor) -> Tensor:
         """−‖z − u_c‖² for every class c: the argmax is the nearest class embedding."""
-        return -torch.cdist(z, self.embedding.weight).pow(2)
+        return nearest_embedding_scores(z, self.embedding.weight)

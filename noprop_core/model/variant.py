@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 import torch
@@ -36,6 +36,15 @@ class VariantParts:
     num_classes: int
     make_block: Callable[[BlockSpec], nn.Module]  # the recipe's backbone, for a block of this spec
     make_head: Callable[[], nn.Module]  # the recipe's head p̂_θout(y | z), reading this embedding
+
+
+class ReadOut(NamedTuple):
+    """What one inference run reads: class scores at every state of the chain (the last is the
+    prediction), and the nearest-class-embedding scores of the state the prediction read (None
+    where the prediction is not a head's)."""
+
+    trajectory: list[Tensor]
+    nearest: Tensor | None
 
 
 class Variant(nn.Module):
@@ -104,6 +113,13 @@ class Variant(nn.Module):
         block reads from the image alone. A block that ignores the image scores at chance here
         and leaves all the work to the end of the chain. Default: none (not measured)."""
         return []
+
+    def read_out(self, images: Tensor, generator: torch.Generator | None = None) -> ReadOut:
+        """One inference run's ``trajectory`` and, for a variant whose prediction is a head reading
+        an embedding-space state, the class scores of the nearest class embedding to that same
+        state (``ReadOut.nearest``): their accuracies differ by what the head loses. Default: the
+        trajectory alone."""
+        return ReadOut(self.trajectory(images, generator), None)
 
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Class scores (B, num_classes) by the variant's inference procedure."""

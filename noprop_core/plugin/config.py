@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from noprop_core.model.choices import HEAD_INITS
+
 
 @attrs.frozen(kw_only=True)
 class PluginConfig:
@@ -82,6 +84,12 @@ class VariantConfig(PluginConfig):
         """A one-line hint when a faster, equally faithful way to train this config exists on
         this kind of device (the run prints it); None when there is none."""
         return None
+
+
+def head_init_field(default: str = "embedding") -> Any:
+    """The ``head_init`` key of a variant whose head reads an embedding-space state: how the head
+    starts (``HEAD_INITS``)."""
+    return attrs.field(default=default, validator=one_of(*HEAD_INITS))
 
 
 @attrs.frozen(kw_only=True)

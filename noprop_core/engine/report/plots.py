@@ -146,12 +146,15 @@ def seed_band_figure(plt: Any, groups: list[Row]) -> Any:
 
 
 def accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
-    """Test (solid) and train (dashed) accuracy per epoch, one colour per run; the y range fits
-    the values (at least two points wide) so that differences show."""
+    """Test (solid) and train (dashed) accuracy per epoch, one colour per run, and (dotted) the
+    test accuracy of the nearest class embedding to the state the head reads: where it lies above
+    the solid line, the head loses what the chain found. The y range fits the values (at least
+    two points wide) so that differences show."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     values = []
     for index, run in enumerate(runs):
-        for key, style in (("test_accuracy", "-"), ("train_accuracy", "--")):
+        styles = (("test_accuracy", "-", "test"), ("train_accuracy", "--", "train"))
+        for key, style, label in (*styles, ("nearest_embedding_accuracy", ":", "nearest embedding")):
             points = [(r["epoch"], r[key]) for r in run.metrics["history"] if r.get(key) is not None]
             if points:
                 values += [v for _, v in points]
@@ -161,13 +164,14 @@ def accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
                     color=f"C{index % 10}",
                     marker="o",
                     markersize=3,
-                    label=f"{run.run_dir.name} {key.split('_')[0]}",
+                    label=f"{run.run_dir.name} {label}",
                 )
     if values:
         low, high = min(values), max(values)
         pad = max(1.0, (high - low) * 0.1)
         axis.set_ylim(max(0.0, low - pad), min(100.0, high + pad) if high + pad > low + 2 else low + 2)
-    axis.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy per epoch (test solid, train dashed)")
+    title = "Accuracy per epoch (test solid, train dashed,\nnearest class embedding of the head's state dotted)"
+    axis.set(xlabel="epoch", ylabel="accuracy (%)", title=title)
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)

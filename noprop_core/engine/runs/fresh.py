@@ -30,9 +30,9 @@ class RunOptions:
 
     overrides: Sequence[str] = ()  # --set lines
     out_dir: Path | None = None  # default: runs/<recipe>-<UTC time>/
-    # A display, or a function that makes one (a new display per run); default: one line per
-    # epoch on stderr.
-    progress: Progress | Callable[[], Progress] | None = None
+    # A display, or a function that makes one (a new display per run); True or None: one line per
+    # epoch on stderr; False: nothing.
+    progress: Progress | Callable[[], Progress] | bool | None = None
     started: float | None = None  # perf_counter() the run's wall time counts from (default: now)
     # A few batches and a short evaluation with the recipe's real code, standing in synthetic
     # data for absent files (``training.smoke``).
@@ -45,8 +45,10 @@ class RunOptions:
 
     def display(self) -> Progress:
         """The progress display for a run started with these options."""
-        if self.progress is None:
+        if self.progress is None or self.progress is True:
             return Progress()
+        if self.progress is False:
+            return Progress(stream=io.StringIO())
         return self.progress() if callable(self.progress) else self.progress
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -119,7 +120,7 @@ def run_sweep(
     *,
     out: Path | None = None,
     notify: Callable[[str], None] = lambda text: None,
-    progress: Progress | Callable[[], Progress] | None = None,
+    progress: Progress | Callable[[], Progress] | bool | None = None,
     launcher: Launcher | None = None,
     worker: bool = False,
 ) -> SweepResult:
@@ -138,21 +139,20 @@ def run_sweep(
     study = open_study(sweep, sweep_path, out)
     if sweep.method == "grid":
         queue_grid(study, sweep)
-    recover_interrupted(study, out, notify)
     started = time.perf_counter()
     if launcher is not None and not worker:
         launch_workers(launcher, sweep_path, out, notify)
-    else:
-        run = TrialRun(
-            sweep=sweep,
-            recipe_path=recipe_path,
-            registry=registry,
-            overrides=[],
-            folder=out,
-            notify=notify,
-            progress=progress,
-        )
-        run_trials(study, run, budget(sweep))
+    # Here, or after the workers: every trial to the end (a dead worker's trials, too).
+    base = TrialRun(
+        sweep=sweep,
+        recipe_path=recipe_path,
+        registry=registry,
+        overrides=[],
+        folder=out,
+        notify=notify,
+        progress=progress,
+    )
+    run_until_done(study, base, budget(sweep))
     if worker:
         return SweepResult(out, {})
     return conclude_sweep(study, sweep, sweep_path, out, registry, time.perf_counter() - started, notify)
@@ -166,6 +166,26 @@ def budget(sweep: Sweep) -> int:
     for parameter in sweep.space.values():
         size *= len(parameter.grid_values() or [])
     return min(sweep.trials, size)
+
+
+POLL_SECONDS = 5.0  # how often a worker looks again at trials another live worker here runs
+
+
+def run_until_done(study: optuna.Study, base: TrialRun, trials: int) -> None:
+    """Trials in this process until the study has ``trials`` counted ones and none runs in a live
+    worker of this host: a dead worker's trial is queued again and run here. Trials running on
+    other hosts are left to them (``conclude_sweep`` names them)."""
+    host, waiting_for = socket.gethostname(), None
+    while True:
+        recover_interrupted(study, base.folder, base.notify)
+        run_trials(study, base, trials)
+        running = recover_interrupted(study, base.folder, base.notify)
+        if not running or any(owner.get("host") != host for owner in running.values()):
+            return
+        if waiting_for != sorted(running):
+            waiting_for = sorted(running)
+            base.notify(f"waiting for trial(s) {', '.join(map(str, waiting_for))}, run by other workers here")
+        time.sleep(POLL_SECONDS)
 
 
 def run_trials(study: optuna.Study, base: TrialRun, trials: int) -> None:

@@ -165,24 +165,25 @@ def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial | optuna.Tr
 
     # A queued trial's parameters are fixed before they are suggested: a trial that died right
     # after its ask has them only there.
-    params = trial.params or trial.system_attrs.get("fixed_params", {})
+    fixed = trial.system_attrs.get("fixed_params", {}) if isinstance(trial, optuna.trial.FrozenTrial) else {}
+    params = trial.params or fixed
     study.set_user_attr(INTERRUPTED, sorted({*study.user_attrs.get(INTERRUPTED, []), trial.number}))
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     study.enqueue_trial(params, user_attrs={"folder": folder})
 
 
-def recover_interrupted(study: optuna.Study, out: Path, notify: Callable[[str], None]) -> list[int]:
+def recover_interrupted(study: optuna.Study, out: Path, notify: Callable[[str], None]) -> dict[int, dict[str, Any]]:
     """RUNNING trials whose worker is dead (see the module's docstring): queued again. Returns
-    the numbers of RUNNING trials left to live workers or to other hosts' workers."""
+    the RUNNING trials left to live workers or to other hosts' workers, with their owners."""
     import optuna
 
-    host, left = socket.gethostname(), []
+    host, left = socket.gethostname(), {}
     with ask_lock(out):
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             owner = trial.user_attrs.get(OWNER)
             dead = owner is None or (owner.get("host") == host and not owner_alive(owner))
-            if not dead:
-                left.append(trial.number)
+            if owner is not None and not dead:
+                left[trial.number] = owner
                 continue
             folder = trial.user_attrs.get("folder", f"trial-{trial.number}")
             queue_again(study, trial, folder)

@@ -37,7 +37,7 @@ class TrialRun:
     overrides: list[str]
     folder: Path
     notify: Callable[[str], None]
-    progress: Progress | Callable[[], Progress] | None = None  # each run's display (default: stderr)
+    progress: Progress | Callable[[], Progress] | bool | None = None  # each run's display (RunOptions.progress)
 
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, run: TrialRun) -> None:
@@ -52,7 +52,9 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, run: TrialRun) -> None:
     except RunInterrupted:
         if not pruned:  # a signal (Ctrl-C, a preemption): the next worker resumes this trial
             queue_again(study, trial, run.folder.name)
-            run.notify(f"trial {trial.number}: stopped with a checkpoint; its parameters are queued again")
+            run.notify(
+                f"trial {trial.number}: stopped with a checkpoint; its parameters are queued again ({run.folder.name})"
+            )
             raise
         trial.set_user_attr("wall_seconds", time.perf_counter() - started)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import torch
 from torch import Tensor
 
@@ -25,26 +26,53 @@ CHAIN_POINTS = 101  # accuracy along the inference chain is kept at no more than
 SCHEDULE_POINTS = 101  # ᾱ(t) and SNR(t) are tracked on this many evenly spaced t
 
 
+@attrs.frozen
+class ChainAccuracy:
+    """Percent correct at every state of the inference chain (the last is the prediction's), and
+    of the nearest class embedding to the state the prediction's head read (None without a head)."""
+
+    chain: list[float]
+    nearest: float | None
+
+    @property
+    def readout_gap(self) -> float | None:
+        """Points the head loses against the nearest class embedding of the same state."""
+        return None if self.nearest is None else self.nearest - self.chain[-1]
+
+
 @torch.no_grad()
-def chain_accuracy(
+def read_out_accuracy(
     variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, done: ImagesDone | None = None
-) -> list[float]:
-    """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
-    prediction), in one pass; the sampling noise is seeded by ``seed``. ``done(n)`` is told after
-    each minibatch of n images (for progress displays)."""
+) -> ChainAccuracy:
+    """Accuracy along the variant's inference chain and of its nearest-embedding read-out, in one
+    pass (``Variant.read_out``); the sampling noise is seeded by ``seed``. ``done(n)`` is told
+    after each minibatch of n images (for progress displays)."""
     variant.eval()
     device = next((p.device for p in variant.parameters()), images.device)  # data may be on the host
     generator = torch.Generator(device=device).manual_seed(seed)
     correct: Tensor | None = None
+    nearest: Tensor | None = None
     for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
         batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
-        trajectory = variant.trajectory(batch_images, generator)
-        hits = torch.stack([(scores.argmax(-1) == batch_labels).sum() for scores in trajectory])
+        read = variant.read_out(batch_images, generator)
+        hits = torch.stack([(scores.argmax(-1) == batch_labels).sum() for scores in read.trajectory])
         correct = hits if correct is None else correct + hits
+        if read.nearest is not None:
+            nearest_hits = (read.nearest.argmax(-1) == batch_labels).sum()
+            nearest = nearest_hits if nearest is None else nearest + nearest_hits
         if done is not None:
             done(len(batch_labels))
     assert correct is not None, "no images to evaluate"
-    return (100.0 * correct.double() / len(labels)).tolist()
+    percent = (100.0 * correct.double() / len(labels)).tolist()
+    return ChainAccuracy(percent, None if nearest is None else 100.0 * float(nearest) / len(labels))
+
+
+def chain_accuracy(
+    variant: Variant, images: Tensor, labels: Tensor, *, batch_size: int, seed: int, done: ImagesDone | None = None
+) -> list[float]:
+    """Percent correct at every state z_0 … z_T of the variant's inference chain (the last is the
+    prediction), in one pass; the sampling noise is seeded by ``seed``."""
+    return read_out_accuracy(variant, images, labels, batch_size=batch_size, seed=seed, done=done).chain
 
 
 @torch.no_grad()
@@ -176,11 +204,13 @@ def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> di
     accuracy on the first ``eval.train_subset`` examples, and validation
     accuracy when the data set holds a validation split. Noise seeded by the recipe's seed."""
     settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
-    chain = chain_accuracy(variant, splits.test_images, splits.test_labels, **settings)
+    read = read_out_accuracy(variant, splits.test_images, splits.test_labels, **settings)
     count = train_examples(recipe, splits)
     fields = {
-        "test_accuracy": chain[-1],
-        "chain_accuracy": thin(chain),
+        "test_accuracy": read.chain[-1],
+        "chain_accuracy": thin(read.chain),
+        "nearest_embedding_accuracy": read.nearest,
+        "readout_gap": read.readout_gap,
         "train_accuracy": accuracy(variant, splits.train_images[:count], splits.train_labels[:count], **settings),
         "image_accuracy": image_accuracy(variant, splits.test_images, splits.test_labels, **settings),
     }

@@ -34,6 +34,9 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "train_accuracy_examples": None,
         "test_accuracy": history[-1]["test_accuracy"] if history else None,
         "validation_accuracy": history[-1]["validation_accuracy"] if history else None,
+        # The last evaluation's nearest-class-embedding accuracy of the head's state, and the gap.
+        "nearest_embedding_accuracy": last_evaluated(history, "nearest_embedding_accuracy"),
+        "readout_gap": last_evaluated(history, "readout_gap"),
         "test_examples": len(experiment.splits.test_labels),
         "data_stand_in": experiment.data_stand_in,
         "data_placement": experiment.data_placement,
@@ -49,3 +52,9 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "schedule_curve": schedule_curve(experiment.variant, experiment.device),
         "history": history,
     }
+
+
+def last_evaluated(history: list[dict[str, Any]], key: str) -> Any:
+    """``key`` of the last epoch that was evaluated (None when none was, or it has none)."""
+    evaluated = [record for record in history if record.get("test_accuracy") is not None]
+    return evaluated[-1].get(key) if evaluated else None

@@ -11,8 +11,16 @@ def loss_text(loss: dict[str, float]) -> str:
     return " ".join(f"{name}={value:.4g}" for name, value in loss.items())
 
 
-def accuracy_text(accuracy: float | None) -> str:
-    return "test accuracy —" if accuracy is None else f"test accuracy {accuracy:.2f}%"
+READOUT_GAP_SHOWN = 2.0  # points: a larger read-out gap is named on the epoch's line
+
+
+def accuracy_text(accuracy: float | None, nearest: float | None = None) -> str:
+    """The epoch line's accuracy, naming the nearest class embedding's when the head lags it."""
+    if accuracy is None:
+        return "test accuracy —"
+    if nearest is not None and nearest - accuracy >= READOUT_GAP_SHOWN:
+        return f"test accuracy {accuracy:.2f}% (the head lags: nearest class embedding {nearest:.2f}%)"
+    return f"test accuracy {accuracy:.2f}%"
 
 
 class Progress:
@@ -42,10 +50,16 @@ class Progress:
         """The mean total loss of ``unit`` so far in this epoch (live displays only)."""
 
     def end_epoch(
-        self, epoch: int, epochs: int, loss: dict[str, float], test_accuracy: float | None, seconds: float
+        self,
+        epoch: int,
+        epochs: int,
+        loss: dict[str, float],
+        test_accuracy: float | None,
+        seconds: float,
+        nearest: float | None = None,
     ) -> None:
         print(
-            f"epoch {epoch}/{epochs}  {loss_text(loss)}  {accuracy_text(test_accuracy)}  ({seconds:.1f} s training)",
+            f"epoch {epoch}/{epochs}  {loss_text(loss)}  {accuracy_text(test_accuracy, nearest)}  ({seconds:.1f} s training)",
             file=self.stream,
             flush=True,
         )

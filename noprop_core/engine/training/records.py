@@ -23,6 +23,10 @@ class EpochRecord:
     validation_accuracy: float | None = None  # evaluated epochs, when the data set holds a validation split
     # Test accuracy of each block from the image alone (Variant.blind_scores), evaluated epochs
     image_accuracy: list[float] | None = None
+    # Test accuracy of the nearest class embedding to the state the prediction's head reads, and
+    # the points the head loses against it (the read-out gap); variants with such a head only.
+    nearest_embedding_accuracy: float | None = None
+    readout_gap: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

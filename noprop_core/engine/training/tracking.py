@@ -22,7 +22,9 @@ class TrainingTracking:
     """What a run tracks, at the start and after every epoch:
 
     - ``loss`` per block and term: context {"subset": "train", "block": unit, "term": "ce"|"kl"|…};
-    - ``accuracy`` with context {"subset": "train"|"test"|"validation"} on evaluated epochs;
+    - ``accuracy`` with context {"subset": "train"|"test"|"validation"} on evaluated epochs, and
+      with {"subset": "test", "read_out": "nearest_embedding"} the accuracy of the nearest class
+      embedding to the state the head reads; ``readout_gap``, that minus the head's accuracy;
     - ``chain_accuracy``: test accuracy of the head read at z_t, step = t, context
       {"subset": "test", "epoch": epoch} — how denoising proceeds along the chain;
     - ``alpha_bar`` and ``log_snr`` on a grid of t (step = grid index, t = step / (points − 1)),
@@ -73,6 +75,10 @@ class TrainingTracking:
         for subset, measured in accuracies:
             if measured is not None:
                 track(measured, name="accuracy", step=step, epoch=epoch, context={"subset": subset})
+        if record.nearest_embedding_accuracy is not None and record.readout_gap is not None:
+            read_out = {"subset": "test", "read_out": "nearest_embedding"}
+            track(record.nearest_embedding_accuracy, name="accuracy", step=step, epoch=epoch, context=read_out)
+            track(record.readout_gap, name="readout_gap", step=step, epoch=epoch, context={"subset": "test"})
         for chain_step, value in record.chain_accuracy or []:
             track(
                 value,

@@ -413,7 +413,7 @@ class Trainer:
         fixed = self.fixed_terms or frozenset()
         self.tracking.epoch_ended(record, self.step, last=epoch == epochs, fixed_terms=fixed)
         shown = {term: value for term, value in record.loss.items() if term not in fixed}
-        self.progress.end_epoch(epoch, epochs, shown, record.test_accuracy, seconds)
+        self.progress.end_epoch(epoch, epochs, shown, record.test_accuracy, seconds, record.nearest_embedding_accuracy)
         on_epoch_end(self)
 
     def _evaluates(self, epoch: int) -> bool:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from noprop_core import Inference, VariantConfig, between, hookimpl, one_of
+from noprop_core import Inference, VariantConfig, between, head_init_field, hookimpl
 
 if TYPE_CHECKING:
     from noprop_core import VariantParts
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class BackpropConfig(VariantConfig):
     timesteps: int = attrs.field(default=10, validator=between(1, 1000))  # each block is a network
     alpha_init: float = attrs.field(default=0.5, validator=between(0.001, 0.999))  # α_t = tanh(w_t) at the start
-    head_init: str = attrs.field(default="embedding", validator=one_of("embedding", "default"))
+    head_init: str = head_init_field()  # how the head starts (noprop_core.HEAD_INITS)
 
     def inference(self) -> Inference:
         return Inference(steps=self.timesteps)  # one step per block

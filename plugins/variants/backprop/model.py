@@ -13,7 +13,7 @@ from noprop_core import (
     Variant,
     VariantParts,
     convex_denoise,
-    start_at_nearest_embedding,
+    start_head,
 )
 
 from . import BackpropConfig
@@ -31,8 +31,7 @@ class BackpropChain(Variant):
         self.blocks = nn.ModuleList(parts.make_block(spec) for _ in range(config.timesteps))
         self.mixing = nn.Parameter(torch.full((config.timesteps,), math.atanh(config.alpha_init)))
         self.head = parts.make_head()
-        if config.head_init == "embedding":
-            start_at_nearest_embedding(self.head, self.embedding.weight)  # type: ignore[arg-type]  # a Head
+        start_head(self.head, self.embedding.weight, config.head_init)
 
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -32,6 +32,7 @@ from noprop_core import (
     VariantConfig,
     between,
     greater_than,
+    head_init_field,
     hookimpl,
     one_of,
 )
@@ -56,6 +57,7 @@ class CTConfig(VariantConfig):
     noise_form: str = attrs.field(default="posterior", validator=one_of(*NOISE_FORMS))
     # Whether the denoising term trains a learned W_Embed (the paper) or only ce and kl do.
     denoise_trains_embedding: bool = True
+    head_init: str = head_init_field()  # how the head starts (noprop_core.HEAD_INITS)
 
     def inference(self) -> Inference:
         return Inference(

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from noprop_core import (
     ImageConditioned,
+    ReadOut,
     SingleBlockVariant,
     VariantParts,
     convex_denoise,
@@ -17,6 +18,7 @@ from noprop_core import (
     noise_output_dim,
     predicted_noise,
     probability_flow,
+    start_head,
 )
 
 from . import CTConfig
@@ -37,6 +39,7 @@ class NoPropCT(SingleBlockVariant):
         # form E[ε | z] has (the embedding target's objective) and opens it where it helps.
         posterior = config.target == "noise" and config.noise_form == "posterior"
         self.residual_gate = nn.Parameter(torch.zeros(())) if posterior else None
+        start_head(self.head, self.embedding.weight, config.head_init)
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return ct_loss(
@@ -53,6 +56,14 @@ class NoPropCT(SingleBlockVariant):
         )
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        return self.read_out(images, generator).trajectory
+
+    def read_out(self, images: Tensor, generator: torch.Generator | None = None) -> ReadOut:
+        states = self.inference_states(images, generator)
+        return ReadOut([self.head(z) for z in states], self.nearest_embedding_scores(states[-1]))
+
+    def inference_states(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        """z_0 … z_1 by the sampler: the DT update on a grid (``ancestral``) or the probability flow."""
         conditioned = ImageConditioned(self.block, images)
 
         def logits(z: Tensor, t: Tensor) -> Tensor:
@@ -80,7 +91,7 @@ class NoPropCT(SingleBlockVariant):
         else:
             z_0 = self.initial_noise(images, generator)
             states = integrate(probability_flow(denoise, self.schedule), z_0, self.steps, self.sampler)
-        return [self.head(z) for z in states]
+        return states
 
     def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """The block at t = 0 with z_0 ~ N(0, I): its logits, or for the noise target the class

@@ -9,9 +9,12 @@ own range of noise levels, trained alone (each block is a unit: no gradient cros
   log-normal restricted to the block's widened range.
 - Denoiser (App. C, EDM preconditioning, σ_data = 0.5): the block sees (x, c_in·z, c_noise =
   ¼ ln σ) and returns h ∈ ℝ^d; D = c_skip·z + c_out·h is the denoised embedding, and the head
-  reads the class logits off D.
-- Loss (Eq. 5 with cross-entropy, App. B): ``weighted_ce`` = E[w(σ)·CE(head(D), y)],
-  w(σ) = (σ² + σ_data²)/(σ σ_data)².
+  reads the class logits off D, after an adaLN-Zero modulation by σ as the reference's
+  classifier (``head_conditioning``). The block's time input embeds c_noise itself, as the
+  reference does (``c_noise_scale``).
+- Loss (Eq. 5 with cross-entropy, App. B): ``weighted_ce``, CE(head(D), y) weighted by
+  w(σ) = (σ² + σ_data²)/(σ σ_data)²: mean(w)·mean(CE) per minibatch as the reference code
+  computes it, or per example as Eq. 5 writes it (``weighting``).
 - Label embeddings are L2-normalised row by row (App. C, against embedding collapse); for
   one-hot rows this changes nothing.
 - Inference: z ~ N(0, (1 + σ_max²) I); ``steps`` noise levels from σ_max to σ_min, equally
@@ -19,10 +22,14 @@ own range of noise levels, trained alone (each block is a unit: no gradient cros
   the block whose range holds it gives the logits, D = softmax(logits)·W_normalised, and an
   Euler step z ← z + (σ_{i+1} − σ_i)(z − D)/σ_i follows; the logits at σ_min are the prediction.
 
-Deviations, where NoProp's framework has its own part: the head is NoProp's linear head (the
-reference adds an adaLN time modulation before its classifier), and the block is the
-continuous-time paper block with c_noise as its time input (Table 6 uses NoProp-DT's block with
-NoProp-CT's time conditioning).
+The head (a linear layer, or ``model.head``'s) starts at the nearest normalised class
+embedding (``head_init``; the paper does not say how it starts): with a random start it is the
+part that lags after a short budget (docs/methods.md). Deviations, where NoProp's framework has
+its own part: with the paper block (Table 6: NoProp-DT's block with NoProp-CT's time
+conditioning) the block and the head's modulation embed c_noise each on their own; with the
+reference ViT (``model.backbone.structure = "dit"``) the blocks share it. The reference's
+inference reads D off the raw label-embedding weights while training on normalised ones; noprop
+uses the normalised ones for both, as App. C describes.
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ import attrs
 
 from noprop_core import (
     UPDATE_ORDERS,
+    WEIGHTINGS,
     Inference,
     InvalidValue,
     VariantConfig,
     at_least,
     between,
     greater_than,
+    head_init_field,
     hookimpl,
     one_of,
 )
@@ -62,6 +71,16 @@ class DiffusionBlocksConfig(VariantConfig):
     p_mean: float = -1.2
     p_std: float = attrs.field(default=1.2, validator=greater_than(0))
     sigma_data: float = attrs.field(default=0.5, validator=greater_than(0))
+    # How w(σ) weights the cross-entropy: per example (Eq. 5) or mean(w)·mean(CE) per minibatch,
+    # what the reference code computes and what produced the paper's numbers.
+    weighting: str = attrs.field(default="batch_mean", validator=one_of(*WEIGHTINGS))
+    # The block's time input is c_noise · c_noise_scale as a sinusoid's argument: the reference
+    # embeds c_noise = ¼ ln σ itself (1); 1000 is what noprop's blocks did with t ∈ [0, 1].
+    c_noise_scale: float = attrs.field(default=1.0, validator=greater_than(0))
+    # The head reads D after an adaLN-Zero modulation by σ, as the reference's classifier does
+    # ("adaln"; the identity at the start), or D itself ("none").
+    head_conditioning: str = attrs.field(default="adaln", validator=one_of("adaln", "none"))
+    head_init: str = head_init_field()  # how the head starts (noprop_core.HEAD_INITS), at the normalised embeddings
 
     def __attrs_post_init__(self):
         if self.sigma_min >= self.sigma_max:

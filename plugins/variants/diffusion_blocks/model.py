@@ -7,15 +7,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from noprop_core import (
+    HEAD_CONDITIONING,
+    TIME_SCALE,
     BlockPerUnitVariant,
     BlockSpec,
     LogNormalNoiseLevels,
+    NoiseModulation,
+    ReadOut,
     VariantParts,
     convex_denoise,
     edm_preconditioning,
     edm_weight,
+    edm_weighted,
     grid_blocks,
     integrate,
+    nearest_embedding_scores,
+    start_head,
 )
 
 from . import DiffusionBlocksConfig
@@ -37,6 +44,9 @@ class DiffusionBlocks(BlockPerUnitVariant):
         )
         self.set_blocks(parts.make_block(spec) for _ in range(config.blocks))
         self.head = parts.make_head()
+        start_head(self.head, self.class_embeddings().detach(), config.head_init)
+        adaln = config.head_conditioning == "adaln"
+        self.head_modulation = NoiseModulation(parts.embedding.dim, HEAD_CONDITIONING) if adaln else None
 
     def training_range(self, block: int) -> tuple[float, float]:
         """(σ_low, σ_high) block ``block`` ∈ 1..B trains on: its partition range widened by γ."""
@@ -48,11 +58,18 @@ class DiffusionBlocks(BlockPerUnitVariant):
 
     def denoise(self, block: int, images: Tensor, z: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
         """(logits, D) of block ``block`` ∈ 1..B at noise level σ (B,):
-        D = c_skip·z + c_out·h(x, c_in·z, c_noise), logits = head(D)."""
+        D = c_skip·z + c_out·h(x, c_in·z, c_noise), logits = head(D) (modulated by σ)."""
         c_in, c_skip, c_out, c_noise = edm_preconditioning(sigma, self.config.sigma_data)
-        h = self.blocks[block - 1](images, c_in[:, None] * z, c_noise)
+        # The block embeds its time input t as a sinusoid of TIME_SCALE·t: t = c_noise·scale/TIME_SCALE.
+        h = self.blocks[block - 1](images, c_in[:, None] * z, c_noise * (self.config.c_noise_scale / TIME_SCALE))
         denoised = c_skip[:, None] * z + c_out[:, None] * h
-        return self.head(denoised), denoised
+        return self.read(denoised, c_noise), denoised
+
+    def read(self, denoised: Tensor, c_noise: Tensor) -> Tensor:
+        """The head's logits of D, after the σ-modulation when there is one."""
+        if self.head_modulation is not None:
+            denoised = self.head_modulation(denoised, c_noise)
+        return self.head(denoised)
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         block = self.block_index(unit) + 1
@@ -61,7 +78,7 @@ class DiffusionBlocks(BlockPerUnitVariant):
         z = u + sigma[:, None] * torch.randn_like(u)
         logits, _ = self.denoise(block, images, z, sigma)
         ce = F.cross_entropy(logits, labels, reduction="none")
-        return {"weighted_ce": (edm_weight(sigma, self.config.sigma_data) * ce).mean()}
+        return {"weighted_ce": edm_weighted(ce, edm_weight(sigma, self.config.sigma_data), self.config.weighting)}
 
     def inference_plan(self) -> tuple[Tensor, list[int]]:
         """The noise levels inference visits (σ_max … σ_min, float64) and the block at each."""
@@ -69,8 +86,12 @@ class DiffusionBlocks(BlockPerUnitVariant):
         return self.levels.inference_grid(points), grid_blocks(points, len(self.blocks))
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
+        return self.read_out(images, generator).trajectory
+
+    def read_out(self, images: Tensor, generator: torch.Generator | None = None) -> ReadOut:
         """The logits at every level of the grid; between levels an Euler step of the
-        probability-flow ODE dz/dσ = (z − D)/σ with D = softmax(logits)·W (normalised)."""
+        probability-flow ODE dz/dσ = (z − D)/σ with D = softmax(logits)·W (normalised). The
+        nearest-embedding side reads the last call's D, what the prediction's head reads."""
         sigmas, blocks = self.inference_plan()
         weight = self.class_embeddings()
         z = torch.randn((len(images), weight.shape[1]), generator=generator, device=images.device)
@@ -84,8 +105,8 @@ class DiffusionBlocks(BlockPerUnitVariant):
 
         states = integrate(velocity, z, sigmas.tolist(), "euler")
         last = torch.tensor(sigmas[-1].item(), device=images.device).expand(len(images))
-        scores.append(self.denoise(blocks[-1], images, states[-1], last)[0])
-        return scores
+        logits, denoised = self.denoise(blocks[-1], images, states[-1], last)
+        return ReadOut([*scores, logits], nearest_embedding_scores(denoised, weight))
 
     def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """Each block at the noisiest level of its own range, with z = σ ε (nothing of the label)."""

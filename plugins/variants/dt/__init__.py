@@ -19,6 +19,7 @@ from noprop_core import (
     VariantConfig,
     between,
     greater_than,
+    head_init_field,
     hookimpl,
     one_of,
 )
@@ -39,6 +40,7 @@ class DTConfig(VariantConfig):
     # With order = "simultaneous": compute all T blocks in one vmapped pass (noprop_core.StackedBlocks).
     # Same updates as unfused; faster where kernel launches dominate (GPUs, small blocks).
     fused: bool = False
+    head_init: str = head_init_field()  # how the head starts (noprop_core.HEAD_INITS)
 
     def __attrs_post_init__(self):
         if self.fused and self.order == "sequential":

@@ -10,12 +10,15 @@ from noprop_core import (
     BlockSpec,
     DiscreteSchedule,
     NoiseSchedule,
+    ReadOut,
     StackedBlocks,
     VariantParts,
     convex_denoise,
     dt_chain,
     dt_loss,
     dt_noisy_inputs,
+    nearest_embedding_scores,
+    start_head,
 )
 
 from . import DTConfig
@@ -34,6 +37,7 @@ class NoPropDT(BlockPerUnitVariant):
         )
         self.set_blocks(parts.make_block(spec) for _ in range(config.timesteps))
         self.head = parts.make_head()
+        start_head(self.head, self.embedding.weight, config.head_init)
         self._fixed_chain: DiscreteSchedule | None = None
         self.stacked = StackedBlocks(self.blocks) if config.fused else None
 
@@ -119,7 +123,11 @@ class NoPropDT(BlockPerUnitVariant):
         return dt_chain(denoise, self.chain(), len(images), weight.shape[1], device=images.device, generator=generator)
 
     def trajectory(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
-        return [self.head(z) for z in self.inference_states(images, generator)]
+        return self.read_out(images, generator).trajectory
+
+    def read_out(self, images: Tensor, generator: torch.Generator | None = None) -> ReadOut:
+        states = self.inference_states(images, generator)
+        return ReadOut([self.head(z) for z in states], nearest_embedding_scores(states[-1], self.embedding.weight))
 
     def blind_scores(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         """Every block's logits with z ~ N(0, I) (the chain's start) for its noisy label."""

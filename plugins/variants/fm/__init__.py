@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from noprop_core import ODE_SOLVERS, Inference, VariantConfig, at_least, between, hookimpl, one_of
+from noprop_core import ODE_SOLVERS, Inference, VariantConfig, at_least, between, head_init_field, hookimpl, one_of
 
 if TYPE_CHECKING:
     from noprop_core import VariantParts
@@ -23,6 +23,9 @@ class FMConfig(VariantConfig):
     sigma: float = attrs.field(default=0.0, validator=at_least(0))
     steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))
     sampler: str = attrs.field(default="euler", validator=one_of(*ODE_SOLVERS))
+    # How the head starts (noprop_core.HEAD_INITS); FM predicts by the nearest class embedding,
+    # its head only anchors a learned W_Embed (Eq. 13).
+    head_init: str = head_init_field()
 
     def inference(self) -> Inference:
         return Inference(

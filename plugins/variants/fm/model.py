@@ -11,6 +11,7 @@ from noprop_core import (
     VariantParts,
     fm_loss,
     integrate,
+    start_head,
 )
 
 from . import FMConfig
@@ -20,6 +21,7 @@ class NoPropFM(SingleBlockVariant):
     def __init__(self, config: FMConfig, parts: VariantParts) -> None:
         super().__init__(parts, steps=config.steps, sampler=config.sampler)
         self.sigma = config.sigma
+        start_head(self.head, self.embedding.weight, config.head_init)
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         return fm_loss(
