@@ -1,8 +1,9 @@
 """Methods (or settings) side by side at equal budget: each configuration is a shipped recipe plus
 ``--set`` overrides, trained for 3 seeds with the ordinary ``noprop run --seeds``; the table gives
-the final test accuracy (mean ± se over seeds × inference runs), the epochs each seed needed to
-reach a target accuracy, and each block's accuracy from the image alone; one plot shows test
-accuracy against epoch (mean ± se over seeds) per configuration.
+the final test accuracy (mean ± se over seeds × inference runs), the head's read-out gap, the
+epochs each seed needed to reach a target accuracy, each block's accuracy from the image alone,
+and the training compute of a run (block passes, FLOPs, training seconds on one thread); the plot
+shows test accuracy (mean ± se over seeds) against epoch and against training compute.
 
     python benchmarks/compare.py PLAN.toml --out DIR [--only NAME ...] [--jobs 2] [--summarise]
 
@@ -80,6 +81,16 @@ def summarise(name: str, config: dict, plan: dict, out: Path) -> dict:
         values = [next(r["test_accuracy"] for r in run["history"] if r["epoch"] == epoch) for run in runs]
         curves[epoch] = spread(values).as_dict()
     image = [run["history"][-1].get("image_accuracy") for run in runs]
+    compute = {
+        epoch: mean(
+            [
+                next(r.get("flops") or r.get("block_passes") or 0 for r in run["history"] if r["epoch"] == epoch)
+                for run in runs
+            ]
+        )
+        for epoch in curves
+    }
+    gaps = [run.get("readout_gap") for run in runs]
     return {
         "name": name,
         "recipe": config["recipe"],
@@ -93,7 +104,19 @@ def summarise(name: str, config: dict, plan: dict, out: Path) -> dict:
         "image_accuracy_last": image if all(v is not None for v in image) else None,
         "curve": curves,
         "wall_seconds_per_run": spread([run["wall_seconds"] for run in runs]).as_dict(),
+        "train_seconds_per_run": spread([run["train_seconds"] for run in runs]).as_dict(),
+        "block_passes": mean([run.get("train_block_passes") or 0 for run in runs]),
+        "flops": None
+        if any(run.get("train_flops") is None for run in runs)
+        else mean([run["train_flops"] for run in runs]),
+        "readout_gap": None if None in gaps else spread(gaps).as_dict(),
+        "compute_curve": {epoch: value for epoch, value in compute.items()},
+        "compute_unit": "FLOPs" if all(run.get("train_flops") for run in runs) else "block passes",
     }
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def text(values: dict) -> str:
@@ -102,9 +125,10 @@ def text(values: dict) -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| configuration | recipe + overrides | epochs | test % (n) | train % | epochs to target per seed | "
-        "block accuracy from the image alone, last epoch (mean over seeds) | wall per run |",
-        "|---|---|---|---|---|---|---|---|",
+        "| configuration | recipe + overrides | epochs | test % (n) | read-out gap (points) | train % | "
+        "epochs to target per seed | block accuracy from the image alone, last epoch (mean over seeds) | "
+        "training compute per run: block passes / FLOPs / seconds (1 thread) | wall per run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         reached = ", ".join("—" if e is None else str(e) for e in row["epochs_to_target"])
@@ -114,10 +138,17 @@ def markdown(rows: list[dict]) -> str:
             means = [sum(values) / len(values) for values in zip(*image)]
             blocks = " / ".join(f"{m:.0f}" for m in means)
         overrides = " ".join(f"`{s}`" for s in row["set"])
+        gap = "—" if row.get("readout_gap") is None else text(row["readout_gap"])
+        compute = (
+            f"{row.get('block_passes', 0):.3g} / {'—' if row.get('flops') is None else format(row['flops'], '.3g')} / "
+            f"{row['train_seconds_per_run']['mean']:.0f} s"
+            if "train_seconds_per_run" in row
+            else "—"
+        )
         lines.append(
             f"| {row['label']} | `{row['recipe']}` {overrides} | {row['epochs']} | {text(row['test'])} "
-            f"({row['test']['n']}) | {text(row['train'])} | {reached} (≥ {row['target']:g} %) | {blocks} | "
-            f"{row['wall_seconds_per_run']['mean']:.0f} s |"
+            f"({row['test']['n']}) | {gap} | {text(row['train'])} | {reached} (≥ {row['target']:g} %) | {blocks} | "
+            f"{compute} | {row['wall_seconds_per_run']['mean']:.0f} s |"
         )
     return "\n".join(lines) + "\n"
 
@@ -128,30 +159,43 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (whole, zoom) = plt.subplots(1, 2, figsize=(12, 4.8))
+    figure, (whole, zoom, by_compute) = plt.subplots(1, 3, figsize=(18, 5))
+    units = {row.get("compute_unit", "block passes") for row in rows}
     for index, row in enumerate(rows):
         epochs = sorted(int(e) for e in row["curve"])
-        points = [row["curve"][str(e) if str(e) in row["curve"] else e] for e in epochs]  # str keys once read back
+        points = [by_epoch(row["curve"], e) for e in epochs]
         means = [point["mean"] for point in points]
         errors = [point["standard_error"] or 0.0 for point in points]
+        low, high = [m - e for m, e in zip(means, errors)], [m + e for m, e in zip(means, errors)]
         style = ("-", "--", ":")[index // 10 % 3]  # colours repeat after ten: the line style tells them apart
-        for axis in (whole, zoom):
-            axis.plot(epochs, means, color=f"C{index % 10}", linestyle=style, marker=".", label=row["label"])
-            axis.fill_between(
-                epochs,
-                [m - e for m, e in zip(means, errors)],
-                [m + e for m, e in zip(means, errors)],
-                color=f"C{index % 10}",
-                alpha=0.2,
-            )
+        colour = f"C{index % 10}"
+        compute = [by_epoch(row.get("compute_curve", {}), e) for e in epochs]
+        for axis, xs in ((whole, epochs), (zoom, epochs), (by_compute, compute)):
+            if None in xs:
+                continue
+            axis.plot(xs, means, color=colour, linestyle=style, marker=".", label=row["label"])
+            axis.fill_between(xs, low, high, color=colour, alpha=0.2)
     whole.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100), title=title)
     zoom.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(85, 100), title="zoom: 85–100 %")
-    for axis in (whole, zoom):
+    unit = "FLOPs" if units == {"FLOPs"} else "block passes"
+    by_compute.set(
+        xlabel=f"training compute ({unit}, log scale)",
+        ylabel="test accuracy (%)",
+        ylim=(0, 100),
+        xscale="log",
+        title="at equal compute",
+    )
+    for axis in (whole, zoom, by_compute):
         axis.grid(alpha=0.3)
     whole.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def by_epoch(values: dict, epoch: int):
+    """A per-epoch value, whether the epochs are ints or, read back from JSON, strings."""
+    return values.get(str(epoch), values.get(epoch))
 
 
 def main(argv: list[str] | None = None) -> None:

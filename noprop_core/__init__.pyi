@@ -80,6 +80,8 @@ from .diffusion.choices import (
     WEIGHTINGS as WEIGHTINGS,
 )
 from .diffusion.samplers import (
+    adaptive as adaptive,
+    dpm_solver_2m as dpm_solver_2m,
     dt_chain as dt_chain,
     integrate as integrate,
     probability_flow as probability_flow,
@@ -94,6 +96,8 @@ from .diffusion.noise_levels import (
 
 # model parts: blocks, the paper's block, σ-conditioning, embeddings, heads, the variant contract
 from .model.blocks import (
+    SharedParts as SharedParts,
+    refer_to as refer_to,
     Block as Block,
     BlockSpec as BlockSpec,
     ImageConditioned as ImageConditioned,

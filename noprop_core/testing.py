@@ -72,6 +72,8 @@ class BackboneContract(PluginContract):
     image_shapes: ClassVar[list[tuple[int, int, int]]] = [(1, 28, 28), (3, 32, 32)]
     num_classes: ClassVar[int] = 10
     batch: ClassVar[int] = 4
+    # A backbone whose blocks need the time (DiffusionBlocks' DiT): every spec is time-conditioned.
+    time_conditioned_only: ClassVar[bool] = False
 
     def build(self, registry: Registry, spec: BlockSpec, seed: int = 0) -> torch.nn.Module:
         torch.manual_seed(seed)
@@ -84,7 +86,7 @@ class BackboneContract(PluginContract):
             image_shape=image_shape,
             embedding_dim=embedding_dim or self.num_classes,
             num_classes=self.num_classes,
-            time_conditioned=time_conditioned,
+            time_conditioned=time_conditioned or self.time_conditioned_only,
         )
 
     def inputs(self, spec: BlockSpec, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

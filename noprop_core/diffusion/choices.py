@@ -3,8 +3,12 @@ any model is built (``noprop validate`` does not import torch)."""
 
 from __future__ import annotations
 
-ODE_SOLVERS = ("euler", "heun")
-CT_SAMPLERS = ("ancestral", *ODE_SOLVERS)
+# Fixed-step solvers of an ODE on [0, 1], and "dopri5": Dormand–Prince, adaptive (torchdiffeq),
+# its steps chosen by the error tolerance (``steps`` only sets where states are recorded).
+ODE_SOLVERS = ("euler", "heun", "dopri5")
+# NoProp-CT also has "ancestral" (the DT update on a grid) and "dpm2" (DPM-Solver++(2M): a
+# second-order multistep solver of the probability flow, one block call per step).
+CT_SAMPLERS = ("ancestral", "dpm2", *ODE_SOLVERS)
 PREDICTION_TARGETS = ("embedding", "noise")  # what a continuous-time block predicts
 # How a noise-target block forms ε̂: "free" (its output is ε̂ ∈ ℝ^d) or "posterior" (class logits
 # and a residual r̂ ∈ ℝ^d: ε̂ = (z − √ᾱ softmax(logits) · W_Embed) / √(1 − ᾱ) + r̂).

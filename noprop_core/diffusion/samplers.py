@@ -1,11 +1,13 @@
 """Inference samplers: run the chain of blocks, or integrate an ODE, from noise to a label embedding.
 
 Names a recipe may use: ``ancestral`` (the stochastic DT update z_t = a_t û + b_t z_{t−1} + √c_t ε
-on a grid), ``euler`` and ``heun`` (first- and second-order ODE solvers on [0, 1]).
+on a grid), ``euler`` and ``heun`` (first- and second-order ODE solvers on [0, 1]), ``dopri5``
+(adaptive, torchdiffeq) and ``dpm2`` (DPM-Solver++(2M) on the probability flow of a schedule).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -45,11 +47,9 @@ def integrate(velocity: Velocity, z: Tensor, grid: int | Sequence[float] | Tenso
     monotone grid). Returns the state at every point of the grid."""
     if method not in ODE_SOLVERS:
         raise ValueError(f"unknown ODE solver {method!r}; expected one of {ODE_SOLVERS}")
-    if isinstance(grid, int):
-        h = 1.0 / grid
-        points = [k * h for k in range(grid + 1)]
-    else:
-        points = [float(point) for point in grid]
+    points = [k / grid for k in range(grid + 1)] if isinstance(grid, int) else [float(p) for p in grid]
+    if method == "dopri5":
+        return adaptive(velocity, z, points)
     states = [z]
     for start, end in zip(points, points[1:]):
         t, h = torch.tensor(start, device=z.device), end - start
@@ -79,3 +79,50 @@ def probability_flow(denoise: Callable[[Tensor, Tensor], Tensor], schedule: Nois
         return d_mean.float() * u_hat + d_std.float() * noise
 
     return velocity
+
+
+ADAPTIVE_TOLERANCE = 1e-3  # relative and absolute error per step of ``dopri5``
+
+
+def adaptive(velocity: Velocity, z: Tensor, points: list[float], tolerance: float = ADAPTIVE_TOLERANCE) -> list[Tensor]:
+    """Dormand–Prince (torchdiffeq's ``dopri5``) from points[0] to points[-1], its steps chosen
+    to keep the error below ``tolerance``; the states at ``points``."""
+    from torchdiffeq import odeint
+
+    times = torch.tensor(points, dtype=z.dtype, device=z.device)
+    # step_t: every step ends on a grid point rather than past it (the velocity is not defined
+    # beyond the last one: a schedule's t > 1).
+    options = {"step_t": times}
+    solved = odeint(
+        lambda t, state: velocity(state, t), z, times, method="dopri5", rtol=tolerance, atol=tolerance, options=options
+    )
+    return list(solved.unbind(0))
+
+
+def dpm_solver_2m(
+    denoise: Callable[[Tensor, Tensor], Tensor], schedule: NoiseSchedule, z: Tensor, steps: int
+) -> list[Tensor]:
+    """DPM-Solver++(2M) (Lu et al. 2022) from t = 0 to 1 in ``steps`` equal steps of t, on the
+    probability flow of q(z_t | y) = N(α_t u, σ_t² I), α_t = √ᾱ(t), σ_t = √(1 − ᾱ(t)), with
+    ``denoise(z, t)`` the data prediction û. With λ = log(α/σ) and h = λ_t − λ_s:
+
+        z_t = (σ_t / σ_s) z_s − α_t (e^(−h) − 1) D,
+        D = û_s (the first step), else (1 + 1/(2r)) û_s − 1/(2r) û_prev, r = h_prev / h.
+
+    One ``denoise`` call per step. Returns the state at every point of the grid."""
+    grid = torch.linspace(0, 1, steps + 1, dtype=torch.float64, device=z.device)
+    alpha_bar = schedule.alpha_bar(grid).double()
+    alpha, sigma = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
+    log_ratio = alpha.log() - sigma.log()
+    states, previous, h_previous = [z], None, None
+    for i in range(1, steps + 1):
+        h = (log_ratio[i] - log_ratio[i - 1]).item()
+        u_hat = denoise(z, grid[i - 1].to(z.dtype).expand(len(z)))
+        combined = u_hat
+        if previous is not None and h_previous is not None:
+            r = h_previous / h
+            combined = (1 + 1 / (2 * r)) * u_hat - previous / (2 * r)
+        z = (sigma[i] / sigma[i - 1]).item() * z - (alpha[i] * math.expm1(-h)).item() * combined
+        states.append(z)
+        previous, h_previous = u_hat, h
+    return states

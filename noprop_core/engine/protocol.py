@@ -10,16 +10,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    import torch
 
 GOLDEN = 0x9E3779B97F4A7C15  # spreads consecutive run indices over the seed range
 
 
 def inference_seed(seed: int, run: int) -> int:
-    """The noise seed of inference run ``run`` (0, 1, …) of a model trained with ``seed``; run 0
-    is the seed itself, as every per-epoch evaluation uses."""
+    """The seed of inference run ``run`` (0, 1, …) of a model trained with ``seed``; run 0 is the
+    seed itself, as every per-epoch evaluation uses. Its noise comes from ``noise_generator``."""
     return seed if run == 0 else (seed + run * GOLDEN) % 2**63
+
+
+def noise_seed(seed: int) -> int:
+    """SplitMix64 of ``seed``, kept below 2**63: the inference noise of a run seeded ``seed`` is
+    not the stream its parameters were initialised from (``torch.manual_seed(seed)``). With one
+    seed for both, the chain of test example i started from the draws that had made a learned
+    class embedding u_i, and an untrained model predicted class i for it."""
+    z = (seed + GOLDEN) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (z ^ (z >> 31)) % 2**63
+
+
+def noise_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator of an inference run's noise (run seeds: ``inference_seed``)."""
+    import torch  # here: the protocol's numbers are read without torch (noprop report)
+
+    return torch.Generator(device=device).manual_seed(noise_seed(seed))
 
 
 @attrs.frozen

@@ -31,14 +31,15 @@ class TimeEmbedder(nn.Module):
 
     def __init__(self, width: int, frequencies: int = FREQUENCY_EMBEDDING) -> None:
         super().__init__()
-        self.frequencies = frequencies
+        self.width, self.frequencies = width, frequencies
         first, second = nn.Linear(frequencies, width), nn.Linear(width, width)
         for layer in (first, second):
             nn.init.normal_(layer.weight, std=0.02)
         self.mlp = nn.Sequential(first, nn.SiLU(), second)
 
     def forward(self, t: Tensor) -> Tensor:
-        return F.silu(self.mlp(timestep_sinusoid(t, self.frequencies)))
+        sinusoid = timestep_sinusoid(t, self.frequencies).to(self.mlp[0].weight.dtype)
+        return F.silu(self.mlp(sinusoid))
 
 
 class AdaLNZero(nn.Module):
@@ -68,10 +69,14 @@ class NoiseModulation(nn.Module):
     ``AdaLNZero``: a state modulated by the noise level before a head reads it; the identity at
     the start."""
 
-    def __init__(self, dim: int, conditioning: int) -> None:
+    def __init__(self, dim: int, conditioning: int, time: TimeEmbedder | None = None) -> None:
+        """``time``: a time embedder shared with the blocks (held by reference), else its own."""
         super().__init__()
-        self.time = TimeEmbedder(conditioning)
-        self.modulation = AdaLNZero(conditioning, dim, parts=2)
+        if time is None:
+            self.time = TimeEmbedder(conditioning)
+        else:
+            object.__setattr__(self, "time", time)  # a reference: its owner registers it
+        self.modulation = AdaLNZero(self.time.width, dim, parts=2)
 
     def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
         shift, scale = self.modulation(self.time(c_noise))

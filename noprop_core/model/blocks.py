@@ -2,8 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 from torch import Tensor, nn
+
+
+class SharedParts(nn.ModuleDict):
+    """Parts several blocks of one variant share (a ViT's patch embedding, final norm and time
+    embedder, as DiffusionBlocks' reference shares them): made by the first block that asks,
+    held here by the variant, so trained as shared parameters on every step (as the head is).
+    A block keeps a reference that is not a submodule (``refer_to``): its own parameters stay
+    its own."""
+
+    TIME = "time"  # a time embedder the blocks share, which the variant may read as well
+
+    def get_or_make(self, name: str, make: Callable[[], nn.Module]) -> nn.Module:
+        if name not in self:
+            self[name] = make()
+        return self[name]
+
+
+def refer_to(owner: nn.Module, name: str, part: nn.Module) -> None:
+    """``owner.<name>`` is ``part`` without making it a submodule of ``owner`` (no parameters or
+    state_dict entries of its own: the part belongs to whoever registered it)."""
+    object.__setattr__(owner, name, part)
 
 
 @attrs.frozen(kw_only=True)
@@ -16,6 +39,8 @@ class BlockSpec:
     # d for a block that predicts a vector of embedding space (the noise ε̂, a denoiser's output),
     # which must be free to lie anywhere in ℝ^d.
     output_dim: int = 0
+    # Where blocks of this variant find the parts they share (None: they share none).
+    shared: SharedParts | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def outputs(self) -> int:

@@ -32,6 +32,10 @@ class SingleBlockVariant(Variant):
         self.block = parts.make_block(spec)
         self.head = parts.make_head()
 
+    def set_inference(self, steps: int | None, sampler: str | None) -> None:
+        self.steps = self.steps if steps is None else steps
+        self.sampler = self.sampler if sampler is None else sampler
+
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return list(self.block.parameters())
 

@@ -61,6 +61,12 @@ class Variant(nn.Module):
         variant that says yes implements ``StackedVariant`` too (seeds stack through it)."""
         return False
 
+    def block_passes(self, units: list[str]) -> int:
+        """How many block passes (forward and backward through one block network) one example
+        makes in a training step of ``units``: what training compute is counted in. Default: one
+        per unit (each unit is one block)."""
+        return len(units)
+
     def block_modules(self) -> list[nn.Module]:
         """The block networks (what ``speed.compile`` compiles), e.g. one per unit for DT."""
         raise NotImplementedError(f"{type(self).__name__} does not name its block modules (Variant.block_modules)")
@@ -120,6 +126,12 @@ class Variant(nn.Module):
         state (``ReadOut.nearest``): their accuracies differ by what the head loses. Default: the
         trajectory alone."""
         return ReadOut(self.trajectory(images, generator), None)
+
+    def set_inference(self, steps: int | None, sampler: str | None) -> None:
+        """Infer with ``steps`` and ``sampler`` from now on (None: keep): the engine switches to
+        the config's ``Inference.training_*`` setting for evaluations during training and back.
+        Needed only by a variant whose config declares one."""
+        raise NotImplementedError(f"{type(self).__name__} cannot change its inference setting (Variant.set_inference)")
 
     def predict(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Class scores (B, num_classes) by the variant's inference procedure."""

@@ -60,13 +60,23 @@ class Inference:
 
     ``steps_key`` / ``sampler_key`` name the recipe keys (in ``[variant]``) that hold the
     number of inference steps and the sampler; None where the variant cannot change them
-    (NoProp-DT's steps are its blocks)."""
+    (NoProp-DT's steps are its blocks). ``training_steps`` / ``training_sampler``: what the
+    evaluations during training use instead (a faster setting; None: the same), through
+    ``Variant.set_inference``; the final evaluation, ``noprop eval`` and ``predict`` use
+    ``steps`` and ``sampler``."""
 
     steps: int | None = None
     sampler: str | None = None
     steps_key: str | None = None
     sampler_key: str | None = None
     samplers: tuple[str, ...] = ()
+    training_steps: int | None = None
+    training_sampler: str | None = None
+
+    @property
+    def faster_during_training(self) -> bool:
+        changed = (self.training_steps, self.steps), (self.training_sampler, self.sampler)
+        return any(during is not None and during != final for during, final in changed)
 
 
 @attrs.frozen(kw_only=True)

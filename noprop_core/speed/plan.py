@@ -52,6 +52,11 @@ class SpeedPlan:
     def cuda_graph(self) -> bool:
         return self.section.cuda_graph is True
 
+    @property
+    def eager(self) -> bool:
+        """The model runs as written: not compiled (what FLOPs are counted on)."""
+        return self.section.compile == "none"
+
     def apply_to_model(self, variant: Variant) -> None:
         """Compile the blocks and change memory formats, in place, after the model is on its device."""
         if self.section.channels_last:

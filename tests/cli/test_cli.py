@@ -12,6 +12,7 @@ import torch
 
 from conftest import REPO
 from helpers import NOPROP, deterministic_history
+from noprop_core import CT_SAMPLERS
 
 QUICK = ["--set", "train.epochs=2", "--set", "data.subset=300", "--set", "variant.timesteps=3"]
 METRIC_KEYS = {
@@ -223,7 +224,7 @@ def test_eval_errors_are_one_line(ct_run, quick_run, tmp_path):
             str(ct_run),
             "--sampler",
             "rk4",
-        ): "variant.sampler: expected one of 'ancestral', 'euler', 'heun', got 'rk4'",
+        ): "variant.sampler: expected one of " + ", ".join(map(repr, CT_SAMPLERS)) + ", got 'rk4'",
         ("eval", str(tmp_path)): "not a run directory",
     }
     for args, message in cases.items():

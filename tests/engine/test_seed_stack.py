@@ -49,7 +49,10 @@ def test_each_seed_in_the_stack_trains_as_it_would_alone(stacked_and_alone):
         torch.testing.assert_close(
             torch.tensor(losses(together)), torch.tensor(losses(by_itself)), rtol=1e-4, atol=1e-6
         )
-        assert [r.test_accuracy for r in together.history] == [r.test_accuracy for r in by_itself.history]
+        # Two epochs leave the models near chance, where the logits of many images nearly tie and
+        # rounding may flip one: at most two of the 64 test images (3.2 points) may differ.
+        for ours, theirs in zip(together.history, by_itself.history):
+            assert abs(ours.test_accuracy - theirs.test_accuracy) <= 2 * 100 / 64
         # What the models compute, with batch statistics (train mode) and dropout off. Not every
         # parameter, nor eval mode: biases whose shift a later batch norm removes have a true
         # gradient of 0, and Adam turns its rounding noise into lr-sized steps (relative

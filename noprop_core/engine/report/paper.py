@@ -123,7 +123,7 @@ def paper_accuracy(recipe: Recipe) -> float | None:
 # The DiffusionBlocks paper's CIFAR-100 settings: (method, block network) -> (test %, epochs, table).
 DIFFUSION_BLOCKS: dict[tuple[str, str], tuple[float, int, str]] = {
     ("DiffusionBlocks (B = 3, γ = 0.1)", PAPER_BACKBONE): (46.88, 1000, "Table 6"),
-    ("DiffusionBlocks (B = 3, γ = 0.05)", "ViT (depth 4, width 128, 4 heads, patch 4, label token)"): (
+    ("DiffusionBlocks (B = 3, γ = 0.05)", "ViT (depth 4, width 128, 4 heads, patch 4, label as [CLS], adaLN-Zero)"): (
         59.30,
         500,
         "Table 1",

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from noprop_core.engine import run_directory
+from noprop_core.engine.protocol import noise_generator
 from noprop_core.engine.training.experiment import build_experiment, build_on_splits
 from noprop_core.errors import NopropError
 from noprop_core.model.splits import TensorSplits
@@ -74,7 +75,7 @@ class TrainedModel:
     def scores(self, images: Tensor) -> Tensor:
         self.variant.eval()
         device = next(self.variant.parameters()).device
-        generator = torch.Generator(device=device).manual_seed(self.recipe.seed)
+        generator = noise_generator(self.recipe.seed, device)
         batches = [
             self.variant.predict(batch.to(device), generator) for batch in images.split(self.recipe.eval.batch_size)
         ]

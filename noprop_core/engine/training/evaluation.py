@@ -3,21 +3,23 @@ chain, the (possibly learned) noise schedule, and peak memory."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 import torch
 from torch import Tensor
 
-from noprop_core.engine.protocol import inference_seed
+from noprop_core.engine.protocol import inference_seed, noise_generator
 from noprop_core.engine.training.data import ordered_batches
 from noprop_core.engine.training.records import EpochRecord
 from noprop_core.model.splits import TensorSplits
 from noprop_core.model.variant import Variant
+from noprop_core.plugin.config import Inference
 from noprop_core.recipe.schema import Recipe
 
 ImagesDone = Callable[[int], None]  # told the number of images of each minibatch evaluated
@@ -49,7 +51,7 @@ def read_out_accuracy(
     after each minibatch of n images (for progress displays)."""
     variant.eval()
     device = next((p.device for p in variant.parameters()), images.device)  # data may be on the host
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = noise_generator(seed, device)
     correct: Tensor | None = None
     nearest: Tensor | None = None
     for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
@@ -83,7 +85,7 @@ def confusion_matrix(
     ``seed`` exactly as ``chain_accuracy`` seeds it (so it agrees with that accuracy)."""
     variant.eval()
     device = next((p.device for p in variant.parameters()), images.device)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = noise_generator(seed, device)
     counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
         batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
@@ -100,7 +102,7 @@ def image_accuracy(
     each block reads the image. None for a variant that does not define them."""
     variant.eval()
     device = next((p.device for p in variant.parameters()), images.device)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = noise_generator(seed, device)
     correct: Tensor | None = None
     for batch_images, batch_labels in ordered_batches(images, labels, batch_size):
         batch_images, batch_labels = batch_images.to(device), batch_labels.to(device)
@@ -198,11 +200,34 @@ def final_accuracy_runs(
     }
 
 
-def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, Any]:
+@contextlib.contextmanager
+def training_inference(variant: Variant, inference: Inference) -> Iterator[None]:
+    """The variant infers with its config's setting for evaluations during training (a faster
+    one, ``Inference.training_*``) inside the block, and with its final setting after it."""
+    if not inference.faster_during_training:
+        yield
+        return
+    variant.set_inference(inference.training_steps, inference.training_sampler)
+    try:
+        yield
+    finally:
+        variant.set_inference(inference.steps, inference.sampler)
+
+
+def evaluate_epoch(variant: Variant, splits: TensorSplits, recipe: Recipe, *, last: bool = False) -> dict[str, Any]:
     """An evaluated epoch's record fields: test accuracy along the inference chain (thinned) and
     at its end, each block's test accuracy from the image alone (``image_accuracy``), train
     accuracy on the first ``eval.train_subset`` examples, and validation
-    accuracy when the data set holds a validation split. Noise seeded by the recipe's seed."""
+    accuracy when the data set holds a validation split. Noise seeded by the recipe's seed. The
+    ``last`` epoch's is inference run 0 of the final evaluation: it infers as the final one does."""
+    if last:
+        return evaluate_now(variant, splits, recipe)
+    with training_inference(variant, recipe.variant.inference()):
+        return evaluate_now(variant, splits, recipe)
+
+
+def evaluate_now(variant: Variant, splits: TensorSplits, recipe: Recipe) -> dict[str, Any]:
+    """``evaluate_epoch``'s fields, with the variant's inference setting as it stands."""
     settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed}
     read = read_out_accuracy(variant, splits.test_images, splits.test_labels, **settings)
     count = train_examples(recipe, splits)

@@ -43,6 +43,9 @@ def collect_metrics(recipe_path: str, experiment: Experiment, trainer: Trainer, 
         "train_examples": len(experiment.splits.train_labels),
         "wall_seconds": wall_seconds,
         "train_seconds": trainer.train_seconds,
+        # Training compute (``training.compute``): block passes, and FLOPs (None: not all counted).
+        "train_block_passes": trainer.compute.block_passes,
+        "train_flops": trainer.compute.totals()["flops"],
         # One example passed through all T blocks counts once; evaluation time is excluded.
         "train_examples_per_second": examples / trainer.train_seconds if trainer.train_seconds else None,
         "peak_memory_bytes": peak_memory_bytes(experiment.device),

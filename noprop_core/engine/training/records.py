@@ -27,6 +27,10 @@ class EpochRecord:
     # the points the head loses against it (the read-out gap); variants with such a head only.
     nearest_embedding_accuracy: float | None = None
     readout_gap: float | None = None
+    # Training compute up to the end of this epoch (``training.compute``): block passes (one
+    # example through one trained block, forward and backward) and FLOPs (None: not all counted)
+    block_passes: int | None = None
+    flops: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

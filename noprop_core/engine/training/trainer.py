@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from noprop_core.engine.training.augment import augmentation_for
+from noprop_core.engine.training.compute import ComputeCount
 from noprop_core.engine.training.data import batch_count, loaded_batches, shuffled_batches
 from noprop_core.engine.training.evaluation import evaluate_epoch, peak_memory_bytes
 from noprop_core.engine.training.experiment import Experiment
@@ -138,6 +139,7 @@ class Trainer:
         self.augmentation = augmentation_for(self.recipe.data.augment, experiment.splits)
         self.history: list[EpochRecord] = []
         self.train_seconds = 0.0
+        self.compute = ComputeCount()  # training compute so far: block passes and FLOPs
         self.step = 0
         self.current: EpochProgress | None = None  # set while an epoch is under way
         self.stop_requested = False  # set from a signal handler; checked after every step
@@ -221,7 +223,9 @@ class Trainer:
         else:
             clear_gradients()
             generator = self.step_generator() if len(units) > 1 and self.variant.runs_stacked else None
-            terms, _ = self._losses_and_step(images, labels, units, optimizers, check=True, generator=generator)
+            with self.compute.measuring(units, len(labels), allowed=self.experiment.speed.eager):
+                terms, _ = self._losses_and_step(images, labels, units, optimizers, check=True, generator=generator)
+        self.compute.add(units, len(labels), self.variant.block_passes(units))
         self.step += 1
         return {unit: {k: v.detach() for k, v in unit_terms.items()} for unit, unit_terms in terms.items()}
 
@@ -406,9 +410,11 @@ class Trainer:
             examples_per_second=self.examples_per_epoch() / seconds if seconds > 0 else None,
             peak_memory_bytes=peak_memory_bytes(self.experiment.device),
             diagnostics=self.variant.diagnostics() or None,
+            **self.compute.totals(),
         )
         if self._evaluates(epoch):
-            record = attrs.evolve(record, **evaluate_epoch(self.variant, self.experiment.splits, self.recipe))
+            fields = evaluate_epoch(self.variant, self.experiment.splits, self.recipe, last=epoch == epochs)
+            record = attrs.evolve(record, **fields)
         self.history.append(record)
         fixed = self.fixed_terms or frozenset()
         self.tracking.epoch_ended(record, self.step, last=epoch == epochs, fixed_terms=fixed)
@@ -434,6 +440,7 @@ class Trainer:
             "history": [record.as_dict() for record in self.history],
             "step": self.step,
             "train_seconds": self.train_seconds,
+            "compute": self.compute.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
@@ -457,6 +464,10 @@ class Trainer:
             rescale_cosine(scheduler, self.recipe.train.epochs)
         self.history = [EpochRecord(**record) for record in state["history"]]
         self.step, self.train_seconds = state["step"], state["train_seconds"]
+        if "compute" in state:  # checkpoints of earlier versions have none: counted from here on
+            self.compute.load_state_dict(state["compute"])
+        else:
+            self.compute.complete = False
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] is not None and self.experiment.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.experiment.device)

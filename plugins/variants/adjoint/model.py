@@ -34,6 +34,11 @@ class AdjointODE(SingleBlockVariant):
     def __init__(self, config: AdjointConfig, parts: VariantParts) -> None:
         super().__init__(parts, steps=config.steps)
 
+    def block_passes(self, units: list[str]) -> int:
+        """Every step solves the ODE backward with a vector-Jacobian product at each of its
+        ``steps`` Euler steps (the forward solve makes as many forward-only calls besides)."""
+        return self.steps
+
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 

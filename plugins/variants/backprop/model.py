@@ -36,6 +36,10 @@ class BackpropChain(Variant):
     def unit_parameters(self, unit: str) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def block_passes(self, units: list[str]) -> int:
+        """Every step chains all T blocks, forward and backward."""
+        return len(self.blocks)
+
     def block_modules(self) -> list[nn.Module]:
         return list(self.blocks)
 

@@ -1,7 +1,7 @@
 """`classifier`: an ordinary image classifier trained end to end with cross-entropy.
 
 One block whose label input is held at zero (it carries nothing); its logits are the
-prediction. With the ViT backbone and ``label_token = true`` this is a plain ViT, the
+prediction. With the ViT backbone and ``label_input = "token"`` this is a plain ViT, the
 back-propagation baseline of DiffusionBlocks' Table 1 (its 12 layers in one block). The head
 and the label embedding are not used.
 """

@@ -46,6 +46,10 @@ class CTConfig(VariantConfig):
     eta: float = attrs.field(default=1.0, validator=greater_than(0))
     steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))  # inference steps
     sampler: str = attrs.field(default="ancestral", validator=one_of(*CT_SAMPLERS))
+    # Evaluations during training (not the final one) with this sampler and step count: 0 and ""
+    # infer as above.
+    train_eval_steps: int = attrs.field(default=0, validator=between(0, 1_000_000))
+    train_eval_sampler: str = attrs.field(default="", validator=one_of("", *CT_SAMPLERS))
     # What the block predicts: the clean embedding u_y (the paper) or the noise ε (see ct_loss).
     target: str = attrs.field(default="embedding", validator=one_of(*PREDICTION_TARGETS))
     # How t is drawn in training: "uniform" (the paper) or "importance" (p(t) ∝ the target's weight).
@@ -61,7 +65,13 @@ class CTConfig(VariantConfig):
 
     def inference(self) -> Inference:
         return Inference(
-            steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler", samplers=CT_SAMPLERS
+            steps=self.steps,
+            sampler=self.sampler,
+            steps_key="steps",
+            sampler_key="sampler",
+            samplers=CT_SAMPLERS,
+            training_steps=self.train_eval_steps or None,
+            training_sampler=self.train_eval_sampler or None,
         )
 
     def display_name(self) -> str:

@@ -12,6 +12,7 @@ from noprop_core import (
     VariantParts,
     convex_denoise,
     ct_loss,
+    dpm_solver_2m,
     dt_chain,
     embedding_from_noise,
     integrate,
@@ -88,6 +89,8 @@ class NoPropCT(SingleBlockVariant):
                 device=images.device,
                 generator=generator,
             )
+        elif self.sampler == "dpm2":
+            states = dpm_solver_2m(denoise, self.schedule, self.initial_noise(images, generator), self.steps)
         else:
             z_0 = self.initial_noise(images, generator)
             states = integrate(probability_flow(denoise, self.schedule), z_0, self.steps, self.sampler)

@@ -14,6 +14,7 @@ from noprop_core import (
     LogNormalNoiseLevels,
     NoiseModulation,
     ReadOut,
+    SharedParts,
     VariantParts,
     convex_denoise,
     edm_preconditioning,
@@ -35,18 +36,22 @@ class DiffusionBlocks(BlockPerUnitVariant):
         self.update_order = config.order
         self.levels = LogNormalNoiseLevels(config.p_mean, config.p_std, config.sigma_min, config.sigma_max)
         self.embedding = parts.embedding
+        self.shared_parts = SharedParts()  # what the blocks share (the reference ViT's stem), trained every step
         spec = BlockSpec(
             image_shape=parts.image_shape,
             embedding_dim=parts.embedding.dim,
             num_classes=parts.num_classes,
             time_conditioned=True,
             output_dim=parts.embedding.dim,
+            shared=self.shared_parts,
         )
         self.set_blocks(parts.make_block(spec) for _ in range(config.blocks))
         self.head = parts.make_head()
         start_head(self.head, self.class_embeddings().detach(), config.head_init)
-        adaln = config.head_conditioning == "adaln"
-        self.head_modulation = NoiseModulation(parts.embedding.dim, HEAD_CONDITIONING) if adaln else None
+        self.head_modulation = None
+        if config.head_conditioning == "adaln":  # the blocks' time embedder where they share one (the reference)
+            time = self.shared_parts[SharedParts.TIME] if SharedParts.TIME in self.shared_parts else None
+            self.head_modulation = NoiseModulation(parts.embedding.dim, HEAD_CONDITIONING, time)
 
     def training_range(self, block: int) -> tuple[float, float]:
         """(σ_low, σ_high) block ``block`` ∈ 1..B trains on: its partition range widened by γ."""

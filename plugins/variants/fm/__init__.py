@@ -23,13 +23,23 @@ class FMConfig(VariantConfig):
     sigma: float = attrs.field(default=0.0, validator=at_least(0))
     steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))
     sampler: str = attrs.field(default="euler", validator=one_of(*ODE_SOLVERS))
+    # Evaluations during training (not the final one) with this sampler and step count: 0 and ""
+    # infer as above.
+    train_eval_steps: int = attrs.field(default=0, validator=between(0, 1_000_000))
+    train_eval_sampler: str = attrs.field(default="", validator=one_of("", *ODE_SOLVERS))
     # How the head starts (noprop_core.HEAD_INITS); FM predicts by the nearest class embedding,
     # its head only anchors a learned W_Embed (Eq. 13).
     head_init: str = head_init_field()
 
     def inference(self) -> Inference:
         return Inference(
-            steps=self.steps, sampler=self.sampler, steps_key="steps", sampler_key="sampler", samplers=ODE_SOLVERS
+            steps=self.steps,
+            sampler=self.sampler,
+            steps_key="steps",
+            sampler_key="sampler",
+            samplers=ODE_SOLVERS,
+            training_steps=self.train_eval_steps or None,
+            training_sampler=self.train_eval_sampler or None,
         )
 
     def paper_label(self) -> str:
