@@ -139,12 +139,10 @@ def markdown(rows: list[dict]) -> str:
             blocks = " / ".join(f"{m:.0f}" for m in means)
         overrides = " ".join(f"`{s}`" for s in row["set"])
         gap = "—" if row.get("readout_gap") is None else text(row["readout_gap"])
-        compute = (
-            f"{row.get('block_passes', 0):.3g} / {'—' if row.get('flops') is None else format(row['flops'], '.3g')} / "
-            f"{row['train_seconds_per_run']['mean']:.0f} s"
-            if "train_seconds_per_run" in row
-            else "—"
-        )
+        passes = f"{row['block_passes']:.3g}" if row.get("block_passes") else "—"
+        flops = "—" if row.get("flops") is None else f"{row['flops']:.3g}"
+        seconds = f"{row['train_seconds_per_run']['mean']:.0f} s" if "train_seconds_per_run" in row else "—"
+        compute = f"{passes} / {flops} / {seconds}"
         lines.append(
             f"| {row['label']} | `{row['recipe']}` {overrides} | {row['epochs']} | {text(row['test'])} "
             f"({row['test']['n']}) | {gap} | {text(row['train'])} | {reached} (≥ {row['target']:g} %) | {blocks} | "
@@ -159,6 +157,11 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if all(len(row["curve"]) == 1 for row in rows):  # one evaluation each: a line per epoch says nothing
+        figure = final_figure(plt, rows, title)
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        return
     figure, (whole, zoom, by_compute) = plt.subplots(1, 3, figsize=(18, 5))
     units = {row.get("compute_unit", "block passes") for row in rows}
     for index, row in enumerate(rows):
@@ -191,6 +194,46 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def final_figure(plt, rows: list[dict], title: str):
+    """Each configuration's final test accuracy (mean ± se over seeds × inference runs) as a bar,
+    the nearest class embedding of the head's state as a diamond, and against training compute."""
+    with_compute = any(row.get("flops") or row.get("block_passes") for row in rows)
+    figure, axes = plt.subplots(1, 2 if with_compute else 1, figsize=(15 if with_compute else 9, 0.5 * len(rows) + 2.5))
+    bars, by_compute = (axes[0], axes[1]) if with_compute else (axes, None)
+    positions = list(range(len(rows)))[::-1]
+    for position, row in zip(positions, rows):
+        colour = f"C{rows.index(row) % 10}"
+        bars.barh(position, row["test"]["mean"], xerr=row["test"]["standard_error"] or 0.0, color=colour, alpha=0.8)
+        nearest = nearest_accuracy(row)
+        if nearest is not None:
+            bars.plot(nearest, position, "D", color="black", markersize=5)
+        if by_compute is not None and (row.get("flops") or row.get("block_passes")):
+            compute = row.get("flops") or row["block_passes"]
+            by_compute.errorbar(
+                compute,
+                row["test"]["mean"],
+                yerr=row["test"]["standard_error"] or 0.0,
+                fmt="o",
+                color=colour,
+                capsize=3,
+            )
+    bars.set_yticks(positions, [row["label"] for row in rows], fontsize=8)
+    bars.set(xlabel="test accuracy (%); ◆ nearest class embedding of the head's state", xlim=(0, 100), title=title)
+    bars.grid(alpha=0.3)
+    if by_compute is not None:
+        by_compute.set(xscale="log", xlabel="training compute (FLOPs, log scale)", ylabel="test accuracy (%)")
+        by_compute.set(ylim=(0, 100), title="at equal compute")
+        by_compute.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def nearest_accuracy(row: dict) -> float | None:
+    """The mean nearest-embedding accuracy: the head's accuracy plus its read-out gap."""
+    gap = row.get("readout_gap")
+    return None if gap is None else row["test"]["mean"] + gap["mean"]
 
 
 def by_epoch(values: dict, epoch: int):
