@@ -184,10 +184,20 @@ from .engine.trained.inference import (
 
 # training and using runs from Python
 from .engine.api import (
+    Report as Report,
     Run as Run,
     SeedGroup as SeedGroup,
+    load_recipe as load_recipe,
     load_run as load_run,
+    report as report,
     resume as resume,
+    sweep as sweep,
     train as train,
     train_groups as train_groups,
+)
+from .engine.sweep.driver import (
+    SweepResult as SweepResult,
+)
+from .recipe.schema import (
+    Recipe as Recipe,
 )

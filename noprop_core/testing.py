@@ -30,10 +30,11 @@ from noprop_core.model.blocks import Block, BlockSpec, ImageConditioned
 from noprop_core.model.embedding import TrainableEmbedding
 from noprop_core.model.heads import Head, start_at_nearest_embedding
 from noprop_core.model.splits import TensorSplits
-from noprop_core.model.variant import StackedVariant, Variant, VariantParts
+from noprop_core.model.variant import StackedVariant, Variant
 from noprop_core.plugin.kinds import BY_NAME
 from noprop_core.plugin.launcher import Job, Launcher
 from noprop_core.plugin.manager import load_registry
+from noprop_core.plugin.parts import variant_parts
 from noprop_core.plugin.registry import Registry
 from noprop_core.plugin.tracker import Tracker
 
@@ -331,23 +332,16 @@ class VariantContract(PluginContract):
     def build(self, registry: Registry, seed: int = 0) -> Variant:
         torch.manual_seed(seed)
         images, labels = self.data()
-        embedding = registry.build(
-            "label_embedding",
-            self.part(registry, "label_embedding"),
-            num_classes=self.num_classes,
+        parts = variant_parts(
+            registry,
+            backbone=self.part(registry, "backbone"),
+            embedding=self.part(registry, "label_embedding"),
+            schedule=self.part(registry, "schedule") if "schedule" in self.parts else None,
+            head=self.part(registry, "head"),
             image_shape=self.image_shape,
             train_images=images,
             train_labels=labels,
-        )
-        backbone = registry.get("backbone", self.parts["backbone"][0])
-        head_config = self.part(registry, "head")
-        parts = VariantParts(
-            embedding=embedding,
-            schedule=registry.build("schedule", self.part(registry, "schedule")),
-            image_shape=self.image_shape,
             num_classes=self.num_classes,
-            make_block=lambda spec: backbone.factory(self.part(registry, "backbone"), spec),
-            make_head=lambda: registry.build("head", head_config, embedding=embedding, num_classes=self.num_classes),
         )
         return self.factory(registry)(self.make_config(registry), parts)
 

@@ -49,7 +49,7 @@ def read_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
 
 def predictions(model: TrainedModel, paths: list[Path], top_k: int) -> list[dict[str, Any]]:
     images = torch.stack([read_image(path, model.image_shape) for path in paths])
-    probabilities = model.predict_proba(model.standardise(images))
+    probabilities = model.class_probabilities(images)  # the path every input of Run.predict takes
     names = model.class_names
     results = []
     for path, row in zip(paths, probabilities):

@@ -22,6 +22,8 @@ import attrs
 from torch import Tensor
 
 from noprop_core.engine import run_directory
+from noprop_core.engine.report.plots import write_plots
+from noprop_core.engine.report.table import Row, RunSummary, group_rows, load_runs, markdown_table
 from noprop_core.engine.runs.fresh import RunOptions, start_run
 from noprop_core.engine.runs.resume import resume_run
 from noprop_core.engine.runs.seed_group import (
@@ -31,6 +33,7 @@ from noprop_core.engine.runs.seed_group import (
     run_seed_group_here,
     seed_dir,
 )
+from noprop_core.engine.sweep.driver import SweepResult, refuse_trial_outside_its_sweep, run_sweep
 from noprop_core.engine.trained.inference import TrainedModel, load_model
 from noprop_core.engine.training.progress import Progress
 from noprop_core.errors import NopropError
@@ -38,8 +41,9 @@ from noprop_core.plugin.kinds import BY_NAME
 from noprop_core.plugin.launcher import Launcher
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.registry import Registry
+from noprop_core.recipe import loading
 from noprop_core.recipe.launcher import build_launcher, launcher_config
-from noprop_core.recipe.loading import default_recipe_path, load_recipe, one_seed, override_recipe
+from noprop_core.recipe.loading import default_recipe_path, one_seed, override_recipe
 from noprop_core.recipe.schema import Recipe
 from noprop_core.recipe.shipped import resolve_recipe_path
 
@@ -71,7 +75,7 @@ class Run:
 
     @property
     def recipe(self) -> Recipe:
-        return load_recipe(self.run_dir / run_directory.RECIPE, self.registry)
+        return loading.load_recipe(self.run_dir / run_directory.RECIPE, self.registry)
 
     def model(self, *, steps: int | None = None, device: str = "cpu") -> TrainedModel:
         """The run's trained model (its last checkpoint); loaded once per ``steps`` and ``device``."""
@@ -80,14 +84,15 @@ class Run:
             self._models[key] = load_model(self.run_dir, self.registry, device=device, steps=steps)
         return self._models[key]
 
-    def predict(self, images: Tensor, *, steps: int | None = None) -> Tensor:
-        """Class indices for images in [0, 1], (B, C, H, W), standardised as the training data was."""
-        model = self.model(steps=steps)
-        return model.predict(model.standardise(images))
+    def predict(self, images: Any, *, steps: int | None = None) -> Tensor:
+        """Class indices of images as users hold them: a torch tensor, numpy array or PIL image,
+        or a list of them; (B, C, H, W) or one image without the batch axis (then a 0-d result);
+        uint8 pixels read as 0–255, floats as 0–1; standardised as the training data was."""
+        return self.model(steps=steps).classify(images)
 
-    def predict_proba(self, images: Tensor, *, steps: int | None = None) -> Tensor:
-        model = self.model(steps=steps)
-        return model.predict_proba(model.standardise(images))
+    def predict_proba(self, images: Any, *, steps: int | None = None) -> Tensor:
+        """Class probabilities of images, taken as ``predict`` takes them."""
+        return self.model(steps=steps).class_probabilities(images)
 
     def evaluate(
         self, *, steps: int | None = None, sampler: str | None = None, runs: int | None = None
@@ -208,7 +213,7 @@ def train(
 def _load(recipe_path: Path, built: Recipe | None, registry: Registry, overrides: Sequence[str]) -> Recipe:
     if built is not None:
         return override_recipe(built, registry, list(overrides), str(recipe_path))
-    return load_recipe(recipe_path, registry, list(overrides))
+    return loading.load_recipe(recipe_path, registry, list(overrides))
 
 
 def _train_seed_group(
@@ -245,7 +250,7 @@ def train_groups(
     plans = []
     for recipe in recipes:
         recipe_path = resolve_recipe_path(Path(recipe))
-        loaded = load_recipe(recipe_path, registry, list(overrides))
+        loaded = loading.load_recipe(recipe_path, registry, list(overrides))
         plans.append(
             plan_seed_group(
                 recipe_path,
@@ -280,11 +285,65 @@ def resume(
     """Continue a run from its last checkpoint (``noprop run --resume``); ``epochs``: train a
     finished run further, to this many epochs in all."""
     registry = registry or load_registry()
+    refuse_trial_outside_its_sweep(Path(run_dir))
     overrides = [f"train.epochs={epochs}"] if epochs is not None else []
     display = _display(progress)
     progress_now = display() if callable(display) else display
     run_dir, _ = resume_run(Path(run_dir), registry, overrides=overrides, progress=progress_now, on_epoch=on_epoch)
     return Run(run_dir, registry)
+
+
+def load_recipe(recipe: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Recipe:
+    """A recipe (a file, or a shipped recipe's name, e.g. "mnist_dt") validated, with ``overrides``
+    (``--set`` lines) applied: what ``train`` takes, and what ``noprop validate --show`` prints."""
+    return loading.load_recipe(resolve_recipe_path(Path(recipe)), registry or load_registry(), list(overrides))
+
+
+def sweep(
+    sweep_file: str | Path,
+    *,
+    out: str | Path | None = None,
+    launcher: Launcher | None = None,
+    progress: ProgressChoice = True,
+    registry: Registry | None = None,
+) -> SweepResult:
+    """Run a sweep file to its trial budget (``noprop sweep``): OUT/sweep.json, OUT/best.toml and a
+    run folder per trial; ``result.summary["best"]`` is the best trial. Run it again to continue."""
+    path = Path(sweep_file)
+    if not path.is_file():
+        raise NopropError(f"{path}: no such sweep file")
+    return run_sweep(
+        path,
+        registry or load_registry(),
+        out=Path(out) if out is not None else None,
+        notify=_notify(progress),
+        progress=_display(progress),
+        launcher=launcher,
+    )
+
+
+@attrs.frozen
+class Report:
+    """Runs side by side with the papers' values (``noprop report``): one row per configuration
+    (seeds pooled), as a Markdown table or plots."""
+
+    runs: list[RunSummary]
+    rows: list[Row]
+
+    def markdown(self) -> str:
+        return markdown_table(self.rows)
+
+    def plot(self, out_dir: str | Path) -> list[Path]:
+        """accuracy, losses, chain accuracy, schedules… as PNG files in ``out_dir``; returns them."""
+        return write_plots(self.runs, Path(out_dir), self.rows)
+
+
+def report(*run_dirs: str | Path, registry: Registry | None = None, progress: bool = True) -> Report:
+    """Run folders and seed groups side by side (``noprop report``); folders that hold no run are
+    skipped with a warning on stderr (``progress=False``: quietly), and none at all is an error."""
+    paths = [Path(path) for path in run_dirs]
+    runs = load_runs(paths, warn=_notify(progress), registry=registry or load_registry())
+    return Report(runs, group_rows(runs))
 
 
 def load_run(run_dir: str | Path, registry: Registry | None = None) -> Run:
@@ -294,4 +353,4 @@ def load_run(run_dir: str | Path, registry: Registry | None = None) -> Run:
     return Run(run_dir, registry or load_registry())
 
 
-__all__ = ["Run", "SeedGroup", "train", "resume", "load_run"]
+__all__ = ["Run", "SeedGroup", "Report", "train", "resume", "load_run", "load_recipe", "sweep", "report"]

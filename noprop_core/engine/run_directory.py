@@ -118,6 +118,7 @@ class NewRunDir:
         if path.exists() and not path.is_dir():
             raise NopropError(f"--out {path}: exists and is not a directory")
         self.path, self.created = path, not path.exists()
+        self.made = first_missing(path)  # the topmost folder this start makes (runs/ too, the first time)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -145,6 +146,29 @@ class NewRunDir:
     def _remove_if_created(self) -> None:
         if self.created:
             shutil.rmtree(self.path, ignore_errors=True)
+            remove_empty_up_to(self.path.parent, self.made)
+
+
+def first_missing(path: Path) -> Path | None:
+    """The topmost folder of ``path`` that does not exist yet (None: ``path`` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def remove_empty_up_to(folder: Path, top: Path | None) -> None:
+    """Remove ``folder`` and its parents while they are empty, up to ``top`` (a folder this
+    process made); nothing when ``top`` is None or not an ancestor."""
+    if top is None or (folder != top and top not in folder.parents):
+        return
+    while folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        if folder == top:
+            break
+        folder = folder.parent
 
 
 def _atomic_write(path: Path, write: Any) -> None:

@@ -38,7 +38,7 @@ class TimeEmbedder(nn.Module):
         self.mlp = nn.Sequential(first, nn.SiLU(), second)
 
     def forward(self, t: Tensor) -> Tensor:
-        sinusoid = timestep_sinusoid(t, self.frequencies).to(self.mlp[0].weight.dtype)
+        sinusoid = timestep_sinusoid(t, self.frequencies).to(next(self.parameters()).dtype)
         return F.silu(self.mlp(sinusoid))
 
 

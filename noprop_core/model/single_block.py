@@ -21,7 +21,7 @@ class SingleBlockVariant(Variant):
         self.steps = steps  # inference steps over t ∈ [0, 1]
         self.sampler = sampler
         self.embedding = parts.embedding
-        self.schedule = parts.schedule
+        self.schedule: NoiseSchedule | None = parts.schedule  # FM and the adjoint use none
         spec = BlockSpec(
             image_shape=parts.image_shape,
             embedding_dim=parts.embedding.dim,
@@ -42,7 +42,7 @@ class SingleBlockVariant(Variant):
     def block_modules(self) -> list[nn.Module]:
         return [self.block]
 
-    def noise_schedule(self) -> NoiseSchedule:
+    def noise_schedule(self) -> NoiseSchedule | None:
         return self.schedule
 
     def initial_noise(self, images: Tensor, generator: torch.Generator | None) -> Tensor:

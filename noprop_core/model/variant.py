@@ -31,11 +31,17 @@ class VariantParts:
     """The plugins a variant is built from, already constructed from the recipe."""
 
     embedding: LabelEmbedding
-    schedule: NoiseSchedule
+    schedule: NoiseSchedule | None  # None where the variant's config does not use one (``model_parts``)
     image_shape: tuple[int, int, int]
     num_classes: int
     make_block: Callable[[BlockSpec], nn.Module]  # the recipe's backbone, for a block of this spec
     make_head: Callable[[], nn.Module]  # the recipe's head p̂_θout(y | z), reading this embedding
+
+    def noise_schedule(self) -> NoiseSchedule:
+        """The schedule, for a variant that uses one (its config's ``model_parts`` names it)."""
+        if self.schedule is None:
+            raise ValueError("this variant uses a noise schedule: its config's model_parts() must name 'schedule'")
+        return self.schedule
 
 
 class ReadOut(NamedTuple):

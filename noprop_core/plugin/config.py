@@ -79,8 +79,16 @@ class Inference:
         return any(during is not None and during != final for during, final in changed)
 
 
+MODEL_PARTS = frozenset({"backbone", "label_embedding", "schedule", "head"})
+
+
 @attrs.frozen(kw_only=True)
 class VariantConfig(PluginConfig):
+    def model_parts(self) -> frozenset[str]:
+        """The ``[model]`` sections this variant builds from: a recipe must give each of them
+        (or leave it to its kind's default) and may leave out the others. Default: all of them."""
+        return MODEL_PARTS
+
     def inference(self) -> Inference:
         """The variant's inference options; the default: none that can be changed."""
         return Inference()

@@ -171,11 +171,16 @@ def structure_recipe(raw: dict[str, Any], registry: Registry, origin: str) -> Re
     if moved:
         raise RecipeError(moved)
     try:
-        return recipe_converter(registry).structure(with_default_plugins(raw), Recipe)
+        recipe = recipe_converter(registry).structure(with_default_plugins(raw), Recipe)
     except Exception as exc:  # noqa: BLE001 - every structuring failure becomes error lines
         raise RecipeError(
             [f"{origin}: {key or '(top level)'}: {one_line(msg)}" for key, msg in describe_errors(exc)]
         ) from None
+    if "schedule" in recipe.variant.model_parts() and recipe.model.schedule is None:
+        raise RecipeError(
+            [f"{origin}: model.schedule: missing required key (variant '{recipe.variant.name}' uses a noise schedule)"]
+        )
+    return recipe
 
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")

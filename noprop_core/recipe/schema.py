@@ -34,7 +34,7 @@ from noprop_core.speed.section import SpeedSection
 class ModelSection:
     backbone: BackboneConfig
     embedding: LabelEmbeddingConfig
-    schedule: ScheduleConfig
+    schedule: ScheduleConfig | None = None  # required by variants that use one (VariantConfig.model_parts)
     head: HeadConfig  # absent in a file -> the head kind's default plugin
 
 

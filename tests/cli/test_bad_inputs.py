@@ -33,6 +33,8 @@ train_subset = 20
 name = "none"
 """
 RUN = ["run", "r.toml", "--out", "out"]
+MNIST_OFFLINE = 'extends = "noprop:mnist_dt"\n[data]\nroot = "nodata"\ndownload = false\n[tracker]\nname = "none"\n'
+SWEEP = 'recipe = "r.toml"\ntrials = 2\n[space]\n"train.lr" = { type = "log_float", low = 1e-4, high = 1e-2 }\n'
 
 
 def recipe(extra: str) -> dict[str, str]:
@@ -182,7 +184,24 @@ CASES: list[tuple[str, dict[str, str], list[str]]] = [
     ("report-metrics-a-list", {"d/recipe.toml": BASE, "d/metrics.json": "[1, 2]"}, ["report", "d"]),
     ("report-metrics-missing-keys", {"d/recipe.toml": BASE, "d/metrics.json": '{"recipe": 3}'}, ["report", "d"]),
     ("report-recipe-broken", {"d/recipe.toml": "[[[", "d/metrics.json": "{}"}, ["report", "d"]),
+    ("report-empty-folder", {"d/.keep": ""}, ["report", "d"]),
+    # -- first contact (issue 36): what a new user tries --------------------------------------
+    ("data-absent-out", {"r.toml": MNIST_OFFLINE}, RUN),
+    ("data-absent-default-folder", {"r.toml": MNIST_OFFLINE}, ["run", "r.toml"]),
+    ("data-absent-seed-group", {"r.toml": MNIST_OFFLINE}, ["run", "r.toml", "--seeds", "0", "1", "--out", "g"]),
+    ("stack-seeds-on-unstackable", None, [*RUN, "--seeds", "0", "1", "--stack-seeds", "on"]),
+    ("sweep-out-is-a-file", {"s.toml": SWEEP, "r.toml": BASE, "o": "a file"}, ["sweep", "s.toml", "--out", "o"]),
+    ("resume-a-sweep-trial", {"s/sweep.toml": SWEEP, "s/trial-0/recipe.toml": BASE}, ["run", "--resume", "s/trial-0"]),
 ]
+# Exactly one line on stderr, no warning before it (the cases named in issue 36).
+ONE_LINE = {
+    "report-empty-folder",
+    "report-not-a-run",
+    "sweep-out-is-a-file",
+    "resume-a-sweep-trial",
+    "stack-seeds-on-unstackable",
+    "data-absent-default-folder",
+}
 
 
 def write_files(folder: Path, files) -> None:
@@ -238,6 +257,9 @@ def test_a_bad_input_is_one_line_with_exit_2_and_writes_nothing(files, argv, tmp
     lost = snapshot(tmp_path) != before
     OUTCOMES[os.environ.get("PYTEST_CURRENT_TEST", "?")] = "clear" if clear and not lost else "unclear"
     assert clear, f"exit {code}: {err}"
+    case = os.environ.get("PYTEST_CURRENT_TEST", "").split("[")[-1].split("]")[0]
+    if case in ONE_LINE:
+        assert len(lines) == 1 and lines[0].startswith("noprop: error: "), err
     assert not lost, f"files changed: {sorted(set(snapshot(tmp_path)) ^ set(before))}"
 
 

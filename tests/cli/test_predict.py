@@ -137,3 +137,64 @@ def test_predict_errors_are_one_line(trained, tmp_path):
     (tmp_path / "a_file").write_text("")
     result = noprop("export", str(run_dir), "--format", "safetensors", "--out", str(tmp_path / "a_file" / "w.st"))
     assert result.returncode == 2 and "w.st: cannot create its folder (" in result.stderr, result.stderr
+
+
+def test_run_predict_takes_what_users_hold_and_answers_as_the_tensor_path(trained):
+    """numpy, uint8 pixels, PIL images, one image without the batch axis, channels last, float64:
+    the same classes as the float tensor of the same pixels."""
+    import noprop_core as noprop
+
+    run_dir, splits = trained
+    run = noprop.load_run(run_dir)
+    pixels = (unit_range(run.model(), splits.test_images[:12]).clamp(0, 1) * 255).round().to(torch.uint8)
+    floats = pixels.float() / 255  # the same pixels as floats in [0, 1]
+    expected = run.predict(floats)
+    assert expected.shape == (12,) and len(set(expected.tolist())) > 3  # a trained model, not one class
+    same = {
+        "numpy float32": floats.numpy(),
+        "uint8 tensor, 0–255": pixels,
+        "uint8 numpy, channels last": pixels.permute(0, 2, 3, 1).numpy(),
+        "float64": floats.double(),
+        "a list of PIL images": [Image.fromarray(image[0].numpy()) for image in pixels],
+        "a list of tensors": list(floats),
+    }
+    for name, images in same.items():
+        assert torch.equal(run.predict(images), expected), name
+    one = run.predict(floats[3])  # (1, 8, 8): one image, no batch axis
+    assert one.dim() == 0 and one.item() == expected[3].item()
+    assert run.predict(floats[3, 0]).item() == expected[3].item()  # (8, 8) for a grey model
+    assert run.predict(Image.fromarray(pixels[3, 0].numpy())).item() == expected[3].item()
+    probabilities = run.predict_proba(pixels)
+    assert probabilities.shape == (12, 10) and torch.allclose(probabilities.sum(-1), torch.ones(12))
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        (
+            torch.rand(4, 1, 28, 28),
+            "predict: the run expects (B, 1, 8, 8) images (or one, (1, 8, 8)): floats in [0, 1] or uint8 in 0–255; got (4, 1, 28, 28)",
+        ),
+        (torch.rand(4, 3, 8, 8), "got (4, 3, 8, 8)"),
+        (torch.rand(4, 1, 8, 8) * 255, "predict: floats must lie in [0, 1] (pixels 0–255 as uint8); got values from"),
+        (torch.ones(4, 1, 8, 8, dtype=torch.int64), "got int64 values"),
+        ([torch.rand(1, 8, 8), torch.rand(1, 7, 8)], "predict: the images of a list differ in shape or type"),
+        ("digit.png", "got a str"),
+        ([], "predict: no images given"),
+    ],
+    ids=[
+        "28×28 to an 8×8 model",
+        "RGB to a grey model",
+        "0–255 as floats",
+        "int64",
+        "a ragged list",
+        "a path",
+        "nothing",
+    ],
+)
+def test_run_predict_refuses_what_does_not_fit_in_one_line(trained, images, message):
+    import noprop_core as noprop
+
+    with pytest.raises(noprop.NopropError) as refused:
+        noprop.load_run(trained[0]).predict(images)
+    assert message in str(refused.value) and "\n" not in str(refused.value)

@@ -47,8 +47,9 @@ def test_predict_takes_images_in_the_unit_range_and_agrees_with_the_evaluation(t
     assert accuracy > 50 and accuracy == pytest.approx(trained.metrics["test_accuracy_runs"][0], abs=1.0)
     probabilities = trained.predict_proba(unit[:5])
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(5))
-    # Standardised images given as if they were in [0, 1] are a different input: the classes change.
-    assert not torch.equal(trained.predict(splits.test_images), trained.predict(unit))
+    # Standardised images given as if they were in [0, 1] are refused, not read as some other images.
+    with pytest.raises(NopropError, match=r"predict: floats must lie in \[0, 1\]"):
+        trained.predict(splits.test_images)
 
 
 def test_evaluate_export_and_plot_write_what_the_cli_would(trained, tmp_path):
@@ -110,3 +111,26 @@ def test_errors_are_the_clis_one_line_errors(tmp_path, registry):
     assert not (tmp_path / "bad").exists()
     with pytest.raises(NopropError, match="not a run directory"):
         noprop.load_run(tmp_path)
+
+
+def test_the_api_has_the_command_lines_reach_recipes_reports_and_sweeps(trained, tmp_path, capfd):
+    recipe = noprop.load_recipe("digits_dt", ["train.epochs=2", "variant.timesteps=2"])
+    assert isinstance(recipe, noprop.Recipe) and recipe.train.epochs == 2 and recipe.variant.timesteps == 2
+    report = noprop.report(trained.run_dir, tmp_path / "not-a-run")
+    table = report.markdown()
+    assert len(report.rows) == 1 and "digits" in table and "noprop: warning: skipped" in capfd.readouterr().err
+    assert {path.name for path in report.plot(tmp_path / "plots")} >= {"accuracy.png"}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NopropError) as nothing:
+        noprop.report(tmp_path / "empty")
+    assert str(nothing.value).startswith("report: no run to report among") and "\n" not in str(nothing.value)
+    assert "warning" not in capfd.readouterr().err  # one line for one fact
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(
+        'recipe = "digits_dt"\ntrials = 1\nset = ["data.validation=287", "train.epochs=1", "train.max_batches=2", '
+        '"variant.timesteps=2", "tracker.name=\\"none\\""]\n[space]\n"train.lr" = { type = "log_float", low = 1e-4, high = 1e-2 }\n'
+    )
+    result = noprop.sweep(sweep_file, out=tmp_path / "sweep", progress=False)
+    assert result.summary["best"]["run_dir"] == "trial-0" and (tmp_path / "sweep" / "best.toml").is_file()
+    with pytest.raises(NopropError, match="a trial of the sweep in"):
+        noprop.resume(tmp_path / "sweep" / "trial-0", epochs=3)

@@ -238,3 +238,25 @@ def test_the_head_is_a_plugin_section_with_a_default(tmp_path, registry):
     path.write_text(VALID + '[model.head]\nname = "cosine"\n')
     with pytest.raises(RecipeError, match=r"model\.head\.name: unknown head 'cosine' \(available: radial, softmax\)"):
         load_recipe(path, registry)
+
+
+def test_a_variant_that_uses_no_schedule_needs_no_schedule_section(tmp_path):
+    """Variants declare the [model] parts they build from (VariantConfig.model_parts)."""
+    import noprop_core as noprop
+    from noprop_core.errors import RecipeError
+
+    text = (REPO / "recipes" / "digits_fm.toml").read_text()
+    start = text.index("[model.schedule]")
+    end = text.index("[", start + 1)
+    (tmp_path / "fm.toml").write_text(text[:start] + text[end:])
+    recipe = noprop.load_recipe(tmp_path / "fm.toml")
+    assert recipe.model.schedule is None and "schedule" not in recipe.variant.model_parts()
+    text = (REPO / "recipes" / "digits_dt.toml").read_text()
+    start = text.index("[model.schedule]")
+    end = text.index("[", start + 1)
+    (tmp_path / "dt.toml").write_text(text[:start] + text[end:])
+    with pytest.raises(RecipeError) as missing:
+        noprop.load_recipe(tmp_path / "dt.toml")
+    assert str(missing.value) == (
+        f"{tmp_path / 'dt.toml'}: model.schedule: missing required key (variant 'dt' uses a noise schedule)"
+    )

@@ -83,6 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, context: Context) -> int:
     from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
     from noprop_core.engine.runs.resume import resume_run as resume
+    from noprop_core.engine.sweep.driver import refuse_trial_outside_its_sweep
 
     args.recipe = args.recipes[0] if len(args.recipes) == 1 else None
     if len(args.recipes) > 1:
@@ -104,6 +105,7 @@ def execute(args: argparse.Namespace, context: Context) -> int:
                 f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
                 "group, run its command again: finished seeds are kept)"
             )
+        refuse_trial_outside_its_sweep(args.resume)
         run_dir, metrics = resume(
             args.resume, context.registry, overrides=args.overrides, progress=make_progress(context.console)
         )

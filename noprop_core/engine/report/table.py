@@ -204,15 +204,19 @@ def _malformed(metrics: object, recipe: dict[str, Any]) -> str | None:
 
 def load_runs(paths: list[Path], warn: Callable[[str], None], registry: Registry | None = None) -> list[RunSummary]:
     """Every readable run among ``paths`` (seed groups expanded); the others are skipped with a
-    one-line warning each. None at all is an error."""
-    runs = []
+    one-line warning each. None at all is one error line, which says why (no warnings before it)."""
+    runs, skipped = [], []
     for path in expand(paths):
         try:
             runs.append(load_summary(path, registry))
         except NopropError as exc:
-            warn(f"noprop: warning: skipped {exc}")
+            skipped.append(str(exc))
     if not runs:
-        raise NopropError(f"no run to report among {', '.join(map(str, paths))}")
+        more = f"; {len(skipped) - 1} more skipped" if len(skipped) > 1 else ""
+        why = f" ({skipped[0]}{more})" if skipped else ""
+        raise NopropError(f"report: no run to report among {', '.join(map(str, paths))}{why}")
+    for reason in skipped:
+        warn(f"noprop: warning: skipped {reason}")
     return runs
 
 

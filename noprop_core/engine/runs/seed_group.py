@@ -58,6 +58,11 @@ class GroupPlan:
     seeds: list[int]
     fresh: FreshRuns
     resumes: list[Path]
+    made: Path | None = None  # the topmost folder this plan made (OUT, runs/…): a failed start removes it
+
+    def abandon_if_empty(self) -> None:
+        """After a failure: the folders this plan made go, when nothing was written into them."""
+        run_directory.remove_empty_up_to(self.out, self.made)
 
 
 def plan_seed_group(
@@ -73,6 +78,7 @@ def plan_seed_group(
     out = out or run_directory.default_run_dir(recipe_path)
     if out.exists() and not out.is_dir():
         raise NopropError(f"--out {out}: exists and is not a directory")
+    made = run_directory.first_missing(out)
     out.mkdir(parents=True, exist_ok=True)
     fresh: FreshRuns = []
     resumes = []
@@ -86,7 +92,7 @@ def plan_seed_group(
         else:
             fresh.append(([*overrides, *one_seed(seed)], directory))
     fault_points.reached("after_plan")
-    return GroupPlan(recipe_path, recipe, out, seeds, fresh, resumes)
+    return GroupPlan(recipe_path, recipe, out, seeds, fresh, resumes, made)
 
 
 def conclude_seed_group(plan: GroupPlan, started: float) -> tuple[Path, dict[str, Any]]:
@@ -103,12 +109,16 @@ def run_seed_group_here(
     """Train every seed still to train in this process (resumed ones first, then the new ones
     as ``stack`` says: ``runs.stacked``), then write and return OUT/protocol.json."""
     started = time.perf_counter()
-    for directory in plan.resumes:
-        resume_run(directory, registry, progress=options.display(), on_epoch=options.on_epoch)
-    if plan.fresh:
-        # Each seed's wall time counts from its own start.
-        group = attrs.evolve(options, group=plan.out.name, started=None)
-        run_seeds_here(plan.recipe_path, registry, plan.fresh, group, stack)
+    try:
+        for directory in plan.resumes:
+            resume_run(directory, registry, progress=options.display(), on_epoch=options.on_epoch)
+        if plan.fresh:
+            # Each seed's wall time counts from its own start.
+            group = attrs.evolve(options, group=plan.out.name, started=None)
+            run_seeds_here(plan.recipe_path, registry, plan.fresh, group, stack)
+    except BaseException:
+        plan.abandon_if_empty()
+        raise
     return conclude_seed_group(plan, started)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from noprop_core.engine.runs.fresh import RunOptions, prepare_run
-from noprop_core.engine.runs.session import RunSession, run_to_end
+from noprop_core.engine.runs.session import RunSession, announce_speed_path, run_to_end
 from noprop_core.engine.runs.signals import interrupted, stop_gracefully
 from noprop_core.engine.training.progress import Progress
 from noprop_core.engine.training.seed_stack import SeedStack, unstackable
@@ -27,16 +27,18 @@ def run_seeds_here(
     recipe_path: Path, registry: Registry, runs: FreshRuns, options: RunOptions, stack: str = "auto"
 ) -> list[dict[str, Any]]:
     """Train several seeds of one recipe (``runs``: each seed's overrides, complete, and run
-    directory; ``options``: what else they share). ``stack``: "auto" stacks on a GPU only (a CPU is compute-bound
-    already: stacking gains nothing there, docs/speed.md), "on" wherever the update is fused
-    (refused where it is not), "off" never. Returns each run's metrics."""
-
+    directory; ``options``: what else they share). ``stack``: "auto" stacks on a GPU only (a CPU
+    is compute-bound already: stacking gains nothing there, docs/speed.md), "on" wherever the
+    update is fused (refused in one line where it is not), "off" never. Returns each run's metrics."""
     progress = options.display()  # one display for the group's new seeds
 
-    def prepared(overrides: list[str], run_dir: Path) -> RunSession:
-        own = attrs.evolve(options, overrides=overrides, out_dir=run_dir, progress=progress)
-        return prepare_run(recipe_path, registry, own)
+    def prepared(overrides: list[str], run_dir: Path, shown: Progress = progress) -> RunSession:
+        return prepare_run(
+            recipe_path, registry, attrs.evolve(options, overrides=overrides, out_dir=run_dir, progress=shown)
+        )
 
+    if stack == "on":
+        return run_forced_stack([prepared(*run, shown=Progress(stream=io.StringIO())) for run in runs], progress)
     first = prepared(*runs[0])
     reason = "--stack-seeds off" if stack == "off" else None
     if stack == "auto" and first.experiment.device.type != "cuda":
@@ -48,14 +50,23 @@ def run_seeds_here(
     reason = unstackable([session.trainer for session in sessions])
     if reason is None:
         return run_stacked(sessions, progress)
-    if stack == "on":
+    progress.message(f"seeds one after another ({reason})")
+    # Each run's wall time starts with its own training, not with the group's set-up.
+    return [run_to_end(attrs.evolve(session, started=time.perf_counter())) for session in sessions]
+
+
+def run_forced_stack(sessions: list[RunSession], progress: Progress) -> list[dict[str, Any]]:
+    """``--stack-seeds on``: the sessions, prepared quietly, stacked; where they cannot be, one
+    error line and their folders undone (nothing was shown before it)."""
+    reason = unstackable([session.trainer for session in sessions])
+    if reason is not None:
         for session in sessions:
             session.failed()
             session.release()
         raise NopropError(f"--stack-seeds on: the seeds cannot be stacked ({reason}); use auto or off")
-    progress.message(f"seeds one after another ({reason})")
-    # Each run's wall time starts with its own training, not with the group's set-up.
-    return [run_to_end(attrs.evolve(session, started=time.perf_counter())) for session in sessions]
+    sessions[0].trainer.progress = progress
+    announce_speed_path(sessions[0].experiment, progress)
+    return run_stacked(sessions, progress)
 
 
 def run_stacked(sessions: list[RunSession], progress: Progress) -> list[dict[str, Any]]:

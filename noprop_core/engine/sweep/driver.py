@@ -95,6 +95,19 @@ def check_sweep(sweep: Sweep, sweep_path: Path, recipe_path: Path, registry: Reg
             )
 
 
+def refuse_trial_outside_its_sweep(run_dir: Path) -> None:
+    """A sweep's trial (OUT/trial-N, or a seed of one) trained further on its own would leave its
+    study with the old result: one line that says how to do either on purpose."""
+    for out in (run_dir.parent, run_dir.parent.parent):
+        if (out / SWEEP_COPY).is_file():
+            copy = Path("runs") / run_dir.name
+            raise NopropError(
+                f"--resume {run_dir}: a trial of the sweep in {out}, whose study records its result; continue the "
+                f"sweep with `noprop sweep {out / SWEEP_COPY} --out {out}`, or train this trial further on its own "
+                f"in a copy: `cp -r {run_dir} {copy} && noprop run --resume {copy} --set train.epochs=N`"
+            )
+
+
 def sweep_folder(sweep_path: Path, out: Path | None) -> Path:
     """OUT made (or continued) for this sweep, with the sweep file copied in."""
     out = out or Path("runs") / f"sweep-{sweep_path.stem}"

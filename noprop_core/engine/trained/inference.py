@@ -19,6 +19,7 @@ from torch import Tensor
 
 from noprop_core.engine import run_directory
 from noprop_core.engine.protocol import noise_generator
+from noprop_core.engine.trained.images import as_image_batch
 from noprop_core.engine.training.experiment import build_experiment, build_on_splits
 from noprop_core.errors import NopropError
 from noprop_core.model.splits import TensorSplits
@@ -86,6 +87,25 @@ class TrainedModel:
 
     def predict(self, images: Tensor) -> Tensor:
         return self.scores(images).argmax(dim=-1)
+
+    def prepared(self, images: Any) -> tuple[Tensor, bool]:
+        """What users hold (``trained.images``: tensors, numpy arrays, PIL images, lists; uint8
+        as 0–255, floats in 0–1), standardised as the training data was, and whether it was one
+        image without the batch axis."""
+        batch, single = as_image_batch(images, self.image_shape)
+        return self.standardise(batch), single
+
+    def classify(self, images: Any) -> Tensor:
+        """Class indices of what users hold: (B,), or a 0-d tensor for one unbatched image."""
+        batch, single = self.prepared(images)
+        classes = self.predict(batch)
+        return classes[0] if single else classes
+
+    def class_probabilities(self, images: Any) -> Tensor:
+        """Class probabilities of what users hold: (B, classes), or (classes,) for one unbatched image."""
+        batch, single = self.prepared(images)
+        probabilities = self.predict_proba(batch)
+        return probabilities[0] if single else probabilities
 
 
 def run_recipe(

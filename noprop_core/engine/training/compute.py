@@ -65,7 +65,7 @@ class FlopCount(TorchDispatchMode):
     """Every operator run inside it, its FLOPs added by torch's formula where it has one."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         self.total = 0
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:

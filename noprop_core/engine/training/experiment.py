@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +13,8 @@ from noprop_core.engine.training.data import resolve_placement
 from noprop_core.engine.training.stand_in import stand_in_splits
 from noprop_core.errors import DataUnavailable, NopropError
 from noprop_core.model.splits import TensorSplits
-from noprop_core.model.variant import Variant, VariantParts
+from noprop_core.model.variant import Variant
+from noprop_core.plugin.parts import variant_parts
 from noprop_core.plugin.registry import Registry
 from noprop_core.recipe.schema import Recipe
 from noprop_core.speed.distributed import Distributed
@@ -102,30 +102,17 @@ def build_on_splits(
     if placement == "device":
         splits = splits.to(device)
     torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
-    embedding = registry.build(
-        "label_embedding",
-        recipe.model.embedding,
-        num_classes=splits.num_classes,
+    model = recipe.model
+    parts = variant_parts(
+        registry,
+        backbone=model.backbone,
+        embedding=model.embedding,
+        schedule=model.schedule,
+        head=model.head,
         image_shape=splits.image_shape,
         train_images=splits.train_images,
         train_labels=splits.train_labels,
-        expect=torch.nn.Module,
-    )
-    backbone = registry.get("backbone", recipe.model.backbone.name)
-    parts = VariantParts(
-        embedding=embedding,
-        schedule=registry.build("schedule", recipe.model.schedule, expect=torch.nn.Module),
-        image_shape=splits.image_shape,
         num_classes=splits.num_classes,
-        make_block=functools.partial(backbone.factory, recipe.model.backbone),
-        make_head=functools.partial(
-            registry.build,
-            "head",
-            recipe.model.head,
-            embedding=embedding,
-            num_classes=splits.num_classes,
-            expect=torch.nn.Module,
-        ),
     )
     # Choices left to the device (variant.order = "auto", speed.cuda_graph = "auto") are made
     # here; the experiment's recipe is what runs (metrics.json and the checkpoint record it).

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 class AdjointConfig(VariantConfig):
     steps: int = attrs.field(default=1000, validator=between(1, 1_000_000))
 
+    def model_parts(self) -> frozenset[str]:
+        return frozenset({"backbone", "label_embedding", "head"})  # no noise schedule
+
     def inference(self) -> Inference:
         return Inference(steps=self.steps, steps_key="steps")  # fixed Euler steps, in training too
 

@@ -33,6 +33,9 @@ class BackpropConfig(VariantConfig):
     alpha_init: float = attrs.field(default=0.5, validator=between(0.001, 0.999))  # α_t = tanh(w_t) at the start
     head_init: str = head_init_field()  # how the head starts (noprop_core.HEAD_INITS)
 
+    def model_parts(self) -> frozenset[str]:
+        return frozenset({"backbone", "label_embedding", "head"})  # no noise schedule
+
     def inference(self) -> Inference:
         return Inference(steps=self.timesteps)  # one step per block
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 @attrs.frozen(kw_only=True)
 class ClassifierConfig(VariantConfig):
-    pass
+    def model_parts(self) -> frozenset[str]:
+        return frozenset({"backbone", "label_embedding"})  # no noise schedule, and the head is not used
 
     def paper_label(self) -> str:
         return "end-to-end classifier"

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from noprop_core import (
     ImageConditioned,
+    NoiseSchedule,
     ReadOut,
     SingleBlockVariant,
     VariantParts,
@@ -31,6 +32,7 @@ class NoPropCT(SingleBlockVariant):
         if config.target == "noise":
             output_dim = noise_output_dim(config.noise_form, parts.num_classes, parts.embedding.dim)
         super().__init__(parts, steps=config.steps, sampler=config.sampler, output_dim=output_dim)
+        self.schedule: NoiseSchedule = parts.noise_schedule()  # CT's learnable γ (or another schedule)
         self.eta = config.eta
         self.target = config.target
         self.time_sampling = config.time_sampling

@@ -94,6 +94,9 @@ class DiffusionBlocksConfig(VariantConfig):
     def grid_points(self) -> int:
         return self.steps or max(2, self.blocks)
 
+    def model_parts(self) -> frozenset[str]:
+        return frozenset({"backbone", "label_embedding", "head"})  # no noise schedule
+
     def inference(self) -> Inference:
         return Inference(
             steps=self.grid_points, sampler=self.sampler, steps_key="steps", sampler_key="sampler", samplers=SAMPLERS

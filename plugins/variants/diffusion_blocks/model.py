@@ -15,6 +15,7 @@ from noprop_core import (
     NoiseModulation,
     ReadOut,
     SharedParts,
+    TimeEmbedder,
     VariantParts,
     convex_denoise,
     edm_preconditioning,
@@ -51,7 +52,8 @@ class DiffusionBlocks(BlockPerUnitVariant):
         self.head_modulation = None
         if config.head_conditioning == "adaln":  # the blocks' time embedder where they share one (the reference)
             time = self.shared_parts[SharedParts.TIME] if SharedParts.TIME in self.shared_parts else None
-            self.head_modulation = NoiseModulation(parts.embedding.dim, HEAD_CONDITIONING, time)
+            shared = time if isinstance(time, TimeEmbedder) else None
+            self.head_modulation = NoiseModulation(parts.embedding.dim, HEAD_CONDITIONING, shared)
 
     def training_range(self, block: int) -> tuple[float, float]:
         """(σ_low, σ_high) block ``block`` ∈ 1..B trains on: its partition range widened by γ."""

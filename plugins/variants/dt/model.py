@@ -31,7 +31,7 @@ class NoPropDT(BlockPerUnitVariant):
         config = config.resolved_for("cpu")  # built outside the engine with order = "auto": Algorithm 1
         self.update_order = config.order
         self.embedding = parts.embedding
-        self.schedule = parts.schedule
+        self.schedule = parts.noise_schedule()
         spec = BlockSpec(
             image_shape=parts.image_shape, embedding_dim=parts.embedding.dim, num_classes=parts.num_classes
         )

@@ -31,6 +31,9 @@ class FMConfig(VariantConfig):
     # its head only anchors a learned W_Embed (Eq. 13).
     head_init: str = head_init_field()
 
+    def model_parts(self) -> frozenset[str]:
+        return frozenset({"backbone", "label_embedding", "head"})  # no noise schedule
+
     def inference(self) -> Inference:
         return Inference(
             steps=self.steps,
