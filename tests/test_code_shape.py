@@ -3,6 +3,7 @@ top level stays a map of its jobs."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 
@@ -35,3 +36,39 @@ def test_no_line_is_kept_from_the_formatter():
         if any(marker in line for marker in markers)
     ]
     assert held == []
+
+
+LIMIT = 40  # lines of code in one function of noprop_core
+
+
+def lines_of_code(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> int:
+    """A function's lines, less its docstring, blank lines and comment lines."""
+    docstring: set[int] = set()
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        docstring = set(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    numbers = range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    return sum(
+        1 for n in numbers if n not in docstring and lines[n - 1].strip() and not lines[n - 1].strip().startswith("#")
+    )
+
+
+def test_no_function_of_the_core_is_longer_than_40_lines_of_code():
+    long = []
+    for path in sorted((REPO / "noprop_core").rglob("*.py")):
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                count = lines_of_code(node, source.splitlines())
+                if count > LIMIT:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {count}")
+    assert long == []
+
+
+def test_the_engines_top_level_is_a_map_of_its_jobs():
+    """At most 8 modules beside its subpackages (training, runs, trained, report, sweep)."""
+    engine = REPO / "noprop_core" / "engine"
+    modules = sorted(path.name for path in engine.glob("*.py"))
+    packages = sorted(path.name for path in engine.iterdir() if (path / "__init__.py").is_file())
+    assert len(modules) <= 8, modules
+    assert packages == ["report", "runs", "sweep", "trained", "training"]

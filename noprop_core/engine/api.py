@@ -182,8 +182,7 @@ def train(
     ``on_epoch(record)``: told every epoch's record once saved; returning True stops the run
     (its checkpoint saved, ``RunInterrupted`` raised), as a sweep's pruner does."""
     registry = registry or load_registry()
-    if jobs < 1:
-        raise NopropError(f"--jobs: expected a number >= 1, got {jobs}")
+    launcher = _launcher(launcher, registry, jobs)
     recipe_path, built = _recipe_source(recipe)
     loaded = _load(recipe_path, built, registry, overrides)
     group_seeds = list(seeds) if seeds is not None else loaded.seeds
@@ -199,15 +198,19 @@ def train(
         on_epoch=on_epoch,
     )
     if group_seeds and not smoke:  # a smoke test checks the code path: the group's first seed is enough
-        if launcher is not None and built is not None:
-            raise NopropError("launcher: jobs train recipe files; save the recipe to a file first")
-        launcher = launcher or (default_launcher(registry, workers=jobs) if jobs > 1 else None)
-        group_plan = plan_seed_group(
+        plan = plan_seed_group(
             recipe_path, loaded, seeds=group_seeds, overrides=overrides, out=options.out_dir, notify=_notify(progress)
         )
-        return _train_seed_group(group_plan, registry, options, launcher, stack_seeds, _notify(progress))
+        return _train_seed_group(plan, registry, options, launcher, stack_seeds, _notify(progress))
     run_dir, metrics = start_run(recipe_path, registry, options)
     return Run(run_dir, registry, final_metrics=metrics)
+
+
+def _launcher(launcher: Launcher | None, registry: Registry, jobs: int) -> Launcher | None:
+    """The launcher a seed group's jobs go to: the given one, or with ``jobs`` > 1 the local one."""
+    if jobs < 1:
+        raise NopropError(f"--jobs: expected a number >= 1, got {jobs}")
+    return launcher or (default_launcher(registry, workers=jobs) if jobs > 1 else None)
 
 
 def _load(recipe_path: Path, built: Recipe | None, registry: Registry, overrides: Sequence[str]) -> Recipe:
@@ -225,6 +228,9 @@ def _train_seed_group(
     notify: Callable[[str], None],
 ) -> SeedGroup:
     """The seed group's seeds, as jobs of ``launcher`` or in this process."""
+    if launcher is not None and options.recipe is not None:
+        plan.abandon_if_empty()
+        raise NopropError("launcher: jobs train recipe files; save the recipe to a file first")
     if launcher is not None:
         [(group_dir, protocol)] = launch_seed_groups([plan], launcher, notify)
     else:

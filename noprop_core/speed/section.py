@@ -49,6 +49,11 @@ def thread_setting(_instance: object, attribute: attrs.Attribute[Any], value: ob
 MOVED = {"moved_from_train": True}  # the key was in [train] before the [speed] section existed
 
 
+# How a seed group's new seeds train in one process (``--stack-seeds``): "auto" stacked on a
+# GPU only, "on" stacked wherever the update is fused, "off" one after another.
+STACK_SEEDS = ("auto", "on", "off")
+
+
 @attrs.frozen(kw_only=True)
 class SpeedSection:
     compile: str = attrs.field(default="none", validator=one_of(*COMPILE_BACKENDS), metadata=MOVED)

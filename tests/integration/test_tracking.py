@@ -207,9 +207,9 @@ def test_report_on_a_folder_that_is_not_a_run_is_one_line(tmp_path, capsys):
     from noprop_core.cli.main import main
 
     assert main(["report", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.splitlines() == [
-        f"noprop: warning: skipped {tmp_path}: not a run directory (needs metrics.json and recipe.toml)",
-        f"noprop: error: no run to report among {tmp_path}",
+    assert capsys.readouterr().err.splitlines() == [  # one line for one fact, the reason in it
+        f"noprop: error: report: no run to report among {tmp_path} ({tmp_path}: not a run directory "
+        "(needs metrics.json and recipe.toml))",
     ]
 
 

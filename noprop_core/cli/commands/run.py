@@ -14,13 +14,36 @@ from noprop_core.cli.context import Context
 from noprop_core.cli.launcher_options import add_launcher_arguments, launcher_from_arguments
 from noprop_core.cli.progress import make_progress
 from noprop_core.errors import NopropError
+from noprop_core.plugin.launcher import Launcher
 from noprop_core.recipe.loading import one_seed
+from noprop_core.speed.section import STACK_SEEDS
 
 NAME = "run"
 HELP = "train and evaluate one recipe"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_what_to_train(parser)
+    _add_seed_group_options(parser)
+    parser.add_argument("--group", help=argparse.SUPPRESS)  # a seed group's name, set for its child processes
+    parser.add_argument(
+        "--aim-repo",
+        type=Path,
+        metavar="DIR",
+        help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few batches and a short evaluation with the recipe's real code; stands in "
+        "synthetic data of the right shape when the data files are absent",
+    )
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint"
+    )
+
+
+def _add_what_to_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "recipes",
         nargs="*",
@@ -39,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>-<UTC time>/)")
     parser.add_argument("--seed", type=int, help="one model with this seed (same as --set seed=N --set seeds=[])")
+
+
+def _add_seed_group_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds",
         type=int,
@@ -58,68 +84,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_launcher_arguments(parser, "with several seeds: each seed a job of this launcher")
     parser.add_argument(
         "--stack-seeds",
-        choices=("auto", "on", "off"),
+        choices=STACK_SEEDS,
         default="auto",
         help="with several seeds and a fused update: train them as one stacked computation (auto: on a GPU)",
-    )
-    parser.add_argument("--group", help=argparse.SUPPRESS)  # a seed group's name, set for its child processes
-    parser.add_argument(
-        "--aim-repo",
-        type=Path,
-        metavar="DIR",
-        help="track in the Aim repository at DIR (same as --set tracker.name=aim --set tracker.repo=DIR)",
-    )
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        help="a few batches and a short evaluation with the recipe's real code; stands in "
-        "synthetic data of the right shape when the data files are absent",
-    )
-    parser.add_argument(
-        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its checkpoint"
     )
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
-    from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
-    from noprop_core.engine.runs.resume import resume_run as resume
-    from noprop_core.engine.sweep.driver import refuse_trial_outside_its_sweep
-
     args.recipe = args.recipes[0] if len(args.recipes) == 1 else None
     if len(args.recipes) > 1:
         return _several_recipes(args, context)
     launcher = launcher_from_arguments(args, context)
     if args.resume is not None:
-        options = {
-            "RECIPE": args.recipe,
-            "--launcher": args.launcher,
-            "--out": args.out,
-            "--seed": args.seed,
-            "--seeds": args.seeds,
-            "--smoke": args.smoke or None,
-            "--aim-repo": args.aim_repo,
-        }
-        given = [flag for flag, value in options.items() if value is not None]
-        if given:
-            raise NopropError(
-                f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
-                "group, run its command again: finished seeds are kept)"
-            )
-        refuse_trial_outside_its_sweep(args.resume)
-        run_dir, metrics = resume(
-            args.resume, context.registry, overrides=args.overrides, progress=make_progress(context.console)
-        )
-        if metrics is None:
-            context.console.print(f"{run_dir}: finished; nothing to do (train it further with --set train.epochs=N)")
-            return 0
-        _summary(context.console, run_dir, metrics)
-        return 0
+        return _resume(args, context)
     if launcher is not None and args.seeds is None:
         raise NopropError(
             "--launcher: sends a seed group's seeds as jobs; give --seeds N [N ...] (one seed: --seeds N)"
         )
     if args.seed is not None and args.seeds is not None:
         raise NopropError("--seed, --seeds: give one (--seed N trains one model, --seeds N [N ...] one per seed)")
+    return _train(args, context, launcher)
+
+
+def _train(args: argparse.Namespace, context: Context, launcher: Launcher | None) -> int:
+    from noprop_core.engine.api import SeedGroup, train  # imports torch-heavy modules only when training
+
     overrides = list(args.overrides) + (one_seed(args.seed) if args.seed is not None else [])
     if args.aim_repo is not None:
         overrides += ["tracker.name=aim", f"tracker.repo={json.dumps(str(args.aim_repo.absolute()))}"]
@@ -141,6 +130,35 @@ def execute(args: argparse.Namespace, context: Context) -> int:
         _protocol_summary(context.console, result.out, result.protocol)
     else:
         _summary(context.console, result.run_dir, result.final_metrics or result.metrics)  # this rank's own
+    return 0
+
+
+def _resume(args: argparse.Namespace, context: Context) -> int:
+    from noprop_core.engine.runs.resume import resume_run
+    from noprop_core.engine.sweep.driver import refuse_trial_outside_its_sweep
+
+    options = {
+        "RECIPE": args.recipe,
+        "--launcher": args.launcher,
+        "--out": args.out,
+        "--seed": args.seed,
+        "--seeds": args.seeds,
+        "--smoke": args.smoke or None,
+        "--aim-repo": args.aim_repo,
+    }
+    given = [flag for flag, value in options.items() if value is not None]
+    if given:
+        raise NopropError(
+            f"--resume continues one run; it takes no {', '.join(given)} (to continue a seed "
+            "group, run its command again: finished seeds are kept)"
+        )
+    refuse_trial_outside_its_sweep(args.resume)
+    progress = make_progress(context.console)
+    run_dir, metrics = resume_run(args.resume, context.registry, overrides=args.overrides, progress=progress)
+    if metrics is None:
+        context.console.print(f"{run_dir}: finished; nothing to do (train it further with --set train.epochs=N)")
+        return 0
+    _summary(context.console, run_dir, metrics)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,35 +10,45 @@ from noprop_core.engine.report.table import Row, RunSummary
 
 
 def write_plots(runs: list[RunSummary], out_dir: Path, rows: Sequence[Row] = ()) -> list[Path]:
+    """Every plot that applies to these runs, as PNG files in ``out_dir``; returns the files."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    with_matrix = [run for run in runs if run.metrics.get("confusion_matrix")][:4]
+    reading = [run for run in runs if any(r.get("image_accuracy") for r in run.metrics["history"])][:4]
+    groups = [row for row in rows if len(row.runs) > 1]
+    figures: dict[str, Callable[[], Any]] = {
+        "accuracy.png": lambda: accuracy_figure(plt, runs),
+        "losses.png": lambda: loss_figure(plt, runs),
+        **({"confusion.png": lambda: confusion_figure(plt, with_matrix)} if with_matrix else {}),
+        "chain_accuracy.png": lambda: chain_figure(plt, runs),
+        "schedule.png": lambda: schedule_figure(plt, runs),
+        **({"image_accuracy.png": lambda: image_accuracy_figure(plt, reading)} if reading else {}),
+        **({"seed_groups.png": lambda: seed_band_figure(plt, groups)} if groups else {}),
+    }
     written = []
-
-    def save(figure: Any, name: str) -> None:
+    for name, make in figures.items():
+        figure = make()
         figure.tight_layout()
         figure.savefig(out_dir / name, dpi=120)
         plt.close(figure)
         written.append(out_dir / name)
+    return written
 
-    save(accuracy_figure(plt, runs), "accuracy.png")
-    save(loss_figure(plt, runs), "losses.png")
-    with_matrix = [run for run in runs if run.metrics.get("confusion_matrix")]
-    if with_matrix:
-        save(confusion_figure(plt, with_matrix[:4]), "confusion.png")
 
+def chain_figure(plt: Any, runs: list[RunSummary]) -> Any:
+    """Test accuracy of the head read at every state of the inference chain, last evaluated epoch."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for run in runs:
         chains = [r for r in run.metrics["history"] if r.get("chain_accuracy")]
         if chains:
             steps, values = zip(*chains[-1]["chain_accuracy"])
             last = max(steps) or 1
-            axis.plot(
-                [s / last for s in steps], values, marker=".", label=f"{run.run_dir.name} (epoch {chains[-1]['epoch']})"
-            )
+            label = f"{run.run_dir.name} (epoch {chains[-1]['epoch']})"
+            axis.plot([s / last for s in steps], values, marker=".", label=label)
     axis.set(
         xlabel="position along the inference chain (t / T)",
         ylabel="test accuracy of the head at z_t (%)",
@@ -46,8 +56,11 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: Sequence[Row] = ())
     )
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
-    save(figure, "chain_accuracy.png")
+    return figure
 
+
+def schedule_figure(plt: Any, runs: list[RunSummary]) -> Any:
+    """ᾱ(t) and log SNR(t) of each run's (possibly learned) schedule."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for run in runs:
         schedule = run.metrics.get("schedule_curve")
@@ -60,16 +73,7 @@ def write_plots(runs: list[RunSummary], out_dir: Path, rows: Sequence[Row] = ())
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    save(figure, "schedule.png")
-
-    reading = [run for run in runs if any(r.get("image_accuracy") for r in run.metrics["history"])]
-    if reading:
-        save(image_accuracy_figure(plt, reading[:4]), "image_accuracy.png")
-
-    groups = [row for row in rows if len(row.runs) > 1]
-    if groups:
-        save(seed_band_figure(plt, groups), "seed_groups.png")
-    return written
+    return figure
 
 
 def image_accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:
@@ -100,42 +104,9 @@ def seed_band_figure(plt: Any, groups: list[Row]) -> Any:
     """Test accuracy per epoch of each seed group: the mean over seeds with a band of ± one
     standard error across seeds, each seed as a thin line; the right panel zooms into the
     second half of training, where the seeds' spread is what a reader wants to see."""
-    from noprop_core.engine.protocol import spread
-
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for index, row in enumerate(groups):
-        colour = f"C{index % 10}"
-        curves = [
-            {r["epoch"]: r["test_accuracy"] for r in run.metrics["history"] if r.get("test_accuracy") is not None}
-            for run in row.runs
-        ]
-        epochs = sorted(set.intersection(*(set(points) for points in curves)))
-        spreads = [spread([points[epoch] for points in curves]) for epoch in epochs]
-        means = [s.mean for s in spreads]
-        errors = [s.standard_error or 0.0 for s in spreads]
-        late = [i for i, epoch in enumerate(epochs) if epoch > epochs[-1] / 2] or list(range(len(epochs)))
-        for axis, shown in zip(axes, (range(len(epochs)), late)):
-
-            def pick(values: list[Any], shown: Sequence[int] = shown) -> list[Any]:
-                return [values[i] for i in shown]
-
-            for points in curves:
-                axis.plot(pick(epochs), pick([points[e] for e in epochs]), color=colour, alpha=0.35, linewidth=0.8)
-            axis.plot(
-                pick(epochs),
-                pick(means),
-                color=colour,
-                marker="o",
-                markersize=3,
-                label=f"{row.name}: mean of {len(curves)} seeds",
-            )
-            axis.fill_between(
-                pick(epochs),
-                pick([m - e for m, e in zip(means, errors)]),
-                pick([m + e for m, e in zip(means, errors)]),
-                color=colour,
-                alpha=0.25,
-            )
+        draw_seed_band(axes, row, f"C{index % 10}")
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", title="Seed groups: mean ± standard error across seeds")
     axes[1].set(xlabel="epoch", ylabel="test accuracy (%)", title="Second half of training (zoomed)")
     for axis in axes:
@@ -143,6 +114,32 @@ def seed_band_figure(plt: Any, groups: list[Row]) -> Any:
         axis.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize=7)
     return figure
+
+
+def draw_seed_band(axes: Any, row: Row, colour: str) -> None:
+    """One seed group on both panels: each seed thin, the mean with its ± se band."""
+    from noprop_core.engine.protocol import spread
+
+    curves = [
+        {r["epoch"]: r["test_accuracy"] for r in run.metrics["history"] if r.get("test_accuracy") is not None}
+        for run in row.runs
+    ]
+    epochs = sorted(set.intersection(*(set(points) for points in curves)))
+    spreads = [spread([points[epoch] for points in curves]) for epoch in epochs]
+    means = [s.mean for s in spreads]
+    low = [s.mean - (s.standard_error or 0.0) for s in spreads]
+    high = [s.mean + (s.standard_error or 0.0) for s in spreads]
+    late = [i for i, epoch in enumerate(epochs) if epoch > epochs[-1] / 2] or list(range(len(epochs)))
+    for axis, shown in zip(axes, (range(len(epochs)), late)):
+
+        def pick(values: list[Any], shown: Sequence[int] = shown) -> list[Any]:
+            return [values[i] for i in shown]
+
+        for points in curves:
+            axis.plot(pick(epochs), pick([points[e] for e in epochs]), color=colour, alpha=0.35, linewidth=0.8)
+        label = f"{row.name}: mean of {len(curves)} seeds"
+        axis.plot(pick(epochs), pick(means), color=colour, marker="o", markersize=3, label=label)
+        axis.fill_between(pick(epochs), pick(low), pick(high), color=colour, alpha=0.25)
 
 
 def accuracy_figure(plt: Any, runs: list[RunSummary]) -> Any:

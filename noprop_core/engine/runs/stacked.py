@@ -20,7 +20,6 @@ from noprop_core.errors import NopropError
 from noprop_core.plugin.registry import Registry
 
 FreshRuns = list[tuple[list[str], Path]]  # each new seed's overrides and run directory
-STACK_CHOICES = ("auto", "on", "off")
 
 
 def run_seeds_here(

@@ -97,25 +97,36 @@ def export(model: TrainedModel, fmt: str, out: Path) -> dict[str, Any]:
     example = torch.zeros(2, *model.image_shape)
     draws, _batch, dim = noise_shape(model, 2)  # the chain is run once to count its draws
     noise = torch.zeros(draws, 2, dim)
-    if fmt == "torchscript":
-        with torch.no_grad():
-            traced = torch.jit.trace(chain, (example, noise), check_trace=False)
-        torch.jit.save(traced, str(out), _extra_files={"noprop.json": json.dumps(metadata)})
-    else:
-        with torch.no_grad():
-            torch.onnx.export(
-                chain,
-                (example, noise),
-                str(out),
-                input_names=["images", "noise"],
-                output_names=["probabilities"],
-                dynamo=False,
-                dynamic_axes={"images": {0: "batch"}, "noise": {1: "batch"}, "probabilities": {0: "batch"}},
-            )
-        import onnx
-
-        graph = onnx.load(str(out))
-        for key, value in metadata.items():
-            graph.metadata_props.add(key=key, value=value)
-        onnx.save(graph, str(out))
+    write = write_torchscript if fmt == "torchscript" else write_onnx
+    write(chain, (example, noise), out, metadata)
     return {"path": out, "bytes": out.stat().st_size, "noise_shape": (draws, "batch", dim)}
+
+
+def write_torchscript(
+    chain: ExportedChain, inputs: tuple[torch.Tensor, torch.Tensor], out: Path, metadata: dict[str, str]
+) -> None:
+    with torch.no_grad():
+        traced = torch.jit.trace(chain, inputs, check_trace=False)
+    torch.jit.save(traced, str(out), _extra_files={"noprop.json": json.dumps(metadata)})
+
+
+def write_onnx(
+    chain: ExportedChain, inputs: tuple[torch.Tensor, torch.Tensor], out: Path, metadata: dict[str, str]
+) -> None:
+    """The chain as an ONNX graph with dynamic batch, and the metadata as its properties."""
+    with torch.no_grad():
+        torch.onnx.export(
+            chain,
+            inputs,
+            str(out),
+            input_names=["images", "noise"],
+            output_names=["probabilities"],
+            dynamo=False,
+            dynamic_axes={"images": {0: "batch"}, "noise": {1: "batch"}, "probabilities": {0: "batch"}},
+        )
+    import onnx
+
+    graph = onnx.load(str(out))
+    for key, value in metadata.items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(out))

@@ -11,12 +11,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from noprop_core.engine import run_directory
 from noprop_core.engine.trained.inference import run_recipe
 from noprop_core.engine.training.evaluation import accuracy, accuracy_runs, train_examples
-from noprop_core.engine.training.experiment import build_experiment
+from noprop_core.engine.training.experiment import Experiment, build_experiment
 from noprop_core.engine.training.progress import EvaluationProgress
 from noprop_core.plugin.registry import Registry
+from noprop_core.recipe.schema import Recipe
 
 EVALUATIONS = run_directory.EVALUATIONS
 
@@ -40,77 +43,95 @@ def evaluate_run(
     run_directory.require_run_dir(run_dir)
     with run_directory.RunDirLock(run_dir, "noprop eval"):
         with progress or EvaluationProgress(io.StringIO()) as shown:
-            return _evaluate_locked(run_dir, registry, steps, sampler, inference_runs, notify, shown)
-
-
-def _evaluate_locked(
-    run_dir: Path,
-    registry: Registry,
-    steps: int | None,
-    sampler: str | None,
-    inference_runs: int | None,
-    notify: Callable[[str], None],
-    progress: EvaluationProgress,
-) -> dict[str, Any]:
-    recipe, overrides = run_recipe(run_dir, registry, steps=steps, sampler=sampler)
-    inference = recipe.variant.inference()
-    checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
-    experiment = build_experiment(recipe, registry)
-    run_directory.load_model_state(experiment.variant, checkpoint["model"], run_dir / run_directory.CHECKPOINT)
-    started = time.perf_counter()
-    splits = experiment.splits
-    train_count = train_examples(recipe, splits)
-    notify(
-        f"evaluating {run_dir} (epoch {checkpoint['epoch']}, {inference.sampler or 'its'} sampler, "
-        f"{inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
-        + (f" and {train_count} training images × {inference_runs} inference runs" if inference_runs else "")
-    )
-    progress.start(
-        (len(splits.test_labels) + train_count) * inference_runs if inference_runs else len(splits.test_labels)
-    )
-    settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "done": progress}
-    runs: dict[str, Any] = {}
-    if inference_runs is None:
-        test = accuracy(experiment.variant, splits.test_images, splits.test_labels, **settings)
-    else:
-        runs = {
-            "test_accuracy_runs": accuracy_runs(
-                experiment.variant, splits.test_images, splits.test_labels, runs=inference_runs, **settings
-            ),
-            "train_accuracy_runs": accuracy_runs(
-                experiment.variant,
-                splits.train_images[:train_count],
-                splits.train_labels[:train_count],
-                runs=inference_runs,
-                **settings,
-            ),
-        }
-        test = statistics.fmean(runs["test_accuracy_runs"])
-    result = {
-        "test_accuracy": test,
-        **runs,
-        "sampler": inference.sampler,
-        "steps": inference.steps,
-        "epoch": checkpoint["epoch"],
-        "seconds": time.perf_counter() - started,
-        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    append_evaluation(run_dir / EVALUATIONS, result, notify)
-    metrics_path = run_dir / run_directory.METRICS
-    if runs and not overrides and metrics_path.is_file():  # the run's own inference, repeated
-        try:
-            metrics = json.loads(metrics_path.read_text())
-        except (OSError, ValueError):
-            notify(f"noprop: warning: {metrics_path}: unreadable; the result is in {EVALUATIONS} only")
+            job = EvaluationJob.prepare(run_dir, registry, steps, sampler, inference_runs)
+            job.announce(notify, shown)
+            result = job.evaluate(shown)
+            append_evaluation(run_dir / EVALUATIONS, result, notify)
+            if job.repeats_the_runs_own and inference_runs is not None:
+                record_in_metrics(run_dir / run_directory.METRICS, result, inference_runs, notify)
             return result
-        metrics.update(
-            runs,
-            inference_runs=inference_runs,
-            test_accuracy=test,
-            train_accuracy=statistics.fmean(runs["train_accuracy_runs"]),
+
+
+@attrs.frozen
+class EvaluationJob:
+    """A checkpoint loaded into the model its recipe builds (with another sampler or steps where
+    asked), ready to evaluate."""
+
+    run_dir: Path
+    recipe: Recipe
+    experiment: Experiment
+    epoch: int
+    inference_runs: int | None
+    repeats_the_runs_own: bool  # the run's own sampler and steps: metrics.json may take the result
+
+    @classmethod
+    def prepare(
+        cls, run_dir: Path, registry: Registry, steps: int | None, sampler: str | None, runs: int | None
+    ) -> EvaluationJob:
+        recipe, overrides = run_recipe(run_dir, registry, steps=steps, sampler=sampler)
+        checkpoint = run_directory.load_checkpoint(run_dir / run_directory.CHECKPOINT)
+        experiment = build_experiment(recipe, registry)
+        run_directory.load_model_state(experiment.variant, checkpoint["model"], run_dir / run_directory.CHECKPOINT)
+        return cls(run_dir, recipe, experiment, checkpoint["epoch"], runs, not overrides)
+
+    @property
+    def train_count(self) -> int:
+        return train_examples(self.recipe, self.experiment.splits)
+
+    def announce(self, notify: Callable[[str], None], progress: EvaluationProgress) -> None:
+        inference, splits, runs = self.recipe.variant.inference(), self.experiment.splits, self.inference_runs
+        notify(
+            f"evaluating {self.run_dir} (epoch {self.epoch}, {inference.sampler or 'its'} "
+            f"sampler, {inference.steps or 'its'} steps): {len(splits.test_labels)} test images"
+            + (f" and {self.train_count} training images × {runs} inference runs" if runs else "")
         )
-        run_directory.write_json(metrics_path, metrics)
-    return result
+        test = len(splits.test_labels)
+        progress.start((test + self.train_count) * runs if runs else test)
+
+    def evaluate(self, progress: EvaluationProgress) -> dict[str, Any]:
+        """Test accuracy (one inference run, or the mean of ``inference_runs``, each kept)."""
+        started, recipe, splits = time.perf_counter(), self.recipe, self.experiment.splits
+        settings: dict[str, Any] = {"batch_size": recipe.eval.batch_size, "seed": recipe.seed, "done": progress}
+        variant, count, runs = self.experiment.variant, self.train_count, self.inference_runs
+        repeated: dict[str, Any] = {}
+        if runs is None:
+            test = accuracy(variant, splits.test_images, splits.test_labels, **settings)
+        else:
+            test_runs = accuracy_runs(variant, splits.test_images, splits.test_labels, runs=runs, **settings)
+            train_images, train_labels = splits.train_images[:count], splits.train_labels[:count]
+            train_runs = accuracy_runs(variant, train_images, train_labels, runs=runs, **settings)
+            repeated = {"test_accuracy_runs": test_runs, "train_accuracy_runs": train_runs}
+            test = statistics.fmean(test_runs)
+        inference = recipe.variant.inference()
+        return {
+            "test_accuracy": test,
+            **repeated,
+            "sampler": inference.sampler,
+            "steps": inference.steps,
+            "epoch": self.epoch,
+            "seconds": time.perf_counter() - started,
+            "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
+def record_in_metrics(metrics_path: Path, result: dict[str, Any], runs: int, notify: Callable[[str], None]) -> None:
+    """The run's own inference repeated: metrics.json gets the runs and their means, as a run
+    finished with ``eval.inference_runs`` would."""
+    if not metrics_path.is_file():
+        return
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        notify(f"noprop: warning: {metrics_path}: unreadable; the result is in {EVALUATIONS} only")
+        return
+    metrics.update(
+        test_accuracy_runs=result["test_accuracy_runs"],
+        train_accuracy_runs=result["train_accuracy_runs"],
+        inference_runs=runs,
+        test_accuracy=result["test_accuracy"],
+        train_accuracy=statistics.fmean(result["train_accuracy_runs"]),
+    )
+    run_directory.write_json(metrics_path, metrics)
 
 
 def append_evaluation(log: Path, result: dict[str, Any], notify: Callable[[str], None]) -> None:

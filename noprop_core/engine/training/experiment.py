@@ -95,13 +95,42 @@ def build_on_splits(
 ) -> Experiment:
     """The recipe's model and training set-up on data already loaded (benchmarks pass their own)."""
     splits = splits.first_test(recipe.eval.test_subset)
-    values_per_batch = math.prod(splits.image_shape) * recipe.train.batch_size
-    threads = choose_threads(recipe.speed.threads, values_per_batch=values_per_batch)
-    threads = attrs.evolve(threads, count=apply_threads(threads))
+    threads = applied_threads(recipe, splits)
     placement = resolve_placement(recipe.data.placement, splits, device)
     if placement == "device":
         splits = splits.to(device)
-    torch.manual_seed(recipe.seed)  # parameter initialisation depends on the recipe's seed only
+    # Choices left to the device (variant.order = "auto", speed.cuda_graph = "auto") are made
+    # here; the experiment's recipe is what runs (metrics.json and the checkpoint record it).
+    variant_config = recipe.variant.resolved_for(device.type)
+    variant = build_variant(attrs.evolve(recipe, variant=variant_config), registry, splits).to(device)
+    speed = plan_speed(recipe.speed, device, variant, distributed=distributed is not None)
+    recipe = attrs.evolve(recipe, variant=variant_config, speed=speed.section)
+    try:
+        speed.apply_to_model(variant)
+    except NotImplementedError as exc:
+        raise NopropError(f"speed.compile: variant '{recipe.variant.name}': {exc}") from None
+    if speed.section.channels_last:
+        images: dict[str, Any] = {
+            name: speed.prepare_images(tensor) for name, tensor in splits.tensors().items() if tensor.dim() == 4
+        }
+        splits = attrs.evolve(splits, **images)
+    check_block_sharding(variant, recipe, distributed)
+    return Experiment(
+        recipe=recipe,
+        device=device,
+        splits=splits,
+        variant=variant,
+        data_stand_in=data_stand_in,
+        distributed=distributed,
+        data_placement=placement,
+        threads=threads,
+        speed=speed,
+    )
+
+
+def build_variant(recipe: Recipe, registry: Registry, splits: TensorSplits) -> Variant:
+    """The recipe's variant with its parts, initialised from the recipe's seed only."""
+    torch.manual_seed(recipe.seed)
     model = recipe.model
     parts = variant_parts(
         registry,
@@ -114,36 +143,23 @@ def build_on_splits(
         train_labels=splits.train_labels,
         num_classes=splits.num_classes,
     )
-    # Choices left to the device (variant.order = "auto", speed.cuda_graph = "auto") are made
-    # here; the experiment's recipe is what runs (metrics.json and the checkpoint record it).
-    variant_config = recipe.variant.resolved_for(device.type)
-    variant = registry.build("variant", variant_config, parts, expect=Variant).to(device)
-    speed = plan_speed(recipe.speed, device, variant, distributed=distributed is not None)
-    recipe = attrs.evolve(recipe, variant=variant_config, speed=speed.section)
-    try:
-        speed.apply_to_model(variant)
-    except NotImplementedError as exc:
-        raise NopropError(f"speed.compile: variant '{recipe.variant.name}': {exc}") from None
-    if speed.section.channels_last:
-        images: dict[str, Any] = {
-            name: speed.prepare_images(tensor) for name, tensor in splits.tensors().items() if tensor.dim() == 4
-        }
-        splits = attrs.evolve(splits, **images)
-    if distributed is not None and distributed.mode == "blocks":
-        if len(variant.units) < 2 or variant.update_order != "simultaneous" or variant.runs_stacked:
-            raise NopropError(
-                "speed.distributed: 'blocks' shards several units trained in the simultaneous order, unstacked "
-                f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}); "
-                "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
-            )
-    return Experiment(
-        recipe=recipe,
-        device=device,
-        splits=splits,
-        variant=variant,
-        data_stand_in=data_stand_in,
-        distributed=distributed,
-        data_placement=placement,
-        threads=threads,
-        speed=speed,
-    )
+    return registry.build("variant", recipe.variant, parts, expect=Variant)
+
+
+def check_block_sharding(variant: Variant, recipe: Recipe, distributed: Distributed | None) -> None:
+    """torchrun's ``blocks`` mode shards several units trained in the simultaneous order."""
+    if distributed is None or distributed.mode != "blocks":
+        return
+    if len(variant.units) < 2 or variant.update_order != "simultaneous" or variant.runs_stacked:
+        raise NopropError(
+            "speed.distributed: 'blocks' shards several units trained in the simultaneous order, unstacked "
+            f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}); "
+            "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
+        )
+
+
+def applied_threads(recipe: Recipe, splits: TensorSplits) -> ThreadChoice:
+    """``speed.threads`` chosen for this minibatch size and set for torch."""
+    values_per_batch = math.prod(splits.image_shape) * recipe.train.batch_size
+    threads = choose_threads(recipe.speed.threads, values_per_batch=values_per_batch)
+    return attrs.evolve(threads, count=apply_threads(threads))

@@ -32,7 +32,8 @@ class TrainingTracking:
       schedule is learnable;
     - ``image_accuracy``: each block's test accuracy from the image alone (its label input pure
       noise), context {"subset": "test", "block": b}, on evaluated epochs;
-    - ``examples_per_second`` and ``peak_memory_bytes`` per epoch;
+    - ``examples_per_second``, ``peak_memory_bytes``, and the training compute so far
+      (``block_passes``, ``flops``) per epoch;
     - ``class_embeddings``: prototype embeddings as images (paper Figure 2), at start and end.
 
     It is given what it reads (the variant, the device, the image shape and each epoch's
@@ -55,55 +56,55 @@ class TrainingTracking:
         self, record: EpochRecord, step: int, last: bool, fixed_terms: frozenset[str] = frozenset()
     ) -> None:
         """``fixed_terms`` (no gradient, constant by construction) are tracked at the first epoch only."""
-        track, epoch = self.tracker.track, record.epoch
+        self.track_losses(record, step, fixed_terms)
+        self.track_accuracies(record, step)
+        self.track_per_epoch(record, step)
+        schedule = self.variant.noise_schedule()
+        if schedule is not None and schedule.learnable:
+            self.track_schedule(record.epoch)
+        if last:
+            self.track_class_embeddings(step, record.epoch, when="end")
+
+    def track_losses(self, record: EpochRecord, step: int, fixed_terms: frozenset[str]) -> None:
         for unit, terms in record.loss_per_unit.items():
             for term, value in terms.items():
-                if term in fixed_terms and epoch > 1:
+                if term in fixed_terms and record.epoch > 1:
                     continue
-                track(
-                    value,
-                    name="loss",
-                    step=step,
-                    epoch=epoch,
-                    context={"subset": "train", "block": block_number(unit), "term": term},
-                )
-        accuracies: tuple[tuple[str, float | None], ...] = (
-            ("test", record.test_accuracy),
-            ("train", record.train_accuracy),
-            ("validation", record.validation_accuracy),
-        )
-        for subset, measured in accuracies:
+                context = {"subset": "train", "block": block_number(unit), "term": term}
+                self.tracker.track(value, name="loss", step=step, epoch=record.epoch, context=context)
+
+    def track_accuracies(self, record: EpochRecord, step: int) -> None:
+        """Accuracies of an evaluated epoch: per subset, of the read-out, along the chain, per block."""
+        track, epoch = self.tracker.track, record.epoch
+        accuracies = (("test", record.test_accuracy), ("train", record.train_accuracy))
+        for subset, measured in (*accuracies, ("validation", record.validation_accuracy)):
             if measured is not None:
                 track(measured, name="accuracy", step=step, epoch=epoch, context={"subset": subset})
         if record.nearest_embedding_accuracy is not None and record.readout_gap is not None:
             read_out = {"subset": "test", "read_out": "nearest_embedding"}
             track(record.nearest_embedding_accuracy, name="accuracy", step=step, epoch=epoch, context=read_out)
             track(record.readout_gap, name="readout_gap", step=step, epoch=epoch, context={"subset": "test"})
+        chain = {"subset": "test", "epoch": epoch}
         for chain_step, value in record.chain_accuracy or []:
-            track(
-                value,
-                name="chain_accuracy",
-                step=int(chain_step),
-                epoch=epoch,
-                context={"subset": "test", "epoch": epoch},
-            )
+            track(value, name="chain_accuracy", step=int(chain_step), epoch=epoch, context=chain)
         for block, value in enumerate(record.image_accuracy or [], start=1):
             track(value, name="image_accuracy", step=step, epoch=epoch, context={"subset": "test", "block": block})
+
+    def track_per_epoch(self, record: EpochRecord, step: int) -> None:
+        """Throughput, memory and training compute so far; the variant's diagnostics."""
         extras: tuple[tuple[str, float | int | None], ...] = (
             ("examples_per_second", record.examples_per_second),
             ("peak_memory_bytes", record.peak_memory_bytes),
+            ("block_passes", record.block_passes),
+            ("flops", record.flops),
         )
         for name, extra in extras:
             if extra is not None:
-                track(float(extra), name=name, step=step, epoch=epoch, context={"subset": "train"})
+                self.tracker.track(float(extra), name=name, step=step, epoch=record.epoch, context={"subset": "train"})
         for name, values in (record.diagnostics or {}).items():
+            context = {"subset": "model", "epoch": record.epoch}
             for index, value in enumerate(values):
-                track(value, name=name, step=index, epoch=epoch, context={"subset": "model", "epoch": epoch})
-        schedule = self.variant.noise_schedule()
-        if schedule is not None and schedule.learnable:
-            self.track_schedule(epoch)
-        if last:
-            self.track_class_embeddings(step, epoch, when="end")
+                self.tracker.track(value, name=name, step=index, epoch=record.epoch, context=context)
 
     @torch.no_grad()
     def track_schedule(self, epoch: int) -> None:
