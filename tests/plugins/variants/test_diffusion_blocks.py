@@ -178,7 +178,9 @@ def test_each_block_trains_only_on_its_own_range_and_all_of_it(overlap):
 @pytest.mark.parametrize("weighting", ["example", "batch_mean"])
 def test_the_loss_is_w_sigma_weighted_cross_entropy_of_the_preconditioned_denoiser(weighting):
     log = []
-    model = variant(blocks=3, log=log, sigma_data=0.7, weighting=weighting, c_noise_scale=3.0)
+    model = variant(
+        blocks=3, log=log, sigma_data=0.7, weighting=weighting, c_noise_scale=3.0, head_conditioning="adaln"
+    )
     labels = torch.arange(900) % 3
     perturb_head_modulation(model)
     torch.manual_seed(3)
@@ -220,7 +222,7 @@ def modulated_logits(model: DiffusionBlocks, denoised: torch.Tensor, sigma: torc
 
 
 def test_the_heads_modulation_starts_as_the_identity_and_the_head_at_the_nearest_embedding():
-    model = variant(blocks=3)
+    model = variant(blocks=3, head_conditioning="adaln")
     denoised, c_noise = torch.randn(50, 4), torch.linspace(-1.5, 1.0, 50)
     torch.testing.assert_close(model.read(denoised, c_noise), model.head(denoised), rtol=0, atol=0)
     unit = WEIGHT / WEIGHT.norm(dim=-1, keepdim=True)
