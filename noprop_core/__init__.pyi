@@ -151,6 +151,9 @@ from .model.single_block import (
 from .model.block_units import (
     BlockPerUnitVariant as BlockPerUnitVariant,
 )
+from .speed.threads import (
+    sharing_cpus as sharing_cpus,
+)
 from .speed.stacked import (
     StackedBlocks as StackedBlocks,
 )

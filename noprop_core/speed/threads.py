@@ -35,6 +35,12 @@ WORK_PER_THREAD = 8192
 JOBS_ENV = "NOPROP_JOBS"
 
 
+def sharing_cpus(jobs: int) -> dict[str, str]:
+    """The environment that tells noprop processes started together that ``jobs`` of them share
+    this machine's CPUs: the thread policy gives each its share (what launchers set)."""
+    return {JOBS_ENV: str(jobs)}
+
+
 @attrs.frozen
 class ThreadChoice:
     count: int | None  # None: PyTorch's default left in place

@@ -105,7 +105,7 @@ def restored_trainer(run_dir: Path, registry: Registry, point: ResumePoint, prog
             f"{run_dir / run_directory.CHECKPOINT}: does not fit the run's recipe "
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
         ) from None
-    position = trainer.current
+    position = trainer.position
     inside = ""
     if position is not None:
         inside = f", inside epoch {position.epoch} at phase {position.phase + 1}, batch {position.batches_done}"

@@ -156,7 +156,7 @@ def run_to_end(session: RunSession) -> dict[str, Any]:
                 trainer.fit(on_epoch_end=session.end_epoch)
         except TrainingInterrupted:
             session.save(trainer)
-            position = trainer.current
+            position = trainer.position
             assert position is not None  # interrupted inside an epoch
             message = (
                 f"stopped in epoch {position.epoch} after {trainer.step} steps; checkpoint saved. "

@@ -15,6 +15,7 @@ The stack only replaces the update step; every run's epoch time is the stack's.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import cast
 
@@ -101,13 +102,12 @@ class SeedStack:
         trainers = self.trainers
         for epochs in zip(*(t.remaining_epochs() for t in trainers)):
             for steps in zip(*(t.epoch_steps(epoch) for t, epoch in zip(trainers, epochs))):
-                interrupted = False
                 for trainer, (_, _, units), terms in zip(trainers, steps, self.update(list(steps))):
-                    try:
-                        trainer.record_step(units, terms)
-                    except TrainingInterrupted:  # every run records the step first
-                        interrupted = True
-                if interrupted:
+                    trainer.record_step(units, terms)
+                if any(trainer.stop_requested for trainer in trainers):  # every run keeps its epoch's time
+                    for trainer in trainers:
+                        with contextlib.suppress(TrainingInterrupted):
+                            trainer.stop_if_requested()
                     raise TrainingInterrupted
             for trainer, epoch in zip(trainers, epochs):
                 per_unit, seconds = trainer.finish_epoch()

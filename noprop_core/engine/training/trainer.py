@@ -100,8 +100,9 @@ class TrainingInterrupted(Exception):
 
 
 @attrs.define
-class EpochProgress:
-    """Where an epoch stands: the phase and batch reached, and the loss sums so far."""
+class EpochPosition:
+    """Where an epoch stands: the phase and batch reached, and the loss sums so far (saved in a
+    checkpoint taken inside an epoch, so that a resumed run continues from that step)."""
 
     epoch: int
     phase: int = 0
@@ -113,6 +114,12 @@ class EpochProgress:
 
 
 class Trainer:
+    """Trains one experiment's variant, epoch by epoch: each step updates a phase's units on a
+    minibatch (``update``), the epoch's record is evaluated when due and tracked (``end_epoch``),
+    and ``state_dict`` holds all it needs to continue exactly. ``fit`` runs the remaining
+    epochs; ``SeedStack`` drives several trainers' steps as one. ``progress`` is the display,
+    ``position`` where the current epoch stands (None between epochs)."""
+
     def __init__(
         self, experiment: Experiment, progress: Progress | None = None, tracker: Tracker | None = None
     ) -> None:
@@ -141,7 +148,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.compute = ComputeCount()  # training compute so far: block passes and FLOPs
         self.step = 0
-        self.current: EpochProgress | None = None  # set while an epoch is under way
+        self.position: EpochPosition | None = None  # set while an epoch is under way
         self.stop_requested = False  # set from a signal handler; checked after every step
         self.stop_signal: int | None = None  # the signal that asked for the stop, if one did
         # Loss terms that carry no gradient (the KL of a fixed embedding): constant by
@@ -290,7 +297,7 @@ class Trainer:
             for name, v in unit_terms.items()
             if not torch.isfinite(v)
         ]
-        epoch = self.current.epoch if self.current else len(self.history) + 1
+        epoch = self.position.epoch if self.position else len(self.history) + 1
         return NonFiniteLoss(
             f"non-finite loss ({', '.join(bad)}) in variant '{self.recipe.variant.name}' at epoch {epoch}, "
             f"step {self.step + 1}; training stopped and the last good checkpoint is kept "
@@ -301,15 +308,16 @@ class Trainer:
         """Train one epoch, or the rest of it after an interruption; returns mean loss terms per unit."""
         for images, labels, units in self.epoch_steps(epoch):
             self.record_step(units, self.update(images, labels, units))
+            self.stop_if_requested()
         return self.finish_epoch()
 
     def epoch_steps(self, epoch: int) -> Iterator[tuple[Tensor, Tensor, list[str]]]:
         """The epoch's steps as (images, labels, units), from where an interruption left it. The
         caller updates the units and hands the loss terms to ``record_step``; ``train_epoch``
         does so with ``update``, ``SeedStack`` with one stacked update of several runs."""
-        if self.current is None or self.current.epoch != epoch:
-            self.current = EpochProgress(epoch)
-        state = self.current
+        if self.position is None or self.position.epoch != epoch:
+            self.position = EpochPosition(epoch)
+        state = self.position
         splits = self.experiment.splits
         batch_size = self.recipe.train.batch_size
         self.variant.train()
@@ -344,8 +352,8 @@ class Trainer:
             state.batches_done = 0
 
     def record_step(self, units: list[str], terms: dict[str, dict[str, Tensor]]) -> None:
-        """Account a step's loss terms; stops (TrainingInterrupted) when a stop was requested."""
-        state = self.current
+        """Account a step's loss terms (the epoch's sums, the live display)."""
+        state = self.position
         assert state is not None, "record_step outside an epoch"
         for unit, unit_terms in terms.items():
             unit_sums = state.sums.setdefault(unit, {})
@@ -358,18 +366,23 @@ class Trainer:
             # One host synchronisation every RUNNING_LOSS_EVERY steps, for the live display only.
             unit_sums = state.sums[units[-1]]
             self.progress.running_loss(units[-1], float(sum(unit_sums.values())) / state.counts[units[-1]])
+
+    def stop_if_requested(self) -> None:
+        """After a whole step: when a stop was requested (a signal, a sweep's pruner), keep the
+        epoch's time so far and raise ``TrainingInterrupted`` (the caller saves a checkpoint)."""
         if self.stop_requested:
-            state.seconds = time.perf_counter() - self._epoch_started
+            assert self.position is not None, "a stop between epochs is taken at the next step"
+            self.position.seconds = time.perf_counter() - self._epoch_started
             raise TrainingInterrupted
 
     def finish_epoch(self) -> tuple[dict[str, dict[str, float]], float]:
         """After the last step: the epoch's mean loss terms per unit and its training seconds."""
-        state = self.current
+        state = self.position
         assert state is not None, "finish_epoch outside an epoch"
         self._synchronize()
         seconds = time.perf_counter() - self._epoch_started
         means = {u: {k: float(v) / state.counts[u] for k, v in terms.items()} for u, terms in state.sums.items()}
-        self.current = None
+        self.position = None
         if self.experiment.distributed is not None and self.experiment.distributed.mode == "blocks":
             means = self.experiment.distributed.share_units(self.variant, self.unit_optimizers, means)
         return means, seconds
@@ -387,7 +400,7 @@ class Trainer:
     def remaining_epochs(self) -> Iterator[int]:
         """The epochs still to train, each announced to the progress display as it starts."""
         epochs = self.recipe.train.epochs
-        if not self.history and self.current is None:
+        if not self.history and self.position is None:
             self.tracking.run_started(self.step)
         for epoch in range(len(self.history) + 1, epochs + 1):
             self.progress.start_epoch(epoch, epochs)
@@ -446,7 +459,7 @@ class Trainer:
                 "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "data_order": self.data_order.get_state(),
             },
-            "current_epoch": attrs.asdict(self.current) if self.current else None,
+            "current_epoch": attrs.asdict(self.position) if self.position else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -472,7 +485,7 @@ class Trainer:
         if state["rng"]["cuda"] is not None and self.experiment.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.experiment.device)
         self.data_order.set_state(state["rng"]["data_order"])
-        self.current = EpochProgress(**state["current_epoch"]) if state["current_epoch"] else None
+        self.position = EpochPosition(**state["current_epoch"]) if state["current_epoch"] else None
 
 
 def rescale_cosine(scheduler: torch.optim.lr_scheduler.LRScheduler, epochs: int) -> None:

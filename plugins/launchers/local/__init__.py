@@ -24,9 +24,8 @@ from noprop_core import (
     at_least,
     hookimpl,
     run_job,
+    sharing_cpus,
 )
-
-JOBS_ENV = "NOPROP_JOBS"  # read by the thread policy: this many jobs share the CPUs
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +64,7 @@ class LocalLauncher(Launcher):
                 devices.put(gpus[worker * self.config.gpus_per_job : (worker + 1) * self.config.gpus_per_job])
 
         def run(job: Job) -> JobOutcome:
-            extra = {JOBS_ENV: str(workers)}
+            extra = sharing_cpus(workers)
             assigned = devices.get() if self.config.gpus_per_job else []
             if assigned:
                 extra["CUDA_VISIBLE_DEVICES"] = ",".join(assigned)

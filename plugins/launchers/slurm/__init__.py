@@ -30,6 +30,7 @@ from noprop_core import (
     hookimpl,
     one_of,
     run_job,
+    sharing_cpus,
     stop_for_requeue,
 )
 
@@ -142,8 +143,8 @@ class SlurmLauncher(Launcher):
             return []
         folder = jobs[0].log.parent / self.config.folder
         executor = self.executor(folder)
-        # submitit's local executor starts every job at once: they share the CPUs (the thread policy's NOPROP_JOBS)
-        environment = {"NOPROP_JOBS": str(len(jobs))} if self.config.executor == "local" else {}
+        # submitit's local executor starts every job at once: they share the CPUs.
+        environment = sharing_cpus(len(jobs)) if self.config.executor == "local" else {}
         with executor.batch():
             handles = [executor.submit(NopropJob(job, environment)) for job in jobs]
         ids = sorted({handle.job_id.split("_")[0] for handle in handles})
