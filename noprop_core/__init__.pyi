@@ -154,6 +154,9 @@ from .model.block_units import (
 from .speed.threads import (
     sharing_cpus as sharing_cpus,
 )
+from .speed.stacked_variant import (
+    StackedBlockVariant as StackedBlockVariant,
+)
 from .speed.stacked import (
     StackedBlocks as StackedBlocks,
 )

@@ -325,6 +325,19 @@ class VariantContract(PluginContract):
         "head": ("softmax", {}),
     }
 
+    # The variant's inference steps are capped at this many (through the key its config's
+    # ``inference()`` names), so that a default config is checked quickly; None: as configured.
+    quick_steps: ClassVar[int | None] = 4
+
+    def make_config(self, registry: Registry) -> Any:
+        config = super().make_config(registry)
+        inference = config.inference()
+        if self.quick_steps is None or inference.steps_key is None or inference.steps is None:
+            return config
+        if self.config.get(inference.steps_key) is not None:  # a test's own choice stays
+            return config
+        return attrs.evolve(config, **{inference.steps_key: min(inference.steps, self.quick_steps)})
+
     def part(self, registry: Registry, kind: str) -> Any:
         name, config = self.parts[kind]
         return registry.get(kind, name).config(name=name, **config)

@@ -4,6 +4,7 @@ variant contract asked only through its declared members, and the kinds table as
 from __future__ import annotations
 
 import ast
+import inspect
 import shutil
 import subprocess
 import sys
@@ -115,10 +116,16 @@ def test_the_core_has_at_most_four_top_level_modules():
     assert len(modules) <= 4, modules
 
 
-def test_hook_specs_come_from_the_kinds_table():
+def test_the_written_out_hook_specs_match_the_kinds_table():
+    """One hook per kind, named as the table says, whose docstring names the kind, its recipe
+    section, its config base and the factory's call as the kind's protocol has it."""
     assert [name for name in dir(hookspecs) if name.startswith("noprop_register_")] == sorted(k.hook for k in KINDS)
     for kind in KINDS:
-        assert kind.name in getattr(hookspecs, kind.hook).__doc__
+        hook = getattr(hookspecs, kind.hook)
+        doc = " ".join(hook.__doc__.split())
+        assert f"Register {kind.name} plugins" in doc and f"[{kind.section_key}]" in doc, kind.name
+        assert f"subclass of {kind.config_base.__qualname__}" in doc and f"({kind.describe_call()})" in doc, kind.name
+        assert list(inspect.signature(hook).parameters) == ["registry"]
 
 
 def test_the_engine_asks_variants_only_through_the_contract():
@@ -140,20 +147,42 @@ def test_the_engine_asks_variants_only_through_the_contract():
     assert not offenders, "\n".join(offenders)
 
 
-def test_every_package_folder_is_installed():
-    """A wheel holds only the packages pyproject.toml lists: a new folder left out works in an
-    editable install and is missing from a real one."""
-    import tomli
+def test_every_package_folder_is_in_the_wheel(tmp_path):
+    """A real wheel, built from the tree: every folder with an __init__.py is in it (setup.py
+    finds them: a new plugin folder needs no list), with the recipes and the public-name stub."""
+    import zipfile
 
-    listed = set(tomli.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    names = {"noprop_core": REPO / "noprop_core", "noprop_plugins": REPO / "plugins"}
-    found = {
+    build = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(tmp_path),
+        str(REPO),
+    ]
+    subprocess.run(build, check=True, timeout=300, capture_output=True)
+    [wheel] = tmp_path.glob("noprop-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    packaged = {name.rsplit("/", 1)[0].replace("/", ".") for name in names if name.endswith("/__init__.py")}
+    roots = {
+        "noprop_core": REPO / "noprop_core",
+        "noprop_plugins": REPO / "plugins",
+        "noprop_recipes": REPO / "recipes",
+    }
+    folders = {
         ".".join((top, *init.parent.relative_to(root).parts))
-        for top, root in names.items()
+        for top, root in roots.items()
         for init in root.rglob("__init__.py")
         if "__pycache__" not in init.parts
     }
-    assert sorted(found - listed) == []
+    assert folders - packaged == set()
+    assert "noprop_core/__init__.pyi" in names and sum(
+        name.startswith("noprop_recipes/") and name.endswith(".toml") for name in names
+    ) == len(list((REPO / "recipes").glob("*.toml")))
 
 
 # String literals of the core that equal a registered plugin's name, and why each may stay. Any

@@ -175,5 +175,9 @@ STACKED_METHODS = ("draw_noise", "stacked_inputs", "stacked_terms")
 
 
 def missing_stacked_methods(model: Variant) -> list[str]:
-    """The methods of ``StackedVariant`` that ``model`` lacks (or leaves as non-callables)."""
-    return [name for name in STACKED_METHODS if not callable(inspect.getattr_static(model, name, None))]
+    """The methods of ``StackedVariant`` that ``model`` lacks, leaves as non-callables, or
+    leaves abstract (``StackedBlockVariant``'s stubs)."""
+    found = {name: inspect.getattr_static(model, name, None) for name in STACKED_METHODS}
+    return [
+        name for name, method in found.items() if not callable(method) or getattr(method, "__isabstractmethod__", False)
+    ]

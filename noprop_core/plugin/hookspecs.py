@@ -1,14 +1,13 @@
-"""The plugin hooks, one per plugin kind, generated from ``noprop_core.plugin.kinds.KINDS``.
+"""The plugin hooks, one per plugin kind of ``noprop_core.plugin.kinds.KINDS`` (a test checks
+that they match it), written out so that an editor's "go to definition" finds them.
 
 A plugin is a module (or object) with functions marked ``@hookimpl`` whose names are these
-hooks: ``noprop_register_variants``, ``noprop_register_backbones``,
-``noprop_register_label_embeddings``, ``noprop_register_schedules``, ``noprop_register_heads``,
-``noprop_register_datasets``, ``noprop_register_trackers``, ``noprop_register_launchers``. Each receives a ``registry`` for its
-kind and calls ``registry.add(name, factory, config=ConfigClass)``; nothing is returned. The
-config class is a frozen attrs class derived from the kind's config base; its fields are the
-keys the recipe section may hold (``name`` selects the plugin). The factory is called as the
-kind's protocol in ``noprop_core.plugin.kinds`` says. Third-party plugins are normal packages
-whose ``pyproject.toml`` declares::
+hooks. Each receives a ``registry`` for its kind and calls
+``registry.add(name, factory, config=ConfigClass)``; nothing is returned. The config class is a
+frozen attrs class derived from the kind's config base; its fields are the keys the recipe
+section may hold (``name`` selects the plugin). The factory is called as the kind's protocol in
+``noprop_core.plugin.kinds`` says. Third-party plugins are normal packages whose
+``pyproject.toml`` declares::
 
     [project.entry-points.noprop]
     my_backbone = "my_package.my_module"
@@ -16,12 +15,9 @@ whose ``pyproject.toml`` declares::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pluggy
-
-from noprop_core.plugin.kinds import KINDS, PluginKind
 
 if TYPE_CHECKING:
     from noprop_core.plugin.registry import Registry
@@ -31,18 +27,58 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-def _hook_for(kind: PluginKind) -> Callable[[Registry], None]:
-    def register(registry: Registry) -> None:
-        pass
-
-    register.__name__ = register.__qualname__ = kind.hook
-    register.__doc__ = (
-        f"Register {kind.name} plugins (recipe section [{kind.section_key}]): "
-        f"registry.add(name, factory, config=<subclass of {kind.config_base.__qualname__}>); "
-        f"the factory is called as ({kind.describe_call()}). {kind.factory.__doc__}"
-    )
-    return hookspec(register)
+@hookspec
+def noprop_register_variants(registry: Registry) -> None:
+    """Register variant plugins (recipe section [variant]): registry.add(name, factory,
+    config=<subclass of VariantConfig>); the factory is called as (config, parts) and returns a
+    ``Variant``: the training method (NoProp-DT, -CT, -FM, DiffusionBlocks, a baseline)."""
 
 
-for _kind in KINDS:
-    globals()[_kind.hook] = _hook_for(_kind)
+@hookspec
+def noprop_register_backbones(registry: Registry) -> None:
+    """Register backbone plugins (recipe section [model.backbone]): registry.add(name, factory,
+    config=<subclass of BackboneConfig>); the factory is called as (config, spec) and returns a
+    block network ``forward(images, z, t=None)`` for the ``BlockSpec``."""
+
+
+@hookspec
+def noprop_register_label_embeddings(registry: Registry) -> None:
+    """Register label_embedding plugins (recipe section [model.embedding]): registry.add(name,
+    factory, config=<subclass of LabelEmbeddingConfig>); the factory is called as (config, *,
+    num_classes, image_shape, train_images, train_labels) and returns a ``LabelEmbedding``
+    (W_Embed)."""
+
+
+@hookspec
+def noprop_register_schedules(registry: Registry) -> None:
+    """Register schedule plugins (recipe section [model.schedule]): registry.add(name, factory,
+    config=<subclass of ScheduleConfig>); the factory is called as (config) and returns a
+    ``NoiseSchedule`` ᾱ(t) on [0, 1]."""
+
+
+@hookspec
+def noprop_register_heads(registry: Registry) -> None:
+    """Register head plugins (recipe section [model.head]): registry.add(name, factory,
+    config=<subclass of HeadConfig>); the factory is called as (config, *, embedding,
+    num_classes) and returns a ``Head`` p̂(y | z) giving logits."""
+
+
+@hookspec
+def noprop_register_datasets(registry: Registry) -> None:
+    """Register dataset plugins (recipe section [data]): registry.add(name, factory,
+    config=<subclass of DatasetConfig>); the factory is called as (config) and returns
+    ``TensorSplits`` (or raises ``DataUnavailable``)."""
+
+
+@hookspec
+def noprop_register_trackers(registry: Registry) -> None:
+    """Register tracker plugins (recipe section [tracker]): registry.add(name, factory,
+    config=<subclass of TrackerConfig>); the factory is called as (config, *, experiment,
+    run_dir) and returns a ``Tracker``."""
+
+
+@hookspec
+def noprop_register_launchers(registry: Registry) -> None:
+    """Register launcher plugins (section [launcher] of a sweep or launcher file):
+    registry.add(name, factory, config=<subclass of LauncherConfig>); the factory is called as
+    (config) and returns a ``Launcher`` that runs jobs."""

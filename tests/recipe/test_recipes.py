@@ -6,6 +6,7 @@ import pytest
 
 from conftest import REPO
 from noprop_core.errors import RecipeError
+from noprop_core.plugin.manager import load_registry
 from noprop_core.recipe.loading import dump_recipe, load_recipe, parse_override
 
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
@@ -142,7 +143,7 @@ BAD = {
     ),
     "unknown plugin": (
         VALID.replace('name = "dt"', 'name = "dtt"'),
-        "variant.name: unknown variant 'dtt' (available: adjoint, backprop, classifier, ct, diffusion_blocks, dt, fm)",
+        f"variant.name: unknown variant 'dtt' (available: {', '.join(load_registry().names('variant'))})",
     ),
     "missing section": (VALID.replace("[train]\nepochs = 2", ""), "train: missing required key"),
     "missing name": (VALID.replace('name = "onehot"', ""), "model.embedding.name: missing required key"),

@@ -6,12 +6,11 @@ import torch
 from torch import Tensor
 
 from noprop_core import (
-    BlockPerUnitVariant,
     BlockSpec,
     DiscreteSchedule,
     NoiseSchedule,
     ReadOut,
-    StackedBlocks,
+    StackedBlockVariant,
     VariantParts,
     convex_denoise,
     dt_chain,
@@ -24,7 +23,7 @@ from noprop_core import (
 from . import DTConfig
 
 
-class NoPropDT(BlockPerUnitVariant):
+class NoPropDT(StackedBlockVariant):
     def __init__(self, config: DTConfig, parts: VariantParts) -> None:
         super().__init__()
         self.eta = config.eta
@@ -39,7 +38,7 @@ class NoPropDT(BlockPerUnitVariant):
         self.head = parts.make_head()
         start_head(self.head, self.embedding.weight, config.head_init)
         self._fixed_chain: DiscreteSchedule | None = None
-        self.stacked = StackedBlocks(self.blocks) if config.fused else None
+        self.stack_blocks(config.fused)
 
     def chain(self) -> DiscreteSchedule:
         """The discretised schedule; computed once unless the schedule is learnable."""
@@ -49,10 +48,6 @@ class NoPropDT(BlockPerUnitVariant):
         if self._fixed_chain is None or self._fixed_chain.alpha_bar.device != device:
             self._fixed_chain = self.schedule.discretize(len(self.blocks)).to(device)
         return self._fixed_chain
-
-    @property
-    def runs_stacked(self) -> bool:
-        return self.stacked is not None
 
     def noise_schedule(self) -> NoiseSchedule:
         return self.schedule
@@ -75,24 +70,6 @@ class NoPropDT(BlockPerUnitVariant):
         terms = self._loss(lambda z_prev: block(images, z_prev[0]).unsqueeze(0), labels, t)
         return {name: value[0] for name, value in terms.items()}
 
-    def fused_losses(
-        self,
-        images: Tensor,
-        labels: Tensor,
-        generator: torch.Generator | None = None,
-        *,
-        noise: tuple[Tensor, Tensor] | None = None,
-    ) -> dict[str, dict[str, Tensor]] | None:
-        """Every block's L_t in one stacked pass (the same ``dt_loss`` as one block's); ``noise``
-        optionally gives the standard normal draws for z_{t−1} and z_T, each (T, B, d);
-        ``generator``, when given, draws them and the dropout masks (seeds stacked together draw
-        the same, see ``noprop_core.SeedStack``)."""
-        if self.stacked is None:
-            return None
-        noise = self.draw_noise(labels, generator) if noise is None else noise
-        generators = None if generator is None else [generator]
-        return self.stacked_terms(lambda z_prev: self.stacked(images, z_prev, generators), labels, noise)
-
     def draw_noise(self, labels: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """The standard normal draws for z_{t−1} and z_T of every block, before the blocks run."""
         shape = (2, len(self.blocks), len(labels), self.embedding.dim)
@@ -109,10 +86,6 @@ class NoPropDT(BlockPerUnitVariant):
         t = torch.arange(1, len(self.blocks) + 1, device=labels.device)
         terms = self._loss(denoiser, labels, t, noise)
         return {unit: {name: value[index] for name, value in terms.items()} for index, unit in enumerate(self.units)}
-
-    def after_backward(self) -> None:
-        if self.stacked is not None:
-            self.stacked.hand_back_gradients()
 
     def inference_states(self, images: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         weight = self.embedding.weight

@@ -1,6 +1,8 @@
-"""A third-party variant that says ``runs_stacked`` meets ``StackedVariant``, passes the contract
-kit, and trains seeds stacked into one computation (``--stack-seeds on``) — written, as a third
-party would write it, against ``noprop_core``'s public API only."""
+"""A third-party variant built on ``StackedBlockVariant`` — three stacked members of its own
+(``draw_noise``, ``stacked_inputs``, ``stacked_terms``), the rest derived — meets
+``StackedVariant``, passes the contract kit, and trains seeds stacked into one computation
+(``--stack-seeds on``); written, as a third party would write it, against ``noprop_core``'s
+public API only."""
 
 from __future__ import annotations
 
@@ -14,9 +16,8 @@ from torch import Tensor
 
 import noprop_core as noprop
 from noprop_core import (
-    BlockPerUnitVariant,
     BlockSpec,
-    StackedBlocks,
+    StackedBlockVariant,
     StackedVariant,
     VariantConfig,
     VariantParts,
@@ -33,7 +34,7 @@ class LevelsConfig(VariantConfig):
     blocks: int = 3
 
 
-class FixedLevels(BlockPerUnitVariant):
+class FixedLevels(StackedBlockVariant):
     """Block t denoises u_y from z = √ᾱ_t u_y + √(1 − ᾱ_t) ε at its own fixed level ᾱ_t; inference
     runs the blocks from the noisiest level down. Always stacked: every block in one pass."""
 
@@ -46,11 +47,7 @@ class FixedLevels(BlockPerUnitVariant):
         self.set_blocks(parts.make_block(spec) for _ in range(config.blocks))
         self.head = parts.make_head()
         self.register_buffer("alpha_bar", torch.linspace(0.1, 0.9, config.blocks))
-        self.stacked = StackedBlocks(self.blocks)
-
-    @property
-    def runs_stacked(self) -> bool:
-        return True
+        self.stack_blocks(fused=True)
 
     def losses(self, images: Tensor, labels: Tensor, unit: str) -> dict[str, Tensor]:
         index = self.block_index(unit)
@@ -59,15 +56,6 @@ class FixedLevels(BlockPerUnitVariant):
         return self.stacked_terms(
             lambda _z: self.blocks[index](images, z)[None].expand(len(self.units), -1, -1), labels, noise
         )[unit]
-
-    def fused_losses(self, images, labels, generator=None):
-        noise = self.draw_noise(labels, generator)
-        return self.stacked_terms(
-            lambda z: self.stacked(images, z, None if generator is None else [generator]), labels, noise
-        )
-
-    def after_backward(self) -> None:
-        self.stacked.hand_back_gradients()
 
     def draw_noise(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
         shape = (len(self.blocks), len(labels), self.embedding.dim)

@@ -1,8 +1,16 @@
-"""The variant contract kit (noprop_core.testing.VariantContract) on every first-party variant."""
+"""The variant contract kit (noprop_core.testing.VariantContract) on every first-party variant:
+each registered variant with its default config (generated from the registry, so a new variant
+is checked without editing this file), and the configurations below."""
 
 from __future__ import annotations
 
+from noprop_core.plugin.manager import load_registry
 from noprop_core.testing import VariantContract
+
+for _name in load_registry(autoload=True).names("variant"):
+    _entry = load_registry(autoload=True).get("variant", _name)
+    if _entry.source.distribution == "noprop":  # first-party: third parties test their own
+        globals()[f"TestDefault_{_name}"] = type(f"TestDefault_{_name}", (VariantContract,), {"name": _name})
 
 
 class TestDT(VariantContract):
