@@ -16,27 +16,36 @@ from noprop_core.cli.commands import COMMANDS
 from noprop_core.cli.context import Context
 from noprop_core.errors import NopropError, RunInterrupted
 from noprop_core.plugin.manager import load_registry
+from noprop_core.plugin.registry import Registry
 
 BY_NAME = {command.NAME: command for command in COMMANDS}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(registry: Registry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="noprop", description="Train networks with NoProp.")
     parser.add_argument("--version", action="version", version=f"noprop {__version__}")
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", title=f"commands ({', '.join(BY_NAME)})"
     )
     for command in COMMANDS:
-        command.add_arguments(commands.add_parser(command.NAME, help=command.HELP))
+        subparser = commands.add_parser(command.NAME, help=command.HELP)
+        command.add_arguments(subparser)
+        if hasattr(command, "plugin_help"):  # options whose values the plugins declare
+            command.plugin_help(subparser, registry)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
-    args = _parser().parse_args(argv)
-    console = Console(soft_wrap=True)  # result lines stay whole in logs and pipes
     try:
         registry = load_registry()
+    except NopropError as exc:  # a plugin that breaks the registry (a duplicate name, a misspelled hook)
+        for line in exc.lines():
+            print(f"noprop: error: {line}", file=sys.stderr)
+        return exc.exit_code
+    args = _parser(registry).parse_args(argv)
+    console = Console(soft_wrap=True)  # result lines stay whole in logs and pipes
+    try:
         if args.command != "plugins":
             registry.warn_if_broken(lambda text: print(text, file=sys.stderr))
         return BY_NAME[args.command].execute(args, Context(registry, console, started))

@@ -9,7 +9,6 @@ Subclass ``StackedBlockVariant`` and write the three members where variants diff
 from __future__ import annotations
 
 import abc
-
 from collections.abc import Callable
 from typing import Any
 

@@ -8,6 +8,7 @@ import subprocess
 from helpers import NOPROP
 from noprop_core.cli.commands import COMMANDS
 from noprop_core.cli.main import _parser
+from noprop_core.plugin.manager import load_registry
 
 
 def test_every_command_module_declares_itself_and_the_help_lists_them_all():
@@ -15,9 +16,29 @@ def test_every_command_module_declares_itself_and_the_help_lists_them_all():
     assert names == ["run", "sweep", "validate", "eval", "report", "predict", "export", "plugins", "recipes"]
     for command in COMMANDS:
         assert command.HELP and callable(command.add_arguments) and callable(command.execute)
-    help_text = " ".join(_parser().format_help().split())  # argparse wraps long lines
+    parser = _parser(load_registry(autoload=False))
+    help_text = " ".join(parser.format_help().split())  # argparse wraps long lines
     for command in COMMANDS:
         assert command.NAME in help_text and command.HELP in help_text
+
+
+def test_help_for_plugin_specific_options_comes_from_the_plugins():
+    """`noprop eval --sampler`: each variant's samplers as its config declares them, no list in the core."""
+    registry = load_registry(autoload=False)
+    text = " ".join(subcommand_help(_parser(registry), "eval").split())
+    for entry in registry.entries("variant"):
+        inference = entry.config(name=entry.name).inference()
+        if inference.samplers:
+            assert f"{' or '.join(inference.samplers)} ({entry.name})" in text
+        if inference.steps_key is not None:
+            assert entry.name in text.split("inference steps, for", 1)[1].split("--")[0]
+
+
+def subcommand_help(parser, name: str) -> str:
+    import argparse
+
+    [subparsers] = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return subparsers.choices[name].format_help()
 
 
 def test_a_listing_into_a_closed_pipe_ends_quietly():

@@ -9,6 +9,7 @@ from pathlib import Path
 from noprop_core.cli.context import Context
 from noprop_core.cli.progress import make_evaluation_progress
 from noprop_core.errors import NopropError
+from noprop_core.plugin.registry import Registry
 
 NAME = "eval"
 HELP = "re-evaluate a finished run"
@@ -16,16 +17,31 @@ HELP = "re-evaluate a finished run"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    parser.add_argument(
-        "--steps", type=int, help="inference steps (ct, fm, adjoint; noise levels visited: diffusion_blocks)"
-    )
-    parser.add_argument("--sampler", help="ancestral, euler or heun (ct); euler or heun (fm); euler (diffusion_blocks)")
+    parser.add_argument("--steps", type=int, help="inference steps, for variants that have them to change")
+    parser.add_argument("--sampler", help="another sampler of the run's variant")
     parser.add_argument(
         "--inference-runs",
         type=int,
         metavar="N",
         help="repeat inference N times with independent noise (test and train accuracy)",
     )
+
+
+def plugin_help(parser: argparse.ArgumentParser, registry: Registry) -> None:
+    """--steps' and --sampler's help from what each variant's config declares (``inference()``)."""
+    steps, samplers = [], []
+    for entry in registry.entries("variant"):
+        try:
+            inference = entry.config(name=entry.name).inference()
+        except Exception:  # noqa: BLE001 - a third-party config without defaults: not listed
+            continue
+        if inference.steps_key is not None:
+            steps.append(entry.name)
+        if inference.samplers:
+            samplers.append(f"{' or '.join(inference.samplers)} ({entry.name})")
+    options = {action.dest: action for action in parser._actions}
+    options["steps"].help = f"inference steps, for {', '.join(steps)}" if steps else options["steps"].help
+    options["sampler"].help = "; ".join(samplers) or options["sampler"].help
 
 
 def execute(args: argparse.Namespace, context: Context) -> int:
