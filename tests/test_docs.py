@@ -50,6 +50,40 @@ def test_the_site_builds_strictly(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert "noprop_core.engine.api.train" in api and "Train" in api  # the reference came from the docstrings
+    notebook = (tmp_path / "site" / "quickstart" / "index.html").read_text()
+    assert "jp-Notebook" in notebook and "noprop.train" in notebook  # rendered by mkdocs-jupyter
+    assert "engine-flow.png" in (tmp_path / "site" / "engine" / "index.html").read_text()  # the flow's picture
+
+
+def test_the_navigation_follows_the_four_kinds_of_documentation():
+    import yaml
+
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    sections = [next(iter(item)) for item in nav]
+    assert sections == ["Home", "Tutorials", "How-to guides", "Reference", "Explanation"]
+
+
+@pytest.mark.slow
+def test_the_run_folder_page_describes_every_key_a_run_writes(tmp_path):
+    """Every key of a real run's metrics.json, of its history records and of its checkpoint is
+    named on docs/run-folder.md (between backquotes)."""
+    import json
+
+    import torch
+
+    import noprop_core as noprop
+
+    run = noprop.train(
+        "digits_dt",
+        overrides=["train.epochs=1", "train.max_batches=2", "variant.timesteps=2", "tracker.name=none"],
+        out=tmp_path / "run",
+        progress=False,
+    )
+    page = (REPO / "docs" / "run-folder.md").read_text()
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    checkpoint = torch.load(run.run_dir / "checkpoint.pt", weights_only=True)
+    keys = {*metrics, *metrics["history"][0], *checkpoint}
+    assert sorted(key for key in keys if f"`{key}`" not in page) == []
 
 
 if __name__ == "__main__":

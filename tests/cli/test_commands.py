@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from helpers import NOPROP
 from noprop_core.cli.commands import COMMANDS
@@ -13,7 +14,10 @@ from noprop_core.plugin.manager import load_registry
 
 def test_every_command_module_declares_itself_and_the_help_lists_them_all():
     names = [command.NAME for command in COMMANDS]
-    assert names == ["run", "sweep", "validate", "eval", "report", "predict", "export", "plugins", "recipes"]
+    folder = Path(COMMANDS[0].__file__).parent
+    modules = {path.stem for path in folder.glob("*.py") if path.stem != "__init__"}
+    assert {command.__name__.rsplit(".", 1)[1] for command in COMMANDS} == modules  # every module is listed
+    assert len(set(names)) == len(names) and names[0] == "run"
     for command in COMMANDS:
         assert command.HELP and callable(command.add_arguments) and callable(command.execute)
     parser = _parser(load_registry(autoload=False))

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO
+from noprop_core.plugin.manager import load_registry
 from noprop_core.testing import BackboneContract
+
+# Every registered first-party backbone with its default config, generated from the registry: a
+# new backbone is checked without editing this file; the classes below add other settings.
+for _entry in load_registry(autoload=True).entries("backbone"):
+    if _entry.source.distribution == "noprop":
+        globals()[f"TestDefault_{_entry.name}"] = type(
+            f"TestDefault_{_entry.name}", (BackboneContract,), {"name": _entry.name}
+        )
 
 
 class TestCnn(BackboneContract):
