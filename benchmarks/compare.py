@@ -151,7 +151,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], path: Path, title: str) -> None:
+def plot(rows: list[dict], path: Path, title: str, epochs_shown: int | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,6 +180,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
             axis.fill_between(xs, low, high, color=colour, alpha=0.2)
     whole.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 100), title=title)
     zoom.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(85, 100), title="zoom: 85–100 %")
+    if epochs_shown is not None:  # longer rows (at equal compute) are read on the compute panel
+        for axis in (whole, zoom):
+            axis.set_xlim(0, epochs_shown)
     unit = "FLOPs" if units == {"FLOPs"} else "block passes"
     by_compute.set(
         xlabel=f"training compute ({unit}, log scale)",
@@ -258,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [summarise(name, plan["runs"][name], plan, args.out) for name in done]
     (args.out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
     (args.out / "summary.md").write_text(markdown(rows))
-    plot(rows, args.out / "accuracy.png", plan.get("title", "test accuracy per epoch (mean ± se over seeds)"))
+    title = plan.get("title", "test accuracy per epoch (mean ± se over seeds)")
+    plot(rows, args.out / "accuracy.png", title, plan.get("epochs_shown"))
     print(markdown(rows))
 
 

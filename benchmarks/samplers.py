@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from noprop_core import Block
 from noprop_core.engine import run_directory
 from noprop_core.engine.protocol import inference_seed, spread
 from noprop_core.engine.training.evaluation import read_out_accuracy
@@ -48,11 +49,22 @@ PLANS = {
 
 
 class CallCounter:
-    """Block calls, counted by a forward hook: one per call, whatever its batch."""
+    """Block calls, one per call whatever its batch: a forward hook, and a wrapper of
+    ``from_features`` (samplers that encode the images once call that instead of forward)."""
 
     def __init__(self, modules: list[torch.nn.Module]) -> None:
         self.calls = 0
-        self.handles = [module.register_forward_hook(self.count) for module in modules]
+        for module in modules:
+            if not isinstance(module, Block):
+                module.register_forward_hook(self.count)
+                continue
+            inner = module.from_features  # a Block's forward calls it too: counted once either way
+
+            def counted(*args, inner=inner, **kwargs):
+                self.calls += 1
+                return inner(*args, **kwargs)
+
+            module.from_features = counted
 
     def count(self, *_args: object) -> None:
         self.calls += 1
