@@ -28,7 +28,7 @@ from noprop_core.engine.training.trainer import Trainer
 from noprop_core.model.splits import TensorSplits
 from noprop_core.plugin.manager import load_registry
 from noprop_core.plugin.tracker import Tracker
-from noprop_core.recipe.loading import load_recipe
+from noprop_core.recipe.loading import load_recipe, one_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES = {
@@ -41,8 +41,7 @@ SHAPES = {
 
 def trainer(recipe_path: Path, registry, seed: int, device: str, examples: int) -> Trainer:
     overrides = [
-        "seeds=[]",
-        f"seed={seed}",
+        *one_seed(seed),
         "variant.order=simultaneous",
         "variant.fused=true",
         "speed.cuda_graph=false",

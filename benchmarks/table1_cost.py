@@ -12,7 +12,9 @@ not depend on the pixels), and timed through noprop's own trainer:
   (``eval.every``), and ``inference_runs − 1`` more of each at the end.
 
 Predicted protocol wall time = seeds × (epochs × epoch + evaluations), with the paper's epochs
-(Table 3), 3 seeds and 5 inference runs. Warm-up effects (compilation, autotuning) and data
+(Table 3), 3 seeds and 5 inference runs. Training compute is counted as every run counts it
+(``noprop_core.engine.training.compute``: block passes and FLOPs per example, as metrics.json's
+``train_block_passes`` and ``train_flops``), scaled to the protocol's examples. Warm-up effects (compilation, autotuning) and data
 loading are not in it; on a GPU the paper recipes' default path (``order = "auto"``: fused,
 CUDA graph) is what is timed.
 
@@ -106,6 +108,8 @@ def measure(stem: str, dataset: str, registry, batches: int, eval_examples: int,
     synchronize(device)
     measured = time.perf_counter() - started
     epoch = measured * math.ceil(train_size / recipe.train.batch_size) / batches
+    trained = 2 * trainer.examples_per_epoch()  # the two epochs' examples: the count's per-example rate
+    compute = trainer.compute.totals()
 
     splits = trainer.experiment.splits
     images, labels = splits.test_images[:eval_examples], splits.test_labels[:eval_examples]
@@ -119,12 +123,15 @@ def measure(stem: str, dataset: str, registry, batches: int, eval_examples: int,
     epochs = paper_reference(recipe).epochs
     evaluations = math.ceil(epochs / recipe.eval.every) + (INFERENCE_RUNS - 1)
     evaluation = evaluations * evaluated * per_example
+    protocol_examples = SEEDS * epochs * train_size
     return {
         "recipe": stem,
         "epochs": epochs,
         "epoch_seconds": epoch,
         "evaluation_seconds": evaluation,
         "protocol_seconds": SEEDS * (epochs * epoch + evaluation),
+        "protocol_block_passes": compute["block_passes"] / trained * protocol_examples,
+        "protocol_flops": None if compute["flops"] is None else compute["flops"] / trained * protocol_examples,
         "order": trainer.variant.update_order,
         "fused": trainer.variant.runs_stacked,
     }
@@ -212,12 +219,17 @@ def main() -> None:
         )
         return
     print(f"Table 1 protocol cost on {name}: {SEEDS} seeds × Table 3 epochs + {INFERENCE_RUNS} inference runs")
-    print(f"{'recipe':<26} {'path':<22} {'epochs':>6} {'epoch':>10} {'evaluation':>11} {'protocol':>11}")
+    print(
+        f"{'recipe':<26} {'path':<22} {'epochs':>6} {'epoch':>10} {'evaluation':>11} {'protocol':>11} "
+        f"{'block passes':>13} {'FLOPs':>9}"
+    )
     for r in results:
         path = r["order"] + (", fused" if r["fused"] else "")
+        flops = "—" if r.get("protocol_flops") is None else f"{r['protocol_flops']:.2e}"
         print(
             f"{r['recipe']:<26} {path:<22} {r['epochs']:>6} {r['epoch_seconds']:>9.1f}s "
-            f"{hours(r['evaluation_seconds']):>11} {hours(r['protocol_seconds']):>11}"
+            f"{hours(r['evaluation_seconds']):>11} {hours(r['protocol_seconds']):>11} "
+            f"{r['protocol_block_passes']:>13.2e} {flops:>9}"
         )
     print(f"{'total':<26} {'':<22} {'':>6} {'':>10} {'':>11} {hours(total):>11}")
     print_devices(results, options.devices)

@@ -134,6 +134,9 @@ def test_table1_cost_predicts_the_protocol_from_a_short_timing():
     # 3 seeds × (100 epochs + the evaluations), as the docstring says
     assert row["protocol_seconds"] == pytest.approx(3 * (100 * row["epoch_seconds"] + row["evaluation_seconds"]))
     assert numbers["total_protocol_seconds"] == pytest.approx(row["protocol_seconds"])
+    # The compute every run counts: DT passes each example through its 10 blocks, every epoch.
+    assert row["protocol_block_passes"] == pytest.approx(3 * 100 * 60_000 * 10)
+    assert row["protocol_flops"] > row["protocol_block_passes"] * 1e5  # a conv block: ≫ 1e5 FLOPs per pass
 
 
 @pytest.mark.slow
