@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import attrs
+import pytest
 import torch
 from rich.console import Console
 from rich.text import Text
@@ -94,3 +95,48 @@ def test_test_accuracy_every_n_epochs_and_always_at_the_end(registry):
     trainer.fit()
     evaluated = [record.test_accuracy is not None for record in trainer.history]
     assert evaluated == [False, True, False, True, True]
+
+
+def test_every_evaluation_records_the_read_out_gap_of_the_heads_state(registry):
+    """The nearest-embedding accuracy is the accuracy of argmin_k ‖z_T − u_k‖ over the same
+    z_T the head reads (recomputed here from the chain's states with the evaluation's noise), and
+    the gap is it minus the head's accuracy; a random head (head_init = "default") makes it large."""
+    from noprop_core.engine.protocol import noise_generator
+
+    trainer = digits_trainer(registry, 'variant.head_init="default"', "variant.timesteps=3", "train.epochs=1")
+    trainer.fit()
+    record = trainer.history[-1]
+    splits, variant = trainer.experiment.splits, trainer.variant
+    with torch.no_grad():
+        generator = noise_generator(trainer.recipe.seed)
+        hits, head_hits = 0, 0
+        for images, labels in zip(splits.test_images.split(1000), splits.test_labels.split(1000)):
+            z_last = variant.inference_states(images, generator)[-1]
+            hits += (torch.cdist(z_last, variant.embedding.weight).argmin(-1) == labels).sum().item()
+            head_hits += (variant.head(z_last).argmax(-1) == labels).sum().item()
+    count = len(splits.test_labels)
+    assert record.nearest_embedding_accuracy == pytest.approx(100 * hits / count)
+    assert record.test_accuracy == pytest.approx(100 * head_hits / count)
+    assert record.readout_gap == pytest.approx(record.nearest_embedding_accuracy - record.test_accuracy)
+    assert abs(record.readout_gap) > 2  # a random head after one short epoch: the gap shows
+
+
+def test_evaluations_during_training_infer_faster_and_the_last_epoch_as_the_recipe_says(registry):
+    """CT with train_eval_steps = 4 and steps = 12: epoch 1 is evaluated along a chain of 4 steps
+    (5 states), the last epoch — inference run 0 of the final evaluation — along 12 (13 states),
+    and the model infers with 12 afterwards."""
+    from conftest import REPO
+    from noprop_core.engine.training.experiment import build_experiment
+    from noprop_core.engine.training.progress import Progress as PlainProgress
+    from noprop_core.engine.training.trainer import Trainer
+    from noprop_core.plugin.tracker import Tracker
+    from noprop_core.recipe.loading import load_recipe
+
+    overrides = ["data.subset=256", "train.epochs=2", "variant.steps=12", "variant.train_eval_steps=4"]
+    recipe = load_recipe(
+        REPO / "recipes" / "digits_ct.toml", registry, [*overrides, "eval.every=1", "tracker.name=none"]
+    )
+    trainer = Trainer(build_experiment(recipe, registry), PlainProgress(stream=io.StringIO()), Tracker())
+    trainer.fit()
+    assert [len(record.chain_accuracy) for record in trainer.history] == [5, 13]
+    assert trainer.variant.steps == 12

@@ -69,6 +69,9 @@ def test_aim_run_holds_the_recipe_and_every_metric_with_its_context(tracked_run)
         "examples_per_second",
         "peak_memory_bytes",
         "image_accuracy",
+        "readout_gap",
+        "block_passes",
+        "flops",
     }
     # how much each block reads the image: one series per block, equal to metrics.json's
     image = {c["block"]: v for c, v in series["image_accuracy"]}
@@ -85,9 +88,16 @@ def test_aim_run_holds_the_recipe_and_every_metric_with_its_context(tracked_run)
     history = metrics["history"]
     block2_denoise = next(v for c, v in series["loss"] if c["block"] == 2 and c["term"] == "denoise")
     assert block2_denoise == pytest.approx([r["loss_per_unit"]["block2"]["denoise"] for r in history])
-    accuracy = {c["subset"]: v for c, v in series["accuracy"]}
+    accuracy = {c["subset"]: v for c, v in series["accuracy"] if "read_out" not in c}
     assert accuracy["test"] == pytest.approx([r["test_accuracy"] for r in history])
     assert accuracy["train"] == pytest.approx([r["train_accuracy"] for r in history])
+    # The read-out gap: the nearest class embedding of the head's state, and that minus the head.
+    (nearest,) = [v for c, v in series["accuracy"] if c.get("read_out") == "nearest_embedding"]
+    assert nearest == pytest.approx([r["nearest_embedding_accuracy"] for r in history])
+    ((_, gap),) = series["readout_gap"]
+    assert gap == pytest.approx([r["nearest_embedding_accuracy"] - r["test_accuracy"] for r in history])
+    ((_, passes),) = series["block_passes"]
+    assert passes == pytest.approx([r["block_passes"] for r in history]) and passes[-1] == metrics["train_block_passes"]
     chain = {c["epoch"]: v for c, v in series["chain_accuracy"]}
     assert chain[3] == pytest.approx([value for _, value in history[-1]["chain_accuracy"]])
     assert chain[3][-1] == pytest.approx(metrics["test_accuracy"])  # the chain ends at the prediction
