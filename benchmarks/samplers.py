@@ -7,9 +7,9 @@ Each run folder (a trained ``ct`` or ``fm`` run, e.g. every seed of a seed group
 its test set with each sampler and step count of the plan, ``--runs`` inference runs each (noise
 seeded as the final evaluation seeds it). Block calls are counted by a forward hook on the
 variant's block, per minibatch: each call denoises every image of the minibatch once. Writes
-DIR/samplers.json, DIR/samplers.md (mean ± se over seeds × inference runs, and whether it is
-within one standard error of the 1000-step reference) and DIR/samplers.png. Threads: pinned to
-``torch.set_num_threads(1)`` so that wall times compare.
+DIR/samplers.json, DIR/samplers.md (mean ± se over seeds × inference runs, and whether it is no
+worse than the 1000-step reference: above it, or below by at most one standard error) and
+DIR/samplers.png. Threads: pinned to ``torch.set_num_threads(1)`` so that wall times compare.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def summarise(results: list[dict]) -> list[dict]:
 def markdown(rows: list[dict], reference: tuple[str, int]) -> str:
     ref = next(row for row in rows if (row["sampler"], row["steps"]) == reference)["accuracy"]
     lines = [
-        "| sampler | steps | block calls per image | test % (n) | within one se of the 1000-step reference | seconds per evaluation |",
+        "| sampler | steps | block calls per image | test % (n) | no worse than the 1000-step reference (above it, or below by at most one se) | seconds per evaluation |",
         "|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["sampler"], r["calls"])):
