@@ -9,6 +9,7 @@ from pathlib import Path
 from noprop_core.cli.context import Context
 from noprop_core.cli.progress import make_evaluation_progress
 from noprop_core.errors import NopropError
+from noprop_core.plugin.config import VariantConfig
 from noprop_core.plugin.registry import Registry
 
 NAME = "eval"
@@ -32,9 +33,12 @@ def plugin_help(parser: argparse.ArgumentParser, registry: Registry) -> None:
     steps, samplers = [], []
     for entry in registry.entries("variant"):
         try:
-            inference = entry.config(name=entry.name).inference()
+            config = entry.config(name=entry.name)
         except Exception:  # noqa: BLE001 - a third-party config without defaults: not listed
             continue
+        if not isinstance(config, VariantConfig):
+            continue
+        inference = config.inference()
         if inference.steps_key is not None:
             steps.append(entry.name)
         if inference.samplers:
