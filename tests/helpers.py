@@ -25,6 +25,11 @@ from noprop_plugins.variants.dt.model import NoPropDT
 NOPROP = str(Path(sys.executable).parent / "noprop")  # the installed command, run as a user would
 
 
+# The default recipe trains its blocks fused in the simultaneous order; these overrides give
+# Algorithm 1 (one block per minibatch in turn) instead.
+ALGORITHM_1 = ("variant.order=sequential", "variant.fused=false")
+
+
 def digits_trainer(registry, *overrides) -> Trainer:
     """A trainer for the default recipe on the first 256 digits, with ``overrides`` (--set syntax)."""
     recipe = load_recipe(REPO / "recipes" / "digits_dt.toml", registry, ["data.subset=256", *overrides])

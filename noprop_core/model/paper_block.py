@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from noprop_core.errors import NopropError
 from noprop_core.model.blocks import Block, BlockSpec
 from noprop_core.model.dropout import Dropout
+from noprop_core.model.max_pool import MaxPool2x2
 
 HIDDEN = 256
 TIME_EMBEDDING = 64
@@ -56,14 +57,14 @@ def conv_encoder(channels: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(channels, 32, 3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2x2(),
         Dropout(dropout),
         nn.Conv2d(32, 64, 3, padding=1),
         nn.ReLU(),
         Dropout(dropout),
         nn.Conv2d(64, 128, 3, padding=1),
         nn.ReLU(),
-        nn.MaxPool2d(2),
+        MaxPool2x2(),
         Dropout(dropout),
         nn.Flatten(),
     )

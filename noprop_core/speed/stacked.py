@@ -103,14 +103,23 @@ class StackedBlocks:
 
         if self.grouped_image_path:
             return self._grouped_then_vmapped(images, z, generators, groups)
-        if groups is not None or generators is not None:
-            raise ValueError("per-group images and dropout generators need a grouped image path (plain layers)")
+        if groups is not None:
+            raise ValueError("per-group images need a grouped image path (plain layers)")
 
         def one_block(params: dict[str, Tensor], buffers: dict[str, Tensor], z_t: Tensor) -> Tensor:
             return functional_call(self.template, (params, buffers), (images, z_t))
 
         # randomness="different": every block draws its own dropout masks, as when run alone.
-        return vmap(one_block, in_dims=(0, 0, 0), randomness="different")(self.params, self.buffers, z)
+        vmapped = vmap(one_block, in_dims=(0, 0, 0), randomness="different")
+        if generators is None or images.device.type != "cpu":
+            # On a GPU the masks come from the device's global generator, which a CUDA graph
+            # advances on every replay; reseeding it inside a recorded step is not possible.
+            return vmapped(self.params, self.buffers, z)
+        # vmap draws from the global generator only: seed it from the step's generator (its seed
+        # is known on the host), so that the masks follow the step's draws as a grouped path's do.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(generators[0].initial_seed() + 1)
+            return vmapped(self.params, self.buffers, z)
 
     def _grouped_then_vmapped(
         self, images: Tensor, z: Tensor, generators: list[torch.Generator] | None, groups: int | None

@@ -189,7 +189,22 @@ CASES: list[tuple[str, dict[str, str], list[str]]] = [
     ("data-absent-out", {"r.toml": MNIST_OFFLINE}, RUN),
     ("data-absent-default-folder", {"r.toml": MNIST_OFFLINE}, ["run", "r.toml"]),
     ("data-absent-seed-group", {"r.toml": MNIST_OFFLINE}, ["run", "r.toml", "--seeds", "0", "1", "--out", "g"]),
-    ("stack-seeds-on-unstackable", None, [*RUN, "--seeds", "0", "1", "--stack-seeds", "on"]),
+    (
+        "stack-seeds-on-unstackable",
+        None,
+        [
+            *RUN,
+            "--seeds",
+            "0",
+            "1",
+            "--stack-seeds",
+            "on",
+            "--set",
+            "variant.order=sequential",
+            "--set",
+            "variant.fused=false",
+        ],
+    ),
     ("sweep-out-is-a-file", {"s.toml": SWEEP, "r.toml": BASE, "o": "a file"}, ["sweep", "s.toml", "--out", "o"]),
     ("resume-a-sweep-trial", {"s/sweep.toml": SWEEP, "s/trial-0/recipe.toml": BASE}, ["run", "--resume", "s/trial-0"]),
 ]

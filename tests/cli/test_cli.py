@@ -64,8 +64,9 @@ def test_run_writes_recipe_checkpoint_and_metrics(quick_run):
     assert "epoch 2/2" in result.stderr  # plain progress lines when not on a terminal
     assert "test accuracy" in result.stdout  # the summary
     # The speed path and the thread choice, printed and recorded.
-    assert "speed: order sequential on cpu" in result.stderr and "CPU threads" in result.stdout
-    assert metrics["speed_path"] == "order sequential on cpu"
+    path = "order simultaneous, fused (stacked blocks) on cpu"  # the default recipe's
+    assert f"speed: {path}" in result.stderr and "CPU threads" in result.stdout
+    assert metrics["speed_path"] == path
     assert metrics["threads"] >= 1 and metrics["threads_reason"]
 
 

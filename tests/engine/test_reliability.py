@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from helpers import NOPROP, deterministic_history, digits_trainer
+from helpers import ALGORITHM_1, NOPROP, deterministic_history, digits_trainer
 from noprop_core.engine import run_directory
 from noprop_core.engine.training.trainer import NonFiniteLoss
 from noprop_core.errors import REQUEUE_EXIT_CODE
@@ -164,8 +164,10 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
         "train.batch_size=128",
         "model.backbone.name=poisoned",
         "model.backbone.poison_at_call=6",
+        "eval.every=1",
+        *ALGORITHM_1,
     ]
-    # 256 examples, batch 128, 2 blocks: 4 forward passes an epoch; the 6th is in epoch 2.
+    # 256 examples, batch 128, 2 blocks in turn: 4 forward passes an epoch; the 6th is in epoch 2.
     with pytest.raises(NonFiniteLoss, match=r"non-finite loss \(block1 denoise\) in variant 'dt' at epoch 2, step 5"):
         run(REPO / "recipes" / "digits_dt.toml", registry, overrides=overrides, out_dir=tmp_path / "run")
     checkpoint = run_directory.load_checkpoint(tmp_path / "run" / "checkpoint.pt")

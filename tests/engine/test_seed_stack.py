@@ -17,6 +17,7 @@ FUSED = [
     "train.epochs=2",
     "eval.train_subset=64",
     "eval.test_subset=64",
+    "eval.every=1",
     "device=cpu",
 ]
 

@@ -10,7 +10,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from helpers import digits_trainer
+from helpers import ALGORITHM_1, digits_trainer
 from noprop_core.cli.progress import Progress, RichProgress, make_progress
 from noprop_core.engine.training.evaluation import evaluate_epoch
 
@@ -49,7 +49,7 @@ def test_a_block_that_is_not_being_trained_does_not_move(registry):
 
 
 def test_sequential_order_gives_each_block_a_full_pass(registry):
-    trainer = digits_trainer(registry, "variant.timesteps=3", "variant.order=sequential", "train.batch_size=128")
+    trainer = digits_trainer(registry, "variant.timesteps=3", *ALGORITHM_1, "train.batch_size=128")
     assert trainer.phases() == [["block1"], ["block2"], ["block3"]]
     per_unit, _ = trainer.train_epoch(1)
     assert set(per_unit) == {"block1", "block2", "block3"}
@@ -82,7 +82,7 @@ def test_progress_bars_on_a_terminal_and_plain_lines_elsewhere(registry):
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
     assert isinstance(make_progress(terminal), RichProgress)
     assert type(make_progress(Console(file=io.StringIO(), force_terminal=False))) is Progress
-    trainer = digits_trainer(registry, "variant.timesteps=2", "train.epochs=1")
+    trainer = digits_trainer(registry, "variant.timesteps=2", "train.epochs=1", *ALGORITHM_1)  # a bar per block
     trainer.progress = make_progress(terminal)
     with trainer.progress:
         trainer.fit()
@@ -103,7 +103,9 @@ def test_every_evaluation_records_the_read_out_gap_of_the_heads_state(registry):
     the gap is it minus the head's accuracy; a random head (head_init = "default") makes it large."""
     from noprop_core.engine.protocol import noise_generator
 
-    trainer = digits_trainer(registry, 'variant.head_init="default"', "variant.timesteps=3", "train.epochs=1")
+    trainer = digits_trainer(
+        registry, 'variant.head_init="default"', "variant.timesteps=3", "train.epochs=1", *ALGORITHM_1
+    )
     trainer.fit()
     record = trainer.history[-1]
     splits, variant = trainer.experiment.splits, trainer.variant

@@ -173,7 +173,7 @@ def test_compare_benchmark_tabulates_and_plots_a_plan(tmp_path):
     plan = tmp_path / "plan.toml"
     plan.write_text(
         'seeds = [0, 1]\ntarget = 20.0\ncommon = ["train.epochs=2", "train.max_batches=2", "eval.train_subset=50",'
-        ' "data.subset=128", "eval.inference_runs=2"]\n'
+        ' "data.subset=128", "eval.inference_runs=2", "eval.every=1"]\n'
         '[runs.dt]\nrecipe = "digits_dt"\nset = ["variant.timesteps=2"]\n'
     )
     out = tmp_path / "out"
@@ -212,3 +212,20 @@ def test_the_protocol_on_n_devices_puts_the_longest_seeds_first(tmp_path):
         ("cifar10_ct", 1800),
     ]
     assert cost.seed_jobs(rows)[:3] == [208080 / 3] * 3
+
+
+def test_max_pool_benchmark_checks_equality_and_times_both_kernels(tmp_path):
+    out = tmp_path / "max_pool.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/max_pool.py", "--repeats", "1", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    assert set(results) >= {"8x8, ten blocks fused", "28x28, one block"}
+    for row in results.values():
+        assert row["forward_backward_ms_pytorch"] > 0 and row["forward_backward_ms_noprop"] > 0
+        assert row["forward_ratio"] == pytest.approx(row["forward_ms_pytorch"] / row["forward_ms_noprop"])

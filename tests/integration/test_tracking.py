@@ -19,7 +19,7 @@ from conftest import REPO
 from noprop_core.engine.runs.fresh import start_run as run
 
 DIGITS = REPO / "recipes" / "digits_dt.toml"
-SHORT = ["train.epochs=3", "data.subset=800", "variant.timesteps=4", "eval.train_subset=200"]
+SHORT = ["train.epochs=3", "data.subset=800", "variant.timesteps=4", "eval.train_subset=200", "eval.every=1"]
 
 
 def index_runs(repo_dir):

@@ -84,11 +84,19 @@ def test_cuda_graph_key(registry, value, ok):
             load_recipe("recipes/digits_dt.toml", registry, overrides)
 
 
-def test_a_cpu_run_of_the_default_recipe_runs_algorithm_1(registry):
-    experiment = digits_trainer(registry, "train.epochs=1", "device=cpu").experiment
+def test_order_auto_on_a_cpu_runs_algorithm_1(registry):
+    experiment = digits_trainer(
+        registry, "train.epochs=1", "device=cpu", "variant.order=auto", "variant.fused=false"
+    ).experiment
     assert experiment.recipe.variant.order == "sequential"
     assert experiment.recipe.speed.cuda_graph is False
     assert experiment.variant.update_order == "sequential" and not experiment.variant.runs_stacked
+
+
+def test_a_cpu_run_of_the_default_recipe_trains_its_blocks_fused(registry):
+    experiment = digits_trainer(registry, "train.epochs=1", "device=cpu").experiment
+    assert (experiment.recipe.variant.order, experiment.recipe.variant.fused) == ("simultaneous", True)
+    assert experiment.recipe.speed.cuda_graph is False and experiment.variant.runs_stacked
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU default path: needs a CUDA device")

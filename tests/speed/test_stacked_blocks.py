@@ -186,6 +186,37 @@ def test_grouped_dropout_draws_a_mask_per_copy():
     assert not supports(nn.Sequential(nn.LayerNorm(3)))
 
 
+@pytest.mark.parametrize("backbone", ["vit", "cnn"])
+def test_a_vmapped_stack_draws_its_dropout_masks_from_the_steps_generator(backbone):
+    torch.manual_seed(0)
+    spec_backbone = {
+        "vit": lambda spec: build_vit(
+            ViTConfig(name="vit", width=16, depth=1, heads=2, patch_size=2, dropout=0.5), spec
+        ),
+        "cnn": lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.5), spec),
+    }[backbone]
+    parts = VariantParts(
+        embedding=OneHotEmbedding(CLASSES),
+        schedule=CosineSchedule(),
+        image_shape=(1, 8, 8),
+        num_classes=CLASSES,
+        make_block=spec_backbone,
+        make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
+    )
+    variant = NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=True), parts)
+    stack = StackedBlocks(variant.blocks, grouped_image_path=False)
+    images, z = torch.rand(B, 1, 8, 8), torch.randn(T, B, CLASSES)
+
+    def logits(seed: int) -> torch.Tensor:
+        return stack(images, z, [torch.Generator().manual_seed(seed)]).detach()
+
+    global_state = torch.get_rng_state()
+    first, again, other = logits(1), logits(1), logits(2)
+    assert torch.equal(torch.get_rng_state(), global_state)  # the run's own random stream is left alone
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)  # the masks change with the step's seed
+
+
 def test_fused_needs_the_simultaneous_order(registry, tmp_path):
     from noprop_core.errors import RecipeError
     from noprop_core.recipe.loading import load_recipe

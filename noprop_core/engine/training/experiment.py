@@ -151,10 +151,11 @@ def check_block_sharding(variant: Variant, recipe: Recipe, distributed: Distribu
     if distributed is None or distributed.mode != "blocks":
         return
     if len(variant.units) < 2 or variant.update_order != "simultaneous" or variant.runs_stacked:
+        fix = "set variant.fused = false" if variant.runs_stacked else "set variant.order = 'simultaneous'"
         raise NopropError(
             "speed.distributed: 'blocks' shards several units trained in the simultaneous order, unstacked "
-            f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}); "
-            "set variant.order = 'simultaneous' or use speed.distributed = 'data'"
+            f"(variant '{recipe.variant.name}' has {len(variant.units)} unit(s), order {variant.update_order!r}"
+            f"{', fused' if variant.runs_stacked else ''}); {fix} or use speed.distributed = 'data'"
         )
 
 
