@@ -201,3 +201,36 @@ def test_dopri5_solves_a_linear_ode_to_its_tolerance_and_records_the_grid():
         expected = z_0 @ torch.linalg.matrix_exp(a * (k / 4)).T
         torch.testing.assert_close(state, expected, rtol=5e-3, atol=5e-3)
     assert 6 < len(calls) < 200 and min(calls) >= 0 and max(calls) <= 1
+
+
+def test_the_adaptive_solver_keeps_both_tolerances_it_is_given():
+    """The same solve as torchdiffeq's dopri5 with rtol = atol = tolerance, counted in velocity
+    calls, for a state far above 1 (where rtol decides) and far below it (where atol does)."""
+    import torch
+    from torchdiffeq import odeint
+
+    from noprop_core.diffusion.samplers import adaptive
+
+    def counted(calls):
+        def velocity(z, t):
+            calls.append(1)
+            return 4 * z * torch.cos(6 * t)  # errors grow with the state: rtol decides above 1
+
+        return velocity
+
+    for scale in (100.0, 1e-3):
+        z = torch.full((2, 3), scale, dtype=torch.float64)
+        ours, reference = [], []
+        got = adaptive(counted(ours), z, [0.0, 0.5, 1.0], tolerance=1e-2)
+        times = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+        expected = odeint(
+            lambda t, s: counted(reference)(s, t),
+            z,
+            times,
+            method="dopri5",
+            rtol=1e-2,
+            atol=1e-2,
+            options={"step_t": times},
+        )
+        assert len(ours) == len(reference)
+        torch.testing.assert_close(got[-1], expected[-1])

@@ -61,3 +61,9 @@ def test_noise_modulation_is_the_identity_at_the_start_and_may_share_a_time_embe
     borrowed = NoiseModulation(4, 8, time=shared)
     assert borrowed.time is shared and borrowed.modulation.linear.in_features == 5
     assert not any(p is q for p in borrowed.parameters() for q in shared.parameters())  # a reference only
+
+
+def test_the_time_embedder_works_in_its_parameters_dtype():
+    embedder = TimeEmbedder(8, frequencies=16).double()
+    c = embedder(torch.rand(3))  # t in float32, the embedder in float64
+    assert c.dtype == torch.float64 and c.shape == (3, 8)

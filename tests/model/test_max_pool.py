@@ -56,3 +56,13 @@ def test_without_gradient_and_under_vmap_it_still_equals_pytorch():
         [torch.func.grad(lambda w, i: (F.max_pool2d(i * w, 2) ** 2).sum())(w, i) for w, i in zip(weights.detach(), x)]
     )
     torch.testing.assert_close(got, expected)
+
+
+def test_on_a_cpu_it_takes_the_quarters_and_an_export_keeps_pytorchs_operation():
+    pool = MaxPool2x2()
+    for x in (torch.randn(2, 3, 4, 4, requires_grad=True), torch.randn(3, 4, 4, requires_grad=True)):
+        assert type(pool(x).grad_fn).__name__ == "_MaxPool2x2Backward"
+    traced = torch.jit.trace(pool, torch.randn(1, 2, 4, 4))
+    assert "aten::max_pool2d" in str(traced.graph) and "aten::maximum" not in str(traced.graph)
+    with pytest.raises(RuntimeError):  # five dimensions: refused as nn.MaxPool2d refuses them
+        pool(torch.randn(1, 1, 2, 4, 4))

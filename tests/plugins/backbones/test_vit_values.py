@@ -106,3 +106,168 @@ def test_diffusion_blocks_share_the_stems_time_embedder_with_the_heads_modulatio
     assert {id(p) for p in variant.shared_parts.parameters()} <= shared
     for unit in variant.units:
         assert not {id(p) for p in variant.unit_parameters(unit)} & shared
+
+
+def vit_config(**settings):
+    from noprop_plugins.backbones.vit import ViTConfig
+
+    return ViTConfig(
+        **{"name": "vit", "width": 32, "depth": 1, "heads": 4, "patch_size": 2, "dropout": 0.0, **settings}
+    )
+
+
+def spec(**fields):
+    from noprop_core import BlockSpec
+
+    return BlockSpec(**{"image_shape": (1, 8, 8), "embedding_dim": 10, "num_classes": 10, **fields})
+
+
+def test_each_label_input_builds_its_own_block_around_a_vit():
+    import torch
+
+    from noprop_core.model.paper_block import ContinuousTimeBlock, DiscreteTimeBlock
+    from noprop_plugins.backbones.vit.encoder import DiTBlock, LabelTokenViT, ViTEncoder, build
+
+    images, z, t = torch.randn(3, 1, 8, 8), torch.randn(3, 10), torch.rand(3)
+    path = build(vit_config(), spec()).eval()
+    assert type(path) is DiscreteTimeBlock and isinstance(path.image_path[0], ViTEncoder)
+    assert path.image_path[1].in_features == 32 and path(images, z).shape == (3, 10)
+    timed = build(vit_config(), spec(time_conditioned=True)).eval()
+    assert type(timed) is ContinuousTimeBlock and timed(images, z, t).shape == (3, 10)
+    # an image-shaped (prototype) embedding gets its own conv path, as the paper's block does
+    prototype = build(vit_config(), spec(embedding_dim=64)).eval()
+    assert prototype.label_in[0][0].image_shape == (1, 8, 8)
+    assert prototype(images, torch.randn(3, 64)).shape == (3, 10)
+    token = build(vit_config(label_input="token"), spec()).eval()
+    assert type(token) is LabelTokenViT and token.encoder.position.shape == (1, 2 + 16, 32)
+    assert token(images, z).shape == (3, 10)
+    cls = build(vit_config(label_input="cls"), spec(time_conditioned=True, output_dim=10)).eval()
+    assert type(cls) is DiTBlock and cls(images, z, t).shape == (3, 10)
+
+
+def test_bad_vit_shapes_and_a_cls_block_without_time_are_refused_in_one_line():
+    from noprop_core import NopropError
+    from noprop_plugins.backbones.vit.encoder import build
+
+    with pytest.raises(NopropError, match=r"^model.backbone.patch_size: 3 does not divide the 8×8 images; choose"):
+        build(vit_config(patch_size=3), spec())
+    with pytest.raises(NopropError, match=r"^model.backbone.heads: 5 does not divide width = 32$"):
+        build(vit_config(heads=5), spec())
+    with pytest.raises(NopropError, match=r"patch_size: 3 does not divide the 9×8 images"):  # one side divides
+        build(vit_config(patch_size=3), spec(image_shape=(1, 9, 8)))
+    with pytest.raises(
+        NopropError,
+        match=r"^model.backbone.label_input: 'cls' conditions every layer on the time; the variant gives none$",
+    ):
+        build(vit_config(label_input="cls"), spec())
+
+
+def test_a_transformer_layer_and_a_dit_layer_compute_their_formulas():
+    """Recomputed from the layers' weights: multi-head attention, the GELU MLP, the residuals,
+    and (DiT) shift, scale and gate from SiLU(Linear(c)) on both branches; gates made non-zero."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from noprop_plugins.backbones.vit.encoder import DiTLayer, TransformerLayer
+
+    torch.manual_seed(0)
+    config = vit_config(heads=4)
+    x, c = torch.randn(2, 5, 32), torch.randn(2, 6)
+
+    def attention(layer, h):
+        q, k, v = layer.qkv(h).chunk(3, dim=-1)
+        heads = [
+            torch.softmax(q[..., i * 8 : (i + 1) * 8] @ k[..., i * 8 : (i + 1) * 8].transpose(1, 2) / math.sqrt(8), -1)
+            @ v[..., i * 8 : (i + 1) * 8]
+            for i in range(4)
+        ]
+        return layer.attention_out(torch.cat(heads, dim=-1))
+
+    def mlp(layer, h):
+        return layer.mlp[3](F.gelu(layer.mlp[0](h)))
+
+    plain = TransformerLayer(config).eval()
+    with torch.no_grad():
+        expected = x + attention(plain, plain.attention_norm(x))
+        expected = expected + mlp(plain, plain.mlp_norm(expected))
+        torch.testing.assert_close(plain(x), expected)
+
+    dit = DiTLayer(config, conditioning=6).eval()
+    with torch.no_grad():
+        dit.modulation.linear.weight.normal_(std=0.5)
+        dit.modulation.linear.bias.normal_(std=0.5)
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = F.silu(dit.modulation.linear(c)).chunk(6, dim=-1)
+        h = dit.attention_norm(x) * (1 + scale_a[:, None]) + shift_a[:, None]
+        expected = x + gate_a[:, None] * attention(dit, h)
+        h = dit.mlp_norm(expected) * (1 + scale_m[:, None]) + shift_m[:, None]
+        expected = expected + gate_m[:, None] * mlp(dit, h)
+        torch.testing.assert_close(dit(x, c), expected)
+
+
+def test_the_mlp_drops_out_inside_in_training():
+    import torch
+
+    from noprop_plugins.backbones.vit.encoder import TransformerLayer
+
+    layer = TransformerLayer(vit_config(dropout=0.5))
+    h = torch.randn(4, 5, 32)
+    layer.train()
+    trained = layer.mlp(h)
+    layer.eval()
+    assert not torch.allclose(trained, layer.mlp(h))
+
+
+def test_a_dit_stem_alone_builds_its_parts_as_the_reference_sizes_them():
+    import torch
+
+    from noprop_core import TIME_SCALE, TimeEmbedder
+    from noprop_plugins.backbones.vit.encoder import DiTBlock
+
+    torch.manual_seed(0)
+    block = DiTBlock(spec(time_conditioned=True, output_dim=7), vit_config(label_input="cls")).eval()
+    stem = block.stem
+    assert isinstance(stem.time, TimeEmbedder) and stem.time.width == 32 // 6
+    assert 0.017 < stem.position.std().item() < 0.023 and stem.position.shape == (1, 1 + 16, 32)
+    assert (stem.label_in.in_features, stem.label_in.out_features) == (10, 32)
+    assert (stem.label_out.in_features, stem.label_out.out_features) == (32, 7)
+    assert DiTBlock(spec(time_conditioned=True), vit_config(label_input="cls", width=12, heads=2)).stem.time.width == 2
+    assert DiTBlock(spec(time_conditioned=True), vit_config(label_input="cls", width=6, heads=2)).stem.time.width == 1
+    same = DiTBlock(spec(embedding_dim=32, time_conditioned=True, output_dim=32), vit_config(label_input="cls"))
+    assert isinstance(same.stem.label_in, torch.nn.Identity) and isinstance(same.stem.label_out, torch.nn.Identity)
+
+    images, z, t = torch.randn(3, 1, 8, 8), torch.randn(3, 10), torch.rand(3)
+    with torch.no_grad():
+        for layer in block.layers:  # open the gates, so that the time reaches the output
+            layer.modulation.linear.weight.normal_(std=0.5)
+            layer.modulation.linear.bias.normal_(std=0.5)
+        x = stem.tokens(images, z)
+        for layer in block.layers:
+            x = layer(x, stem.time(TIME_SCALE * t))
+        torch.testing.assert_close(block(images, z, t), stem.label_out(stem.norm(x)[:, 0]))
+        one_time = torch.tensor(0.3)
+        torch.testing.assert_close(block(images, z, one_time), block(images, z, one_time.expand(3)))
+
+
+def test_the_label_token_vit_reads_cls_after_the_label_and_time_token_and_the_patches():
+    import torch
+
+    from noprop_core import sinusoidal_embedding
+    from noprop_plugins.backbones.vit.encoder import LabelTokenViT
+
+    torch.manual_seed(0)
+    block = LabelTokenViT(spec(time_conditioned=True), vit_config()).eval()
+    encoder = block.encoder
+    assert 0.017 < encoder.position.std().item() < 0.023
+    with torch.no_grad():
+        block.cls.normal_()
+        images, z, t = torch.randn(3, 1, 8, 8), torch.randn(3, 10), torch.rand(3)
+        label = block.label(z) + block.time(sinusoidal_embedding(t))
+        patches = encoder.embed(images).flatten(2).transpose(1, 2)
+        x = torch.cat([block.cls.expand(3, 1, 32), label[:, None], patches], dim=1) + encoder.position
+        expected = block.out(encoder.norm(encoder.layers(x))[:, 0])
+        torch.testing.assert_close(block(images, z, t), expected)
+        torch.testing.assert_close(block(images, z, torch.tensor(0.4)), block(images, z, torch.full((3,), 0.4)))
+    with pytest.raises(ValueError, match="^a continuous-time block needs the time t$"):
+        block(images, z)
