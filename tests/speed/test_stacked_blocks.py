@@ -26,19 +26,21 @@ T, B, CLASSES = 3, 16, 10
 
 
 BACKBONES = {
-    "cnn": lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.0), spec),
-    "vit": lambda spec: build_vit(ViTConfig(name="vit", width=16, depth=1, heads=2, patch_size=2, dropout=0.0), spec),
+    "cnn": lambda dropout: lambda spec: build_cnn(CnnConfig(name="cnn", dropout=dropout), spec),
+    "vit": lambda dropout: (
+        lambda spec: build_vit(ViTConfig(name="vit", width=16, depth=1, heads=2, patch_size=2, dropout=dropout), spec)
+    ),
 }
 
 
-def make_dt(fused: bool, grouped_image_path: bool = True, backbone: str = "cnn") -> NoPropDT:
+def make_dt(fused: bool, grouped_image_path: bool = True, backbone: str = "cnn", dropout: float = 0.0) -> NoPropDT:
     torch.manual_seed(7)  # both variants start from the same parameters
     parts = VariantParts(
         embedding=OneHotEmbedding(CLASSES),
         schedule=CosineSchedule(),
         image_shape=(1, 8, 8),
         num_classes=CLASSES,
-        make_block=BACKBONES[backbone],
+        make_block=BACKBONES[backbone](dropout),
         make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
     )
     variant = NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=fused), parts)
@@ -188,23 +190,7 @@ def test_grouped_dropout_draws_a_mask_per_copy():
 
 @pytest.mark.parametrize("backbone", ["vit", "cnn"])
 def test_a_vmapped_stack_draws_its_dropout_masks_from_the_steps_generator(backbone):
-    torch.manual_seed(0)
-    spec_backbone = {
-        "vit": lambda spec: build_vit(
-            ViTConfig(name="vit", width=16, depth=1, heads=2, patch_size=2, dropout=0.5), spec
-        ),
-        "cnn": lambda spec: build_cnn(CnnConfig(name="cnn", dropout=0.5), spec),
-    }[backbone]
-    parts = VariantParts(
-        embedding=OneHotEmbedding(CLASSES),
-        schedule=CosineSchedule(),
-        image_shape=(1, 8, 8),
-        num_classes=CLASSES,
-        make_block=spec_backbone,
-        make_head=lambda: SoftmaxHead(CLASSES, CLASSES),
-    )
-    variant = NoPropDT(DTConfig(name="dt", timesteps=T, order="simultaneous", fused=True), parts)
-    stack = StackedBlocks(variant.blocks, grouped_image_path=False)
+    stack = make_dt(True, grouped_image_path=False, backbone=backbone, dropout=0.5).stacked
     images, z = torch.rand(B, 1, 8, 8), torch.randn(T, B, CLASSES)
 
     def logits(seed: int) -> torch.Tensor:
